@@ -1,0 +1,412 @@
+"""Central's Litestar app: sync API for nodes, back-office JSON API and pages (Jinja2 + HTMX, Chinese)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, MediaType, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Redirect, Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from central.backoffice import case_events, case_state, decide_case, down_entries, list_cases, list_nodes
+from central.county import CountyKeys, import_registry, load_county
+from central.db import CentralDatabase, migrate
+from central.ingest import ingest, utc_iso
+from central.models import CentralUser, NodeRecord
+from central.settings import CentralSettings
+from protocol.catalogue import Catalogue, catalogue_from_dict
+from protocol.errors import (
+    AUTH_REQUIRED,
+    FORBIDDEN,
+    LOGIN_FAILED,
+    MALFORMED_REQUEST,
+    NODE_UNKNOWN,
+    REQUEST_SIGNATURE_INVALID,
+    OneWindowError,
+)
+from protocol.events import STATUS_LABELS
+from protocol.hlc import local_display, to_datetime
+from protocol.keys import VerifyKey
+from protocol.log import LogEntry
+from protocol.passwords import verify_password
+from protocol.requests import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME, verify_request
+from protocol.staff import CENTRAL_ROLES
+from protocol.version import PROTOCOL_VERSION
+
+
+@dataclass
+class Central:
+    """What central's handlers share."""
+
+    settings: CentralSettings
+    county: CountyKeys
+    db: CentralDatabase
+    catalogue: Catalogue
+
+
+def _central(request: Request[Any, Any, State]) -> Central:
+    central: Central = request.app.state.central
+    return central
+
+
+def _wants_html(request: Request[Any, Any, State]) -> bool:
+    return not request.url.path.startswith(("/api/", "/sync/")) and "text/html" in request.headers.get(
+        "accept", ""
+    )
+
+
+def problem_handler(request: Request[Any, Any, State], exc: OneWindowError) -> Response[Any]:
+    if exc.problem is AUTH_REQUIRED and _wants_html(request):
+        return Redirect(path=f"/login?next={request.url.path}")
+    return Response(
+        content=exc.to_problem_json(), status_code=exc.problem.status, media_type="application/problem+json"
+    )
+
+
+def validation_handler(request: Request[Any, Any, State], exc: ValidationException) -> Response[Any]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    field = extra[0].get("key") if extra and isinstance(extra[0], dict) else None
+    return problem_handler(request, OneWindowError(MALFORMED_REQUEST, str(exc.detail), field=field))
+
+
+def current_user(request: Request[Any, Any, State], *roles: str) -> dict[str, str]:
+    user = request.session.get("user") if request.scope.get("session") is not None else None
+    if not user:
+        raise OneWindowError(AUTH_REQUIRED, "请先登录")
+    if roles and user["role"] not in roles:
+        raise OneWindowError(FORBIDDEN, f"需要角色：{'、'.join(roles)}", field="role")
+    return dict(user)
+
+
+# ---- sync API (nodes) ------------------------------------------------------------------------------------
+
+
+@post("/sync/v1/up", media_type=MediaType.JSON, status_code=200)
+async def sync_up(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Receive a batch of up entries; answer with a receipt or a numbered refusal per entry."""
+    central = _central(request)
+    body = await request.body()
+    async with central.db.transaction() as session:
+        result = await ingest(
+            session,
+            central.county,
+            body=body,
+            node_header=request.headers.get(HEADER_NODE, ""),
+            time_header=request.headers.get(HEADER_TIME, ""),
+            signature_header=request.headers.get(HEADER_SIGNATURE, ""),
+            path=request.url.path,
+        )
+    return result.to_json()
+
+
+@get("/sync/v1/down", media_type=MediaType.JSON)
+async def sync_down(
+    request: Request[Any, Any, State], after: FromQuery[int] = 0, limit: FromQuery[int] = 200
+) -> dict[str, Any]:
+    """The node's down entries after `after` (only to the node itself, proven by its request signature)."""
+    central = _central(request)
+    node_id = request.headers.get(HEADER_NODE, "")
+    async with central.db.transaction() as session:
+        node = await session.get(NodeRecord, node_id)
+        if node is None or node.sign_key is None:
+            raise OneWindowError(NODE_UNKNOWN, "节点未注册或尚未完成注册", field=HEADER_NODE)
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        if not verify_request(
+            VerifyKey.from_text(node.sign_key),
+            "GET",
+            path,
+            request.headers.get(HEADER_TIME, ""),
+            b"",
+            request.headers.get(HEADER_SIGNATURE, ""),
+        ):
+            raise OneWindowError(
+                REQUEST_SIGNATURE_INVALID, "request not signed by this node", field=HEADER_SIGNATURE
+            )
+        node.last_contact_at = utc_iso()
+        node.down_acked = max(node.down_acked, min(after, node.down_seq))
+        session.add(node)
+        entries: list[LogEntry] = await down_entries(
+            session, node_id, after=after, limit=min(max(limit, 1), 1000)
+        )
+        head = node.down_seq
+    return {"entries": [e.to_wire() for e in entries], "head": head}
+
+
+@get("/sync/v1/info", media_type=MediaType.JSON)
+async def sync_info(request: Request[Any, Any, State]) -> dict[str, Any]:
+    central = _central(request)
+    return {
+        "protocol_version": PROTOCOL_VERSION,
+        "county": central.county.name,
+        "sign_key": central.county.verify_key.to_text(),
+        "time": utc_iso(),
+    }
+
+
+# ---- JSON API (back office) ------------------------------------------------------------------------------
+
+
+@post("/api/v1/login", media_type=MediaType.JSON, status_code=200)
+async def api_login(request: Request[Any, Any, State], data: JSONBody[dict[str, str]]) -> dict[str, Any]:
+    user = await _authenticate(request, data.get("username", ""), data.get("password", ""))
+    request.set_session({"user": user})
+    return {"user": user}
+
+
+async def _authenticate(request: Request[Any, Any, State], username: str, password: str) -> dict[str, str]:
+    async with _central(request).db.transaction() as session:
+        row = await session.get(CentralUser, username.strip())
+    if row is None or row.disabled or not verify_password(password, row.password_hash):
+        raise OneWindowError(LOGIN_FAILED, "用户名或密码错误", field="password")
+    return {
+        "username": row.username,
+        "display_name": row.display_name,
+        "role": row.role,
+        "role_label": CENTRAL_ROLES.get(row.role, row.role),
+    }
+
+
+@get("/api/v1/cases", media_type=MediaType.JSON)
+async def api_cases(
+    request: Request[Any, Any, State], status: FromQuery[str | None] = None
+) -> dict[str, Any]:
+    current_user(request)
+    async with _central(request).db.transaction() as session:
+        rows = await list_cases(session, status=status)
+    return {"cases": [r.model_dump() for r in rows]}
+
+
+@get("/api/v1/cases/{case_id:str}", media_type=MediaType.JSON)
+async def api_case(request: Request[Any, Any, State], case_id: FromPath[str]) -> dict[str, Any]:
+    current_user(request)
+    async with _central(request).db.transaction() as session:
+        state = await case_state(session, case_id)
+        events = await case_events(session, case_id)
+    return {
+        "case_id": case_id,
+        "status": state.status,
+        "case_number": state.case_number,
+        "events": [e.to_dict() for e in events],
+        "anomalies": list(state.anomalies),
+    }
+
+
+@post("/api/v1/cases/{case_id:str}/decision", media_type=MediaType.JSON, status_code=200)
+async def api_decide(
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, str]]
+) -> dict[str, Any]:
+    user = current_user(request, "reviewer", "admin")
+    central = _central(request)
+    async with central.db.transaction() as session:
+        state = await decide_case(
+            session,
+            central.county,
+            case_id=case_id,
+            outcome=data.get("outcome", ""),
+            reason=data.get("reason", ""),
+            reviewer=user["username"],
+            catalogue=central.catalogue,
+        )
+    return {"case_id": case_id, "status": state.status}
+
+
+@get("/api/v1/nodes", media_type=MediaType.JSON)
+async def api_nodes(request: Request[Any, Any, State]) -> dict[str, Any]:
+    current_user(request, "admin", "supervisor", "reviewer")
+    async with _central(request).db.transaction() as session:
+        nodes = await list_nodes(session)
+    return {"nodes": [n.model_dump(exclude={"secret_digest"}) for n in nodes]}
+
+
+# ---- pages -----------------------------------------------------------------------------------------------
+
+
+@get("/", media_type=MediaType.HTML)
+async def home() -> Redirect:
+    return Redirect(path="/cases")
+
+
+@get("/login", media_type=MediaType.HTML)
+async def login_page(next: FromQuery[str] = "/cases") -> Template:
+    return Template(template_name="login.html", context={"next": next, "error": None})
+
+
+@post("/login", media_type=MediaType.HTML, status_code=200)
+async def login_submit(request: Request[Any, Any, State]) -> Response[Any]:
+    form = await request.form()
+    try:
+        user = await _authenticate(request, str(form.get("username", "")), str(form.get("password", "")))
+    except OneWindowError as exc:
+        return Template(
+            template_name="login.html",
+            context={"next": form.get("next", "/cases"), "error": exc.reason},
+            status_code=401,
+        )
+    request.set_session({"user": user})
+    target = str(form.get("next") or "/cases")
+    return Redirect(path=target if target.startswith("/") and not target.startswith("//") else "/cases")
+
+
+@post("/logout", media_type=MediaType.HTML, status_code=200)
+async def logout(request: Request[Any, Any, State]) -> Redirect:
+    request.clear_session()
+    return Redirect(path="/login")
+
+
+@get("/cases", media_type=MediaType.HTML)
+async def cases_page(request: Request[Any, Any, State], status: FromQuery[str | None] = None) -> Template:
+    user = current_user(request)
+    async with _central(request).db.transaction() as session:
+        rows = await list_cases(session, status=status)
+        nodes = {n.node_id: n.name for n in await list_nodes(session)}
+    return Template(
+        template_name="cases.html",
+        context={
+            "user": user,
+            "cases": rows,
+            "nodes": nodes,
+            "labels": STATUS_LABELS,
+            "status": status or "",
+        },
+    )
+
+
+@get("/cases/{case_id:str}", media_type=MediaType.HTML)
+async def case_page(request: Request[Any, Any, State], case_id: FromPath[str]) -> Template:
+    user = current_user(request)
+    async with _central(request).db.transaction() as session:
+        state = await case_state(session, case_id)
+        events = await case_events(session, case_id)
+    return Template(
+        template_name="case.html", context={"user": user, "case": state, "events": events, "error": None}
+    )
+
+
+@post("/cases/{case_id:str}/decision", media_type=MediaType.HTML, status_code=200)
+async def case_decide(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request, "reviewer", "admin")
+    form = await request.form()
+    central = _central(request)
+    try:
+        async with central.db.transaction() as session:
+            await decide_case(
+                session,
+                central.county,
+                case_id=case_id,
+                outcome=str(form.get("outcome", "")),
+                reason=str(form.get("reason", "")),
+                reviewer=user["username"],
+                catalogue=central.catalogue,
+            )
+    except OneWindowError as exc:
+        async with central.db.transaction() as session:
+            state = await case_state(session, case_id)
+            events = await case_events(session, case_id)
+        return Template(
+            template_name="case.html",
+            context={"user": user, "case": state, "events": events, "error": exc},
+            status_code=exc.problem.status,
+        )
+    return Redirect(path=f"/cases/{case_id}")
+
+
+@get("/fleet", media_type=MediaType.HTML)
+async def fleet_page(request: Request[Any, Any, State]) -> Template:
+    user = current_user(request)
+    async with _central(request).db.transaction() as session:
+        nodes = await list_nodes(session)
+    return Template(template_name="fleet.html", context={"user": user, "nodes": nodes, "active": "fleet"})
+
+
+@get("/healthz", media_type=MediaType.JSON)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def http_exception_handler(request: Request[Any, Any, State], exc: HTTPException) -> Response[Any]:
+    """Framework-level client errors (malformed JSON, body too large …) in the same problem format."""
+    if isinstance(exc, ValidationException):
+        return validation_handler(request, exc)
+    if exc.status_code >= 500:
+        raise exc
+    detail = "请求内容不是有效的 JSON" if "JSON" in str(exc.detail) else str(exc.detail)
+    error = OneWindowError(MALFORMED_REQUEST, detail, field="body")
+    return Response(
+        content={**error.to_problem_json(), "status": exc.status_code},
+        status_code=exc.status_code,
+        media_type="application/problem+json",
+    )
+
+
+def create_app(settings: CentralSettings) -> Litestar:
+    """Central's ASGI app. Opening the database, migrating and loading the county happen at start-up."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    database_url = settings.database_url or f"sqlite:///{settings.data_dir / 'central.db'}"
+    county = load_county(settings.county_dir)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        migrate(database_url)
+        db = CentralDatabase(database_url)
+        async with db.transaction() as session:
+            await import_registry(session, settings.county_dir)
+        catalogue = catalogue_from_dict(
+            json.loads((settings.county_dir / "catalogue.json").read_text("utf-8"))
+        )
+        app.state.central = Central(settings=settings, county=county, db=db, catalogue=catalogue)
+        try:
+            yield
+        finally:
+            await db.close()
+
+    secret = hashlib.sha256(b"onewindow/central-session\x00" + county.signing_key.raw).digest()
+    templates = Path(__file__).parent / "templates"
+    static = templates.parent / "static"
+    return Litestar(
+        route_handlers=[
+            sync_up,
+            sync_down,
+            sync_info,
+            api_login,
+            api_cases,
+            api_case,
+            api_decide,
+            api_nodes,
+            home,
+            login_page,
+            login_submit,
+            logout,
+            cases_page,
+            case_page,
+            case_decide,
+            fleet_page,
+            healthz,
+            create_static_files_router(path="/static", directories=[static]),
+        ],
+        lifespan=[lifespan],
+        middleware=[CookieBackendConfig(secret=secret, key="ow_central", max_age=8 * 3600).middleware],
+        template_config=TemplateConfig(
+            directory=templates,
+            engine=JinjaTemplateEngine,
+            engine_callback=lambda engine: engine.engine.filters.update(
+                local=local_display,
+                hlc_local=lambda stamp: local_display(to_datetime(stamp).isoformat(), seconds=True),
+            ),
+        ),
+        exception_handlers={
+            OneWindowError: problem_handler,
+            HTTPException: http_exception_handler,
+        },
+    )

@@ -1,0 +1,43 @@
+"""`onewindow central …`: serve central. Parses and delegates."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="central_command", required=True)
+    serve = sub.add_parser("serve", help="serve the sync API and the back office")
+    serve.add_argument("--data", type=Path, required=True, help="central data directory")
+    serve.add_argument(
+        "--county-dir", type=Path, required=True, help="county directory from `provision init`"
+    )
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--database-url", default=None, help="default: SQLite in --data; or postgresql://…")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.central_command == "serve":
+        import logging
+
+        import uvicorn
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+        from central.app import create_app
+        from central.settings import CentralSettings
+
+        settings = CentralSettings.from_env(
+            os.environ,
+            data_dir=args.data,
+            county_dir=args.county_dir,
+            host=args.host,
+            port=args.port,
+            database_url=args.database_url,
+        )
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        return 0
+    return 2

@@ -1,0 +1,71 @@
+"""Central's database: SQLite (WAL, BEGIN IMMEDIATE) by default, PostgreSQL through psycopg when
+``DATABASE_URL`` says so. The same Alembic migrations serve both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def urls(database_url: str) -> tuple[str, str]:
+    """(async URL, sync URL for migrations) for a configured URL."""
+    if database_url.startswith(("postgres://", "postgresql://", "postgresql+psycopg://")):
+        rest = database_url.split("://", 1)[1]
+        return f"postgresql+psycopg://{rest}", f"postgresql+psycopg://{rest}"
+    if database_url.startswith(("sqlite:///", "sqlite+aiosqlite:///")):
+        path = database_url.split(":///", 1)[1]
+        return f"sqlite+aiosqlite:///{path}", f"sqlite:///{path}"
+    raise ValueError(
+        f"DATABASE_URL: unsupported database {database_url.split(':', 1)[0]!r} (sqlite or postgresql)"
+    )
+
+
+def migrate(database_url: str) -> None:
+    """Bring the database to the newest schema."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", urls(database_url)[1].replace("%", "%%"))
+    command.upgrade(config, "head")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class CentralDatabase:
+    """Engine and transactions for central."""
+
+    def __init__(self, database_url: str) -> None:
+        async_url, _ = urls(database_url)
+        self.is_sqlite = async_url.startswith("sqlite")
+        self.engine: AsyncEngine = create_async_engine(
+            async_url, **({} if self.is_sqlite else {"pool_size": 10})
+        )
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(
+                self.engine.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
+            )
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A transaction committed when the block ends; on PostgreSQL writers lock the rows they change."""
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+
+    async def close(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,124 @@
+"""Central's tables (its own metadata, separate from the node's)."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class CentralTable(SQLModel):
+    metadata = MetaData()
+
+
+class NodeRecord(CentralTable, table=True):
+    """A node of the county: registered at provisioning, active after its enrolment entry arrives."""
+
+    __tablename__ = "node"
+    node_id: str = Field(primary_key=True)
+    name: str
+    division: str
+    number: int
+    status: str = "pending"  # pending | active | revoked
+    secret_digest: str
+    expires_at: str
+    sign_key: str | None = None
+    age_recipient: str | None = None
+    up_seq: int = 0
+    up_hash: str = "0" * 64
+    down_seq: int = 0
+    down_hash: str = "0" * 64
+    down_acked: int = 0
+    enrolled_at: str | None = None
+    last_contact_at: str | None = None
+    last_node_time: str | None = None
+
+
+class UpEntryRecord(CentralTable, table=True):
+    """Every up entry received, exactly as signed (kept as proof and for re-reading)."""
+
+    __tablename__ = "up_entry"
+    node_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    prev_hash: str
+    entry_hash: str
+    kind: str
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    received_at: str
+
+
+class DownEntryRecord(CentralTable, table=True):
+    """Every down entry written for a node."""
+
+    __tablename__ = "down_entry"
+    node_id: str = Field(primary_key=True)
+    seq: int = Field(primary_key=True)
+    prev_hash: str
+    entry_hash: str
+    kind: str
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: str
+
+
+class EventRecord(CentralTable, table=True):
+    """Every case event central knows, from nodes and its own back office. Unique by id."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_central_event_case", "case_id", "hlc"),)
+    id: str = Field(primary_key=True)
+    case_id: str
+    type: str
+    authority: str
+    actor: str
+    hlc: int = Field(sa_column=Column(BigInteger, nullable=False))
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    schema_version: int = 1
+    content_hash: str
+    node_id: str | None = None
+    up_seq: int | None = None
+
+
+class CaseRecord(CentralTable, table=True):
+    """Projection of each case for the back office's lists."""
+
+    __tablename__ = "case"
+    __table_args__ = (UniqueConstraint("case_number", name="uq_case_number"),)
+    case_id: str = Field(primary_key=True)
+    case_number: str
+    origin_node: str = Field(index=True)
+    centre_name: str
+    item_code: str = Field(index=True)
+    item_name: str
+    applicant_name: str
+    status: str = Field(index=True)
+    received_at: str
+    accepted_at: str = ""
+    decision: str = ""
+    decided_at: str = ""
+    anomalies: int = 0
+
+
+class QuarantineRecord(CentralTable, table=True):
+    """Entries (or their payloads) that could not be applied: kept with the reason, never silently dropped."""
+
+    __tablename__ = "quarantine"
+    id: int | None = Field(default=None, primary_key=True)
+    node_id: str = Field(index=True)
+    seq: int
+    entry_hash: str
+    code: str
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: str
+    wire: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CentralUser(CentralTable, table=True):
+    """Back-office accounts (reviewers, county admins, supervisors)."""
+
+    __tablename__ = "central_user"
+    username: str = Field(primary_key=True)
+    display_name: str
+    role: str
+    password_hash: str
+    disabled: bool = False

@@ -1,0 +1,40 @@
+"""Central settings: one frozen dataclass built from the environment (or arguments) and passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CentralSettings:
+    """How central runs."""
+
+    #: Central's own data directory (SQLite database by default, blob store).
+    data_dir: Path
+    #: The county directory made by `onewindow provision init` (keys, node registry, catalogue, accounts).
+    county_dir: Path
+    #: Address the back office and sync API listen on.
+    host: str = "127.0.0.1"
+    #: Port of the back office and sync API.
+    port: int = 8100
+    #: SQLAlchemy URL of the database; default SQLite in `data_dir`. ``postgresql://…`` for PostgreSQL.
+    database_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: object) -> CentralSettings:
+        """Settings from ``ONEWINDOW_CENTRAL_*`` and ``DATABASE_URL``; keyword overrides win."""
+        values: dict[str, object] = {}
+        if "ONEWINDOW_CENTRAL_DATA" in environ:
+            values["data_dir"] = Path(environ["ONEWINDOW_CENTRAL_DATA"])
+        if "ONEWINDOW_COUNTY_DIR" in environ:
+            values["county_dir"] = Path(environ["ONEWINDOW_COUNTY_DIR"])
+        if "ONEWINDOW_CENTRAL_HOST" in environ:
+            values["host"] = environ["ONEWINDOW_CENTRAL_HOST"]
+        if "ONEWINDOW_CENTRAL_PORT" in environ:
+            values["port"] = int(environ["ONEWINDOW_CENTRAL_PORT"])
+        if environ.get("DATABASE_URL"):
+            values["database_url"] = environ["DATABASE_URL"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,10 @@
+"""`python -m node …` is `onewindow node …` (used by the demo and the real-process tests)."""
+
+import argparse
+import sys
+
+from node.cli import build_parser, run
+
+parser = argparse.ArgumentParser(prog="onewindow node")
+build_parser(parser)
+sys.exit(run(parser.parse_args()))

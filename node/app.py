@@ -1,0 +1,94 @@
+"""The node's Litestar app: tablet pages and JSON API on the centre's LAN, with the sync loop in its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from litestar import Litestar, MediaType, get
+from litestar.exceptions import HTTPException
+from litestar.middleware.session.client_side import CookieBackendConfig
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from node import auth_routes
+from node.identity import load_identity
+from node.intake import routes as intake_routes
+from node.runtime import open_runtime, utc_now
+from node.settings import NodeSettings
+from node.sync import routes as sync_routes
+from node.sync.client import sync_loop
+from node.web import http_error_handler, problem_handler
+from protocol.errors import OneWindowError
+from protocol.hlc import local_display
+
+
+@get("/healthz", media_type=MediaType.JSON)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now) -> Litestar:
+    """The node's ASGI app for an enrolled data directory."""
+    identity = load_identity(settings.data_dir)
+    central_url = settings.central_url or identity.central_urls[0]
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        runtime = await open_runtime(settings.data_dir, now=now)
+        app.state.runtime = runtime
+        app.state.central_url = central_url
+        stop = asyncio.Event()
+        task = (
+            asyncio.create_task(
+                sync_loop(runtime, base_url=central_url, interval_s=settings.sync_interval_s, stop=stop)
+            )
+            if settings.sync_enabled
+            else None
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await runtime.close()
+
+    secret = (
+        settings.session_secret or hashlib.sha256(b"onewindow/node-session\x00" + identity.data_key).digest()
+    )
+    templates = Path(__file__).parent / "templates"
+    static = Path(__file__).parent / "static"
+
+    def template_globals(engine: JinjaTemplateEngine) -> None:
+        engine.engine.globals.update(
+            centre_name=identity.name, county_name=identity.county_name, node_id=identity.node_id
+        )
+        engine.engine.filters["local"] = local_display
+
+    route_handlers: list[Any] = [
+        *auth_routes.ROUTES,
+        *intake_routes.ROUTES,
+        *sync_routes.ROUTES,
+        healthz,
+        create_static_files_router(path="/static", directories=[static]),
+    ]
+    return Litestar(
+        route_handlers=route_handlers,
+        lifespan=[lifespan],
+        middleware=[CookieBackendConfig(secret=secret, key="ow_node", max_age=10 * 3600).middleware],
+        template_config=TemplateConfig(
+            directory=templates, engine=JinjaTemplateEngine, engine_callback=template_globals
+        ),
+        exception_handlers={OneWindowError: problem_handler, HTTPException: http_error_handler},
+        request_max_body_size=32 * 1024 * 1024,
+    )

@@ -1,0 +1,85 @@
+"""`onewindow node …`: enrol from a bundle, serve the tablet UI, sync once. Parses and delegates."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from protocol.errors import OneWindowError
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="node_command", required=True)
+    enroll = sub.add_parser("enroll", help="enrol this machine from a county bundle (works offline)")
+    enroll.add_argument("bundle", type=Path)
+    enroll.add_argument("--data", type=Path, required=True, help="node data directory")
+    enroll.add_argument(
+        "--expect-county", help="county key fingerprint to pin (from the QR code or the admin)"
+    )
+    serve = sub.add_parser("serve", help="serve the tablet UI and run the sync loop")
+    serve.add_argument("--data", type=Path, required=True)
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--central-url", default=None, help="override the central URL from the bundle")
+    serve.add_argument("--sync-interval", type=float, default=None)
+    sync = sub.add_parser("sync", help="run one sync round now and print what it did")
+    sync.add_argument("--data", type=Path, required=True)
+    sync.add_argument("--central-url", default=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.node_command == "enroll":
+        from node.enrolment import EnrolmentError, enroll
+
+        try:
+            bundle = asyncio.run(enroll(args.bundle, args.data, expected_county=args.expect_county))
+        except (OneWindowError, EnrolmentError) as exc:
+            print(f"注册失败：{getattr(exc, 'reason', exc)}", file=sys.stderr)
+            return 2
+        print(f"已注册节点 {bundle.node_name}（{bundle.node_id}），县：{bundle.county_name}")
+        print(f"县密钥指纹：{bundle.county_sign_key.fingerprint}")
+        print(f"现在即可离线受理；首次连上 {bundle.central_urls[0]} 时完成注册。")
+        return 0
+    if args.node_command == "serve":
+        import logging
+
+        import uvicorn
+
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+        from node.app import create_app
+        from node.settings import NodeSettings
+
+        settings = NodeSettings.from_env(
+            os.environ,
+            data_dir=args.data,
+            host=args.host,
+            port=args.port,
+            central_url=args.central_url,
+            sync_interval_s=args.sync_interval,
+        )
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        return 0
+    if args.node_command == "sync":
+        return asyncio.run(_sync(args.data, args.central_url))
+    return 2
+
+
+async def _sync(data: Path, central_url: str | None) -> int:
+    from node.runtime import open_runtime
+    from node.sync.client import CentralUnavailable, central_client, sync_once
+
+    runtime = await open_runtime(data)
+    try:
+        async with central_client(runtime, central_url) as client:
+            report = await sync_once(client, runtime)
+    except CentralUnavailable as exc:
+        print(f"县中心连不上：{exc}（数据已安全保存在本机，稍后再试）", file=sys.stderr)
+        return 3
+    finally:
+        await runtime.close()
+    print(report.to_dict())
+    return 0

@@ -1,0 +1,76 @@
+"""The node's SQLite database: WAL mode, one writer with BEGIN IMMEDIATE, Alembic migrations.
+
+Writes go through `Database.write()`, which serialises writers in-process and takes SQLite's write lock at
+BEGIN, so a transaction never fails half-way on a lock upgrade. Reads use a separate engine with deferred
+transactions and never wait for the writer (WAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+
+def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" hook emit BEGIN itself (aiosqlite would otherwise BEGIN DEFERRED lazily).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def migrate(db_path: Path) -> None:
+    """Bring the database file to the newest schema (creates it when missing)."""
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{db_path}")
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+class Database:
+    """The node's database file, with a writer and a reader engine."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        url = f"sqlite+aiosqlite:///{path}"
+        self.writer: AsyncEngine = create_async_engine(url, pool_size=1, max_overflow=0)
+        self.reader: AsyncEngine = create_async_engine(url)
+        for engine, begin in ((self.writer, "BEGIN IMMEDIATE"), (self.reader, "BEGIN")):
+            event.listen(engine.sync_engine, "connect", _pragmas)
+
+            def _begin(conn: Any, statement: str = begin) -> None:
+                conn.exec_driver_sql(statement)
+
+            event.listen(engine.sync_engine, "begin", _begin)
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A write transaction: committed when the block ends, rolled back on any exception."""
+        async with self._write_lock, AsyncSession(self.writer, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only snapshot."""
+        async with AsyncSession(self.reader, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+
+    async def close(self) -> None:
+        await self.writer.dispose()
+        await self.reader.dispose()

@@ -1,0 +1,1 @@
+"""Front-desk intake: catalogue copy, cases, materials, acceptance (一窗受理)."""

@@ -1,0 +1,124 @@
+"""The node's tables. One metadata for the node (central has its own); rows never go over the wire —
+services convert them to `protocol` types at the edge."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, Text
+from sqlmodel import Field, SQLModel
+
+
+class NodeTable(SQLModel):
+    metadata = MetaData()
+
+
+class Meta(NodeTable, table=True):
+    """Small key/value state: down-log head, last sync attempt, clock readings."""
+
+    __tablename__ = "meta"
+    key: str = Field(primary_key=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class Staff(NodeTable, table=True):
+    """Staff accounts distributed by central (hashes only)."""
+
+    __tablename__ = "staff"
+    username: str = Field(primary_key=True)
+    display_name: str
+    role: str
+    password_hash: str
+    disabled: bool = False
+
+
+class CatalogueVersion(NodeTable, table=True):
+    """Every catalogue version the node has received; a case keeps the version it was accepted under."""
+
+    __tablename__ = "catalogue_version"
+    version: int = Field(primary_key=True)
+    issued_at: str
+    data: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CaseEvent(NodeTable, table=True):
+    """Every event the node knows: its own (origin 'local') and central's (origin 'down')."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_case", "case_id", "hlc"),
+        Index("ix_event_unsealed", "origin", "up_seq"),
+    )
+    id: str = Field(primary_key=True)
+    case_id: str
+    type: str
+    authority: str
+    actor: str
+    hlc: int = Field(sa_column=Column(BigInteger, nullable=False))
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    schema_version: int = 1
+    content_hash: str
+    origin: str  # local | down
+    up_seq: int | None = None  # the up entry that carried it (local events)
+
+
+class Case(NodeTable, table=True):
+    """Projection of a case's fold for lists and search; rebuilt from events at any time."""
+
+    __tablename__ = "case"
+    case_id: str = Field(primary_key=True)
+    case_number: str = Field(unique=True)
+    item_code: str = Field(index=True)
+    item_name: str
+    applicant_name: str
+    status: str = Field(index=True)
+    received_at: str = Field(index=True)
+    accepted_at: str = ""
+    decision: str = ""
+    last_hlc: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    anomalies: int = 0
+
+
+class UpEntry(NodeTable, table=True):
+    """The up log (node → central): hash-chained, encrypted to the county, signed by this node."""
+
+    __tablename__ = "up_entry"
+    seq: int = Field(primary_key=True)
+    prev_hash: str
+    entry_hash: str = Field(unique=True)
+    kind: str
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: str
+    receipt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    receipted_at: str | None = None
+
+
+class DownEntry(NodeTable, table=True):
+    """The down log (central → node), kept as received after its payload was applied."""
+
+    __tablename__ = "down_entry"
+    seq: int = Field(primary_key=True)
+    prev_hash: str
+    entry_hash: str = Field(unique=True)
+    kind: str
+    ciphertext: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    signature: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    applied_at: str
+
+
+class Blob(NodeTable, table=True):
+    """A captured file, addressed by the SHA-256 of its plaintext, stored encrypted beside the database."""
+
+    __tablename__ = "blob"
+    sha256: str = Field(primary_key=True)
+    size: int
+    media_type: str
+    filename: str
+    created_at: str
+
+
+class Counter(NodeTable, table=True):
+    """Gap-free counters owned by this node (case serials per item and day)."""
+
+    __tablename__ = "counter"
+    name: str = Field(primary_key=True)
+    value: int = 0

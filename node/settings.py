@@ -1,0 +1,44 @@
+"""Node settings: one frozen dataclass built from the environment (or arguments) and passed in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    """How a node runs."""
+
+    #: The node's data directory (database, blobs, node.json, keys/).
+    data_dir: Path
+    #: Address the tablet UI listens on (the centre's LAN).
+    host: str = "127.0.0.1"
+    #: Port of the tablet UI.
+    port: int = 8101
+    #: Run the background sync loop (off in tests that drive sync by hand).
+    sync_enabled: bool = True
+    #: Seconds between sync rounds when the last one succeeded.
+    sync_interval_s: float = 2.0
+    #: Central URL override (default: the first URL from the enrolment bundle).
+    central_url: str | None = None
+    #: Secret for signing session cookies (default: derived from the node's data key).
+    session_secret: bytes | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: object) -> NodeSettings:
+        """Settings from ``ONEWINDOW_NODE_*`` variables; keyword overrides win."""
+        values: dict[str, object] = {}
+        if "ONEWINDOW_NODE_DATA" in environ:
+            values["data_dir"] = Path(environ["ONEWINDOW_NODE_DATA"])
+        if "ONEWINDOW_NODE_HOST" in environ:
+            values["host"] = environ["ONEWINDOW_NODE_HOST"]
+        if "ONEWINDOW_NODE_PORT" in environ:
+            values["port"] = int(environ["ONEWINDOW_NODE_PORT"])
+        if "ONEWINDOW_NODE_SYNC_INTERVAL" in environ:
+            values["sync_interval_s"] = float(environ["ONEWINDOW_NODE_SYNC_INTERVAL"])
+        if "ONEWINDOW_CENTRAL_URL" in environ:
+            values["central_url"] = environ["ONEWINDOW_CENTRAL_URL"]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,233 @@
+"""The node's two logs with central: appending to the up log and applying the down log.
+
+Up entries are sealed from the node's own events that no entry carries yet, in (hlc, id) order, and encrypted
+to the county: once sealed, the node keeps only the ciphertext in the log (its events stay readable in the
+event table). Down entries are verified against the county key and the chain before anything is applied.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from node.models import CaseEvent, DownEntry, Meta, UpEntry
+from node.runtime import NodeRuntime
+from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, EVENT_CONFLICT, OneWindowError
+from protocol.events import CENTRAL_EVENT_TYPES, Event, event_columns, fold, projection_columns
+from protocol.log import GENESIS_HASH, LogEntry, Receipt, open_entry, seal_entry, verify_entry
+
+MAX_EVENTS_PER_ENTRY = 500
+DOWN_HEAD = "down_head"
+
+
+async def up_head(session: AsyncSession) -> tuple[int, str]:
+    """(seq, entry_hash) of the newest up entry, (0, genesis) when empty."""
+    row = (await session.exec(select(UpEntry).order_by(col(UpEntry.seq).desc()).limit(1))).first()
+    return (row.seq, row.entry_hash) if row else (0, GENESIS_HASH)
+
+
+async def append_up_entry(
+    session: AsyncSession, runtime: NodeRuntime, *, kind: str, payload: dict[str, Any]
+) -> UpEntry:
+    """Seal `payload` as the next up entry (inside the caller's write transaction)."""
+    seq, prev = await up_head(session)
+    entry = seal_entry(
+        node_id=runtime.node_id,
+        stream="up",
+        seq=seq + 1,
+        prev_hash=prev,
+        kind=kind,
+        payload=payload,
+        recipients=[runtime.identity.county_recipient],
+        signer=runtime.identity.signing_key,
+    )
+    row = UpEntry(
+        seq=entry.seq,
+        prev_hash=entry.prev_hash,
+        entry_hash=entry.entry_hash,
+        kind=kind,
+        ciphertext=entry.ciphertext,
+        signature=entry.signature,
+        created_at=runtime.now_iso(),
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+def row_to_event(row: CaseEvent) -> Event:
+    return Event(
+        row.id,
+        row.case_id,
+        row.type,
+        row.authority,
+        row.actor,
+        row.hlc,
+        json.loads(row.payload),
+        row.schema_version,
+    )
+
+
+async def seal_pending(session: AsyncSession, runtime: NodeRuntime) -> int:
+    """Put every local event no entry carries yet into up entries; returns how many events were sealed."""
+    sealed = 0
+    while True:
+        rows = (
+            await session.exec(
+                select(CaseEvent)
+                .where(CaseEvent.origin == "local", col(CaseEvent.up_seq).is_(None))
+                .order_by(col(CaseEvent.hlc), col(CaseEvent.id))
+                .limit(MAX_EVENTS_PER_ENTRY)
+            )
+        ).all()
+        if not rows:
+            return sealed
+        entry = await append_up_entry(
+            session, runtime, kind="events", payload={"events": [row_to_event(r).to_dict() for r in rows]}
+        )
+        for row in rows:
+            row.up_seq = entry.seq
+            session.add(row)
+        sealed += len(rows)
+        await session.flush()
+
+
+async def pending_entries(session: AsyncSession, limit: int) -> list[UpEntry]:
+    """Up entries central has not receipted yet, oldest first."""
+    result = await session.exec(
+        select(UpEntry).where(col(UpEntry.receipt).is_(None)).order_by(col(UpEntry.seq)).limit(limit)
+    )
+    return list(result.all())
+
+
+def entry_of(row: UpEntry, node_id: str) -> LogEntry:
+    return LogEntry(node_id, "up", row.seq, row.prev_hash, row.kind, row.ciphertext, row.signature)
+
+
+async def store_receipt(session: AsyncSession, runtime: NodeRuntime, receipt: Receipt) -> bool:
+    """Keep central's signed receipt for an entry after checking it names this node, entry and hash."""
+    receipt.verify(runtime.identity.county_sign_key)
+    row = await session.get(UpEntry, receipt.seq)
+    if row is None or row.entry_hash != receipt.entry_hash or receipt.node_id != runtime.node_id:
+        return False
+    if row.receipt is None:
+        row.receipt = json.dumps(receipt.to_wire())
+        row.receipted_at = runtime.now_iso()
+        session.add(row)
+    return True
+
+
+async def down_head(session: AsyncSession) -> tuple[int, str]:
+    row = (await session.exec(select(DownEntry).order_by(col(DownEntry.seq).desc()).limit(1))).first()
+    return (row.seq, row.entry_hash) if row else (0, GENESIS_HASH)
+
+
+async def insert_event(session: AsyncSession, event: Event, *, origin: str) -> bool:
+    """Store an event once: same id and content is a no-op, same id with other content a conflict."""
+    existing = await session.get(CaseEvent, event.id)
+    if existing is not None:
+        if existing.content_hash != event.content_hash:
+            raise OneWindowError(EVENT_CONFLICT, f"event {event.id}", field="event.id")
+        return False
+    session.add(CaseEvent(**event_columns(event), origin=origin))
+    return True
+
+
+async def case_events(session: AsyncSession, case_id: str) -> list[Event]:
+    rows = (await session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id))).all()
+    return [row_to_event(r) for r in rows]
+
+
+async def refresh_case(session: AsyncSession, case_id: str) -> None:
+    """Rebuild one case's projection row from its events."""
+    from node.models import Case  # local import keeps this module's table use explicit
+
+    await session.flush()
+    state = fold(case_id, await case_events(session, case_id))
+    if state.status is None:
+        return
+    row = await session.get(Case, case_id)
+    values = {**projection_columns(state), "last_hlc": state.last_hlc}
+    if row is None:
+        session.add(Case(case_id=case_id, **values))
+    else:
+        for key, value in values.items():
+            setattr(row, key, value)
+        session.add(row)
+
+
+async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: LogEntry) -> int:
+    """Verify and apply one down entry in order; returns the number of new events."""
+    seq, head_hash = await down_head(session)
+    if entry.seq <= seq:
+        return 0  # already applied: pulling twice is harmless
+    if entry.seq != seq + 1:
+        raise OneWindowError(ENTRY_GAP, f"down seq {entry.seq} after {seq}", field="seq")
+    if entry.prev_hash != head_hash or entry.node_id != runtime.node_id or entry.stream != "down":
+        raise OneWindowError(ENTRY_CHAIN_BROKEN, f"down seq {entry.seq}", field="prev_hash")
+    verify_entry(entry, runtime.identity.county_sign_key)
+    payload = open_entry(entry, [runtime.identity.age_identity])
+    added = 0
+    touched: set[str] = set()
+    for raw in payload.get("events", []):
+        event = Event.from_dict(raw)
+        if event.type not in CENTRAL_EVENT_TYPES:
+            continue  # central may only author back-office events; anything else is ignored, not trusted
+        runtime.clock.observe(event.hlc)
+        if await insert_event(session, event, origin="down"):
+            added += 1
+            touched.add(event.case_id)
+    for case_id in touched:
+        await refresh_case(session, case_id)
+    session.add(
+        DownEntry(
+            seq=entry.seq,
+            prev_hash=entry.prev_hash,
+            entry_hash=entry.entry_hash,
+            kind=entry.kind,
+            ciphertext=entry.ciphertext,
+            signature=entry.signature,
+            applied_at=runtime.now_iso(),
+        )
+    )
+    return added
+
+
+async def get_meta(session: AsyncSession, key: str) -> str | None:
+    row = await session.get(Meta, key)
+    return row.value if row else None
+
+
+async def set_meta(session: AsyncSession, key: str, value: str) -> None:
+    row = await session.get(Meta, key)
+    if row is None:
+        session.add(Meta(key=key, value=value))
+    else:
+        row.value = value
+        session.add(row)
+
+
+async def queue_depth(session: AsyncSession) -> dict[str, int]:
+    """Entries and events not yet receipted by central."""
+    unreceipted = (
+        await session.exec(select(func.count()).select_from(UpEntry).where(col(UpEntry.receipt).is_(None)))
+    ).one()
+    unsealed = (
+        await session.exec(
+            select(func.count())
+            .select_from(CaseEvent)
+            .where(CaseEvent.origin == "local", col(CaseEvent.up_seq).is_(None))
+        )
+    ).one()
+    receipted_seq = (
+        await session.exec(select(func.max(UpEntry.seq)).where(col(UpEntry.receipt).is_not(None)))
+    ).one() or 0
+    return {
+        "entries": int(unreceipted),
+        "unsealed_events": int(unsealed),
+        "receipted_seq": int(receipted_seq),
+    }

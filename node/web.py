@@ -1,0 +1,66 @@
+"""Web plumbing shared by the node's route modules: who is logged in, problem responses, template context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect
+
+from node.runtime import NodeRuntime
+from protocol.errors import AUTH_REQUIRED, FORBIDDEN, MALFORMED_REQUEST, OneWindowError
+
+
+def runtime_of(request: Request[Any, Any, State]) -> NodeRuntime:
+    runtime: NodeRuntime = request.app.state.runtime
+    return runtime
+
+
+def wants_html(request: Request[Any, Any, State]) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def current_user(request: Request[Any, Any, State], *roles: str) -> dict[str, str]:
+    """The logged-in staff member; OW-1101 when nobody is, OW-1102 when the role may not do this."""
+    user = request.session.get("user") if request.scope.get("session") is not None else None
+    if not user:
+        raise OneWindowError(AUTH_REQUIRED, "请先登录")
+    if roles and user["role"] not in roles:
+        raise OneWindowError(FORBIDDEN, "您的岗位不能进行此操作", field="role")
+    return dict(user)
+
+
+def problem_handler(request: Request[Any, Any, State], exc: OneWindowError) -> Response[Any]:
+    if exc.problem is AUTH_REQUIRED and wants_html(request):
+        return Redirect(path=f"/login?next={request.url.path}")
+    return Response(
+        content=exc.to_problem_json(), status_code=exc.problem.status, media_type="application/problem+json"
+    )
+
+
+def validation_handler(request: Request[Any, Any, State], exc: ValidationException) -> Response[Any]:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    field = extra[0].get("key") if extra and isinstance(extra[0], dict) else None
+    detail = (
+        "请求内容不是有效的 JSON"
+        if "JSON" in str(exc.detail) or "decode" in str(exc.detail).lower()
+        else str(exc.detail)
+    )
+    return problem_handler(request, OneWindowError(MALFORMED_REQUEST, detail, field=field or "body"))
+
+
+def http_error_handler(request: Request[Any, Any, State], exc: HTTPException) -> Response[Any]:
+    """Framework-level client errors (malformed JSON, body too large …) in the same problem format."""
+    if isinstance(exc, ValidationException):
+        return validation_handler(request, exc)
+    if exc.status_code >= 500:
+        raise exc
+    detail = "请求内容不是有效的 JSON" if "JSON" in str(exc.detail) else str(exc.detail)
+    error = OneWindowError(MALFORMED_REQUEST, detail, field="body")
+    return Response(
+        content={**error.to_problem_json(), "status": exc.status_code},
+        status_code=exc.status_code,
+        media_type="application/problem+json",
+    )

@@ -1,0 +1,1 @@
+"""Wire vocabulary shared by node, central and provisioning."""

@@ -1,0 +1,1 @@
+"""County provisioning: keys, node enrolment bundles, the demo."""

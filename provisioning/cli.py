@@ -1,0 +1,147 @@
+"""The `onewindow` command: parses arguments and delegates to provisioning, node and central.
+
+This is the one module allowed to reach into both `node` and `central` (their own `cli` modules, imported
+only for the sub-command asked for), so that one entry point serves every role.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import os
+import sys
+from pathlib import Path
+
+from provisioning.county import (
+    ProvisioningError,
+    StaffSpec,
+    add_central_user,
+    add_node,
+    init_county,
+    open_county,
+)
+
+
+def _staff(text: str) -> StaffSpec:
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise argparse.ArgumentTypeError("--staff 的格式是 用户名:角色:姓名[:密码]")
+    username, role, name = parts[:3]
+    return StaffSpec(username, name, role, parts[3] if len(parts) == 4 else "")
+
+
+def _provision_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="provision_command", required=True)
+    init = sub.add_parser("init", help="create a county: keys, registry, catalogue, admin account")
+    init.add_argument("--dir", type=Path, required=True)
+    init.add_argument("--county", required=True, help="county name, e.g. 梅河口市")
+    init.add_argument("--division", required=True, help="6-digit division code (GB/T 2260)")
+    init.add_argument("--admin-password", help="county admin password (asked for twice when omitted)")
+    add = sub.add_parser(
+        "add-node", help="register a centre's node and write its enrolment bundle and QR code"
+    )
+    add.add_argument("--dir", type=Path, required=True)
+    add.add_argument("--name", required=True, help="centre name, e.g. 红梅镇便民服务中心")
+    add.add_argument("--division", required=True, help="12-digit division code of the centre")
+    add.add_argument("--central-url", action="append", required=True)
+    add.add_argument("--out", type=Path, required=True, help="bundle file to write (a QR PNG goes beside it)")
+    add.add_argument(
+        "--staff",
+        type=_staff,
+        action="append",
+        default=None,
+        help="USERNAME:ROLE:NAME[:PASSWORD]; roles window, logistics, lead, node_admin",
+    )
+    user = sub.add_parser("add-user", help="add a back-office account (reviewer, admin, supervisor)")
+    user.add_argument("--dir", type=Path, required=True)
+    user.add_argument("--username", required=True)
+    user.add_argument("--name", required=True)
+    user.add_argument("--role", required=True)
+    user.add_argument("--password", required=True)
+
+
+def _provision(args: argparse.Namespace) -> int:
+    try:
+        if args.provision_command == "init":
+            password = args.admin_password
+            if not password:
+                password = getpass.getpass("县管理员密码：")
+                if getpass.getpass("再输入一次：") != password:
+                    print("两次输入的密码不一致", file=sys.stderr)
+                    return 2
+            county = init_county(args.dir, name=args.county, division=args.division, admin_password=password)
+            print(f"已初始化 {args.county}（{args.division}），县密钥指纹 {county.info['sign_fingerprint']}")
+            print(f"私钥在 {args.dir / 'keys'}（仅本用户可读），请离线备份。")
+            return 0
+        if args.provision_command == "add-node":
+            county = open_county(args.dir)
+            staff = args.staff or [
+                StaffSpec("clerk", "窗口人员", "window"),
+                StaffSpec("lead", "业务负责人", "lead"),
+            ]
+            result = add_node(
+                county,
+                name=args.name,
+                division=args.division,
+                central_urls=args.central_url,
+                out=args.out,
+                staff=staff,
+            )
+            print(f"节点 {args.name}：{result.node_id}")
+            print(
+                f"注册包：{result.bundle_path}（一次性，{county.info['name']}签发）  二维码：{result.qr_path}"
+            )
+            print(f"县密钥指纹（注册时核对）：{result.county_fingerprint}")
+            for username, password in result.passwords.items():
+                print(f"  工作人员 {username} 初始密码：{password}")
+            return 0
+        if args.provision_command == "add-user":
+            add_central_user(
+                open_county(args.dir),
+                username=args.username,
+                display_name=args.name,
+                role=args.role,
+                password=args.password,
+            )
+            print(f"已添加后台账号 {args.username}（{args.role}）；重启或刷新县中心后生效")
+            return 0
+    except ProvisioningError as exc:
+        print(f"错误：{exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="onewindow", description="OneWindow Edge 一窗受理·集成服务")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _provision_parser(sub.add_parser("provision", help="county keys, nodes and accounts"))
+    node_cli = sub.add_parser("node", help="the centre's node")
+    central_cli = sub.add_parser("central", help="the county's central server")
+    demo = sub.add_parser("demo", help="a demo county with two centres on loopback")
+    demo.add_argument("--dir", type=Path, default=Path(os.environ.get("ONEWINDOW_DEMO_DIR", "demo-data")))
+    demo.add_argument("--port", type=int, default=8100, help="central's port; the centres use the next two")
+    # Sub-command parsers of node and central are built only when asked for, so `provision` never loads them.
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["node"]:
+        importlib.import_module("node.cli").build_parser(node_cli)
+    if argv[:1] == ["central"]:
+        importlib.import_module("central.cli").build_parser(central_cli)
+    args = parser.parse_args(argv)
+    if args.command == "provision":
+        return _provision(args)
+    if args.command == "node":
+        result: int = importlib.import_module("node.cli").run(args)
+        return result
+    if args.command == "central":
+        result = importlib.import_module("central.cli").run(args)
+        return result
+    if args.command == "demo":
+        from provisioning.demo import run_demo
+
+        return run_demo(args.dir, base_port=args.port)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

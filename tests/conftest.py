@@ -1,0 +1,78 @@
+"""Shared fixtures: a provisioned county, an enrolled node, central and node apps in-process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from central.app import create_app as create_central
+from central.settings import CentralSettings
+from node.app import create_app as create_node
+from node.enrolment import enroll
+from node.runtime import NodeRuntime
+from node.settings import NodeSettings
+from tests.support import CLERK, REVIEWER, CountySetup, provision
+
+
+@dataclass
+class Stack:
+    """One county: central and one node, both in-process, talking real HTTP semantics through ASGI."""
+
+    setup: CountySetup
+    central_app: Litestar
+    central: AsyncTestClient[Litestar]
+    node_app: Litestar
+    node: AsyncTestClient[Litestar]
+    node_dir: Path
+
+    @property
+    def runtime(self) -> NodeRuntime:
+        runtime: NodeRuntime = self.node_app.state.runtime
+        return runtime
+
+
+@pytest.fixture
+def county(tmp_path: Path) -> CountySetup:
+    return provision(tmp_path, nodes=2)
+
+
+@pytest.fixture
+def central_database_url() -> str | None:
+    """Central's database for the in-process stack: SQLite in its data directory unless a module overrides."""
+    return None
+
+
+@pytest.fixture
+async def stack(
+    county: CountySetup, tmp_path: Path, central_database_url: str | None
+) -> AsyncIterator[Stack]:
+    node_dir = tmp_path / "node1"
+    await enroll(
+        county.bundles[0].bundle_path, node_dir, expected_county=county.bundles[0].county_fingerprint
+    )
+    central_app = create_central(
+        CentralSettings(
+            data_dir=tmp_path / "central", county_dir=county.county_dir, database_url=central_database_url
+        )
+    )
+    node_app = create_node(NodeSettings(data_dir=node_dir, sync_enabled=False))
+    async with (
+        AsyncTestClient(app=central_app, base_url="http://central.test") as central,
+        AsyncTestClient(app=node_app, base_url="http://node.test") as node,
+    ):
+        yield Stack(county, central_app, central, node_app, node, node_dir)
+
+
+async def login_node(stack: Stack, who: tuple[str, str] = CLERK) -> None:
+    response = await stack.node.post("/api/v1/login", json={"username": who[0], "password": who[1]})
+    assert response.status_code == 200, response.text
+
+
+async def login_central(stack: Stack, who: tuple[str, str] = REVIEWER) -> None:
+    response = await stack.central.post("/api/v1/login", json={"username": who[0], "password": who[1]})
+    assert response.status_code == 200, response.text

@@ -1,0 +1,438 @@
+"""The import rules of ARCHITECTURE.md §1, enforced by reading every module's imports with `ast`.
+
+Each checker takes a root directory (the repository, or a scratch copy with a planted violation) and returns
+the offending `path:line` findings, so every rule is tested both against the real code and against a file
+that breaks it.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("protocol", "node", "central", "provisioning")
+
+# What `protocol` may depend on besides the standard library and itself.
+PROTOCOL_THIRD_PARTY = frozenset({"cryptography"})
+# The single deferred reach from the `onewindow` entry point into both deployables.
+PROVISIONING_CLI = "provisioning/cli.py"
+PROVISIONING_CLI_MAY_IMPORT = frozenset({"node.cli", "central.cli"})
+
+
+@dataclass(frozen=True)
+class Import:
+    """One imported module name as written (relative imports resolved), where it appears."""
+
+    module: str
+    line: int
+    path: str  # repository-relative, forward slashes
+
+    @property
+    def top(self) -> str:
+        return self.module.split(".")[0]
+
+    def under(self, package: str) -> bool:
+        return self.module == package or self.module.startswith(package + ".")
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line} imports {self.module}"
+
+
+def iter_modules(root: Path) -> Iterator[tuple[str, Path]]:
+    """(repository-relative path, file) for every .py file of the four packages under `root`."""
+    for package in PACKAGES:
+        base = root / package
+        if not base.is_dir():
+            continue
+        for file in sorted(base.rglob("*.py")):
+            yield file.relative_to(root).as_posix(), file
+
+
+def _module_name(rel: str) -> tuple[str, bool]:
+    """Dotted module name of a repository-relative path, and whether it is a package `__init__`."""
+    parts = list(PurePosixPath(rel).with_suffix("").parts)
+    is_package = parts[-1] == "__init__"
+    if is_package:
+        parts.pop()
+    return ".".join(parts), is_package
+
+
+def _resolve_relative(rel: str, level: int, module: str | None) -> str:
+    name, is_package = _module_name(rel)
+    parts = name.split(".")
+    if not is_package:
+        parts.pop()  # a plain module's imports are relative to its package
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)]
+    return ".".join([*parts, *([module] if module else [])])
+
+
+def _is_import_module_call(node: ast.Call) -> bool:
+    func = node.func
+    if isinstance(func, ast.Attribute):
+        return (
+            func.attr == "import_module" and isinstance(func.value, ast.Name) and func.value.id == "importlib"
+        )
+    return isinstance(func, ast.Name) and func.id in ("import_module", "__import__")
+
+
+def imports_of(rel: str, file: Path) -> list[Import]:
+    """Every import in a module, at any depth: `import x`, `from x import y` (as x.y), and
+    `importlib.import_module("x")` / `__import__("x")` with a literal string."""
+    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+    found: list[Import] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend(Import(alias.name, node.lineno, rel) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = _resolve_relative(rel, node.level, node.module)
+            for alias in node.names:
+                # `from x import y` may name a submodule; recording x.y keeps e.g. `from central import app`
+                # distinguishable from `from central import county`. Prefix rules still see `x`.
+                name = base if alias.name == "*" else f"{base}.{alias.name}"
+                found.append(Import(name.strip("."), node.lineno, rel))
+        elif isinstance(node, ast.Call) and _is_import_module_call(node):
+            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                target = node.args[0].value
+                if target.startswith("."):
+                    package_arg = node.args[1] if len(node.args) > 1 else None
+                    anchor = package_arg.value if isinstance(package_arg, ast.Constant) else ""
+                    target = f"{anchor}{target}"
+                found.append(Import(target, node.lineno, rel))
+    return sorted(found, key=lambda i: i.line)
+
+
+def all_imports(root: Path) -> Iterator[Import]:
+    for rel, file in iter_modules(root):
+        yield from imports_of(rel, file)
+
+
+def _filename(path: str) -> str:
+    return PurePosixPath(path).name
+
+
+def is_web_module(path: str) -> bool:
+    """Route/app modules: the only ones allowed to import litestar."""
+    name = _filename(path)
+    return name in ("app.py", "routes.py", "web.py") or name.endswith("_routes.py")
+
+
+def _is_web_module_name(module: str) -> bool:
+    return any(part in ("app", "routes", "web") or part.endswith("_routes") for part in module.split(".")[1:])
+
+
+# ---- checkers ------------------------------------------------------------------------------------------------
+
+
+def check_protocol_imports(root: Path) -> list[str]:
+    """`protocol` imports only the standard library, `cryptography` and itself."""
+    return [
+        str(i)
+        for i in all_imports(root)
+        if i.path.startswith("protocol/")
+        and i.top not in sys.stdlib_module_names
+        and i.top not in PROTOCOL_THIRD_PARTY
+        and i.top != "protocol"
+    ]
+
+
+def check_node_central_separation(root: Path) -> list[str]:
+    """`node` never imports `central`, and `central` never imports `node`."""
+    return [
+        str(i)
+        for i in all_imports(root)
+        if (i.path.startswith("node/") and i.under("central"))
+        or (i.path.startswith("central/") and i.under("node"))
+    ]
+
+
+def check_litestar_only_in_web_modules(root: Path) -> list[str]:
+    """Only app.py, routes.py, *_routes.py and web.py import litestar."""
+    return [str(i) for i in all_imports(root) if i.under("litestar") and not is_web_module(i.path)]
+
+
+def check_usb_only_in_devices(root: Path) -> list[str]:
+    """Only modules under node/devices/ import usb (pyusb)."""
+    return [str(i) for i in all_imports(root) if i.under("usb") and not i.path.startswith("node/devices/")]
+
+
+def check_watchfiles_only_in_watcher(root: Path) -> list[str]:
+    """Only a module named watcher.py imports watchfiles."""
+    return [str(i) for i in all_imports(root) if i.under("watchfiles") and _filename(i.path) != "watcher.py"]
+
+
+def check_provisioning_imports(root: Path) -> list[str]:
+    """`provisioning` reaches into the project only through `protocol`, itself and central's service layer
+    (not its app, routes, web or cli modules); provisioning/cli.py alone may also load node.cli and
+    central.cli."""
+    offenders = []
+    for i in all_imports(root):
+        if not i.path.startswith("provisioning/"):
+            continue
+        if i.path == PROVISIONING_CLI and i.module in PROVISIONING_CLI_MAY_IMPORT:
+            continue
+        if i.under("node"):
+            offenders.append(str(i))
+        elif i.under("central") and (
+            i.module == "central" or _is_web_module_name(i.module) or i.under("central.cli")
+        ):
+            offenders.append(str(i))
+    return offenders
+
+
+def check_module_docstrings(root: Path) -> list[str]:
+    """Every module starts with a docstring saying what it owns (STYLE.md habit 7); migration revisions
+    are generated and exempt."""
+    offenders = []
+    for rel, file in iter_modules(root):
+        if "/migrations/versions/" in rel:
+            continue
+        tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+        if ast.get_docstring(tree) is None:
+            offenders.append(f"{rel}:1 has no module docstring")
+    return offenders
+
+
+def _report(rule: str, offenders: list[str]) -> str:
+    return f"{rule} — {len(offenders)} violation(s):\n  " + "\n  ".join(offenders)
+
+
+# ---- the rules, on the real code ---------------------------------------------------------------------------
+
+
+def test_the_checkers_see_the_real_packages() -> None:
+    """Guard against a vacuous pass: the scan finds the packages and some of their known imports."""
+    modules = dict(iter_modules(ROOT))
+    assert {"protocol/keys.py", "node/app.py", "central/app.py", "provisioning/cli.py"} <= modules.keys()
+    cli_imports = {i.module for i in imports_of(PROVISIONING_CLI, modules[PROVISIONING_CLI])}
+    assert PROVISIONING_CLI_MAY_IMPORT <= cli_imports
+    assert any(i.under("litestar") for i in imports_of("node/app.py", modules["node/app.py"]))
+
+
+def test_protocol_imports_only_stdlib_cryptography_and_itself() -> None:
+    offenders = check_protocol_imports(ROOT)
+    assert not offenders, _report("protocol may import only the stdlib, cryptography and protocol", offenders)
+
+
+def test_node_and_central_never_import_each_other() -> None:
+    offenders = check_node_central_separation(ROOT)
+    assert not offenders, _report("node and central never import each other", offenders)
+
+
+def test_only_route_and_app_modules_import_litestar() -> None:
+    offenders = check_litestar_only_in_web_modules(ROOT)
+    assert not offenders, _report(
+        "only app.py, routes.py, *_routes.py and web.py may import litestar", offenders
+    )
+
+
+def test_only_devices_import_usb() -> None:
+    offenders = check_usb_only_in_devices(ROOT)
+    assert not offenders, _report("only node/devices/ may import usb", offenders)
+
+
+def test_only_the_watcher_imports_watchfiles() -> None:
+    offenders = check_watchfiles_only_in_watcher(ROOT)
+    assert not offenders, _report("only watcher.py may import watchfiles", offenders)
+
+
+def test_provisioning_imports_only_protocol_and_central_services() -> None:
+    offenders = check_provisioning_imports(ROOT)
+    assert not offenders, _report(
+        "provisioning may import protocol and central's non-web modules "
+        "(provisioning/cli.py also node.cli and central.cli)",
+        offenders,
+    )
+
+
+def test_every_module_starts_with_a_docstring() -> None:
+    offenders = check_module_docstrings(ROOT)
+    assert not offenders, _report("every module starts with a docstring (STYLE.md habit 7)", offenders)
+
+
+# ---- each checker catches a planted violation, and leaves allowed imports alone ------------------------------
+
+
+def _plant(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+Checker = Callable[[Path], list[str]]
+
+VIOLATIONS: list[tuple[Checker, str, str, str]] = [
+    # (checker, planted file, its text, the finding expected)
+    (
+        check_protocol_imports,
+        "protocol/bad.py",
+        '"""x."""\nimport litestar\n',
+        "protocol/bad.py:2 imports litestar",
+    ),
+    (
+        check_protocol_imports,
+        "protocol/bad.py",
+        '"""x."""\n\n\ndef f():\n    from sqlalchemy import select\n',
+        "protocol/bad.py:5 imports sqlalchemy.select",
+    ),
+    (
+        check_protocol_imports,
+        "protocol/bad.py",
+        '"""x."""\nimport importlib\nimportlib.import_module("httpx")\n',
+        "protocol/bad.py:3 imports httpx",
+    ),
+    (
+        check_protocol_imports,
+        "protocol/bad.py",
+        '"""x."""\nfrom node.runtime import NodeRuntime\n',
+        "protocol/bad.py:2 imports node.runtime.NodeRuntime",
+    ),
+    (
+        check_node_central_separation,
+        "node/sync/bad.py",
+        '"""x."""\nfrom central import ingest\n',
+        "node/sync/bad.py:2 imports central.ingest",
+    ),
+    (
+        check_node_central_separation,
+        "central/bad.py",
+        '"""x."""\n\n\ndef f():\n    import node.intake.service\n',
+        "central/bad.py:5 imports node.intake.service",
+    ),
+    (
+        check_litestar_only_in_web_modules,
+        "node/intake/service.py",
+        '"""x."""\nfrom litestar.exceptions import HTTPException\n',
+        "node/intake/service.py:2 imports litestar.exceptions.HTTPException",
+    ),
+    (
+        check_litestar_only_in_web_modules,
+        "central/backoffice.py",
+        '"""x."""\nfrom importlib import import_module\nimport_module("litestar")\n',
+        "central/backoffice.py:3 imports litestar",
+    ),
+    (
+        check_usb_only_in_devices,
+        "node/sync/bad.py",
+        '"""x."""\nimport usb.core\n',
+        "node/sync/bad.py:2 imports usb.core",
+    ),
+    (
+        check_watchfiles_only_in_watcher,
+        "node/devices/folder.py",
+        '"""x."""\nfrom watchfiles import awatch\n',
+        "node/devices/folder.py:2 imports watchfiles.awatch",
+    ),
+    (
+        check_provisioning_imports,
+        "provisioning/county.py",
+        '"""x."""\nimport importlib\nimportlib.import_module("node.cli")\n',
+        "provisioning/county.py:3 imports node.cli",
+    ),
+    (
+        check_provisioning_imports,
+        "provisioning/cli.py",
+        '"""x."""\nimport importlib\nimportlib.import_module("node.app")\n',
+        "provisioning/cli.py:3 imports node.app",
+    ),
+    (
+        check_provisioning_imports,
+        "provisioning/demo.py",
+        '"""x."""\nfrom central.app import create_app\n',
+        "provisioning/demo.py:2 imports central.app.create_app",
+    ),
+    (
+        check_provisioning_imports,
+        "provisioning/demo.py",
+        '"""x."""\nfrom central import cli\n',
+        "provisioning/demo.py:2 imports central.cli",
+    ),
+    (check_module_docstrings, "node/bare.py", "import os\n", "node/bare.py:1 has no module docstring"),
+    (check_module_docstrings, "protocol/__init__.py", "", "protocol/__init__.py:1 has no module docstring"),
+]
+
+
+@pytest.mark.parametrize(("checker", "rel", "text", "expected"), VIOLATIONS)
+def test_checker_reports_a_planted_violation(
+    tmp_path: Path, checker: Checker, rel: str, text: str, expected: str
+) -> None:
+    offenders = checker(_plant(tmp_path, {rel: text}))
+    assert offenders == [expected]
+
+
+ALLOWED: list[tuple[Checker, str, str]] = [
+    (check_protocol_imports, "protocol/ok.py", '"""x."""\nimport json\nfrom cryptography import x509\n'),
+    (
+        check_protocol_imports,
+        "protocol/ok.py",
+        '"""x."""\nfrom __future__ import annotations\nfrom . import keys\n',
+    ),
+    (
+        check_node_central_separation,
+        "node/ok.py",
+        '"""x."""\nfrom protocol import events\nimport centralized\n',
+    ),
+    (check_litestar_only_in_web_modules, "node/app.py", '"""x."""\nfrom litestar import Litestar\n'),
+    (check_litestar_only_in_web_modules, "node/intake/routes.py", '"""x."""\nimport litestar\n'),
+    (check_litestar_only_in_web_modules, "node/auth_routes.py", '"""x."""\nimport litestar\n'),
+    (check_litestar_only_in_web_modules, "node/web.py", '"""x."""\nimport litestar\n'),
+    (check_usb_only_in_devices, "node/devices/idcard.py", '"""x."""\nimport usb.core\n'),
+    (check_watchfiles_only_in_watcher, "node/devices/watcher.py", '"""x."""\nimport watchfiles\n'),
+    (
+        check_provisioning_imports,
+        "provisioning/cli.py",
+        '"""x."""\nimport importlib\nimportlib.import_module("node.cli")\nimportlib.import_module("central.cli")\n',
+    ),
+    (
+        check_provisioning_imports,
+        "provisioning/county.py",
+        '"""x."""\nfrom central.county import load_county\nfrom protocol.keys import SigningKey\n',
+    ),
+    (check_module_docstrings, "node/migrations/versions/0001_x.py", "import alembic\n"),
+]
+
+
+@pytest.mark.parametrize(("checker", "rel", "text"), ALLOWED)
+def test_checker_leaves_allowed_imports_alone(tmp_path: Path, checker: Checker, rel: str, text: str) -> None:
+    assert checker(_plant(tmp_path, {rel: text})) == []
+
+
+def test_a_report_lists_every_offender(tmp_path: Path) -> None:
+    root = _plant(
+        tmp_path,
+        {
+            "node/a.py": '"""x."""\nimport central\n',
+            "node/b.py": '"""x."""\n\n\ndef f():\n    from central.ingest import ingest\n',
+        },
+    )
+    offenders = check_node_central_separation(root)
+    assert offenders == ["node/a.py:2 imports central", "node/b.py:5 imports central.ingest.ingest"]
+    message = _report("rule", offenders)
+    assert "node/a.py:2" in message and "node/b.py:5" in message
+
+
+def test_relative_imports_are_resolved(tmp_path: Path) -> None:
+    root = _plant(
+        tmp_path,
+        {
+            "node/intake/routes.py": '"""x."""\nfrom ..sync import client\nfrom . import service\n',
+            "node/sync/__init__.py": '"""x."""\nfrom .log import append\n',
+        },
+    )
+    assert [i.module for i in imports_of("node/intake/routes.py", root / "node/intake/routes.py")] == [
+        "node.sync.client",
+        "node.intake.service",
+    ]
+    assert [i.module for i in imports_of("node/sync/__init__.py", root / "node/sync/__init__.py")] == [
+        "node.sync.log.append"
+    ]
