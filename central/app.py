@@ -36,7 +36,7 @@ from protocol.errors import (
     REQUEST_SIGNATURE_INVALID,
     OneWindowError,
 )
-from protocol.events import STATUS_LABELS
+from protocol.events import EVENT_LABELS, STATUS_LABELS
 from protocol.hlc import local_display, to_datetime
 from protocol.keys import VerifyKey
 from protocol.log import LogEntry
@@ -197,7 +197,19 @@ async def api_case(request: Request[Any, Any, State], case_id: FromPath[str]) ->
     return {
         "case_id": case_id,
         "status": state.status,
+        "status_label": state.status_label,
         "case_number": state.case_number,
+        "promised_date": state.promised_date,
+        "deemed_accepted": state.deemed_accepted,
+        "waiver_pending": state.waiver_pending,
+        "decision": None
+        if state.decision is None
+        else {
+            "outcome": state.decision.outcome,
+            "reason": state.decision.reason,
+            "department": state.decision.department,
+            "on_spot": state.decision.on_spot,
+        },
         "events": [e.to_dict() for e in events],
         "anomalies": list(state.anomalies),
     }
@@ -350,10 +362,18 @@ def http_exception_handler(request: Request[Any, Any, State], exc: HTTPException
     )
 
 
+def _template_setup(engine: JinjaTemplateEngine) -> None:
+    engine.engine.filters.update(
+        local=local_display,
+        hlc_local=lambda stamp: local_display(to_datetime(stamp).isoformat(), seconds=True),
+    )
+    engine.engine.globals.update(event_labels=EVENT_LABELS)
+
+
 def create_app(settings: CentralSettings) -> Litestar:
     """Central's ASGI app. Opening the database, migrating and loading the county happen at start-up."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    database_url = settings.database_url or f"sqlite:///{settings.data_dir / 'central.db'}"
+    database_url = settings.resolved_database_url
     county = load_county(settings.county_dir)
 
     @asynccontextmanager
@@ -400,10 +420,7 @@ def create_app(settings: CentralSettings) -> Litestar:
         template_config=TemplateConfig(
             directory=templates,
             engine=JinjaTemplateEngine,
-            engine_callback=lambda engine: engine.engine.filters.update(
-                local=local_display,
-                hlc_local=lambda stamp: local_display(to_datetime(stamp).isoformat(), seconds=True),
-            ),
+            engine_callback=_template_setup,
         ),
         exception_handlers={
             OneWindowError: problem_handler,

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from central.county import CountyKeys
 from central.ingest import record_to_event, refresh_case, store_event, utc_iso
 from central.models import CaseRecord, DownEntryRecord, EventRecord, NodeRecord
+from protocol.calendar import calendar_from_dict
 from protocol.catalogue import Catalogue
 from protocol.errors import INVALID_TRANSITION, NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
 from protocol.events import ACCEPTED, CASE_DECIDED, CaseState, Event, fold
@@ -50,7 +51,12 @@ async def case_events(session: AsyncSession, case_id: str) -> list[Event]:
 
 
 async def append_down(
-    session: AsyncSession, county: CountyKeys, node: NodeRecord, payload: dict[str, Any]
+    session: AsyncSession,
+    county: CountyKeys,
+    node: NodeRecord,
+    payload: dict[str, Any],
+    *,
+    kind: str = "events",
 ) -> LogEntry:
     """Write the next entry of `node`'s down log (inside the caller's transaction)."""
     if node.age_recipient is None:
@@ -60,7 +66,7 @@ async def append_down(
         stream="down",
         seq=node.down_seq + 1,
         prev_hash=node.down_hash,
-        kind="events",
+        kind=kind,
         payload=payload,
         recipients=[AgeRecipient.from_text(node.age_recipient)],
         signer=county.signing_key,
@@ -116,10 +122,15 @@ async def decide_case(
     department_code, department = "county", county.name
     if catalogue is not None:
         try:
-            lead = catalogue.by_code(state.item_code).departments[0]
-            department_code, department = lead.code, lead.name
-        except (KeyError, IndexError):
-            pass  # an item no longer in the catalogue: the county decides in its own name
+            item = catalogue.by_code(state.item_code)
+        except KeyError:
+            item = None  # an item no longer in the catalogue: the county decides in its own name
+        if item is not None:
+            if item.case_type == 1:
+                raise OneWindowError(
+                    INVALID_TRANSITION, "即办件由窗口业务负责人当场办结，县级不作决定", field="case_id"
+                )
+            department_code, department = item.lead_department.code, item.lead_department.name
     _clock.observe(max(e.hlc for e in events))
     event = Event(
         id=uuid7(),
@@ -139,6 +150,21 @@ async def decide_case(
     await refresh_case(session, case_id)
     await append_down(session, county, node, {"events": [event.to_dict()]})
     return fold(case_id, [*events, event])
+
+
+async def publish_calendar(session: AsyncSession, county: CountyKeys, calendar: dict[str, Any]) -> int:
+    """Send the county's working-day calendar down to every enrolled node; returns how many got it.
+
+    Nodes apply a calendar only when its version is newer than theirs, so publishing twice is harmless."""
+    calendar_from_dict(calendar)  # refuse a broken calendar before any node sees it
+    nodes = (
+        await session.exec(
+            select(NodeRecord).where(col(NodeRecord.age_recipient).is_not(None)).with_for_update()
+        )
+    ).all()
+    for node in nodes:
+        await append_down(session, county, node, {"calendar": calendar}, kind="calendar")
+    return len(nodes)
 
 
 async def down_entries(session: AsyncSession, node_id: str, *, after: int, limit: int) -> list[LogEntry]:

@@ -17,6 +17,13 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--database-url", default=None, help="default: SQLite in --data; or postgresql://…")
+    publish = sub.add_parser(
+        "publish-calendar", help="publish a working-day calendar (holidays, make-up days) to every node"
+    )
+    publish.add_argument("--data", type=Path, required=True, help="central data directory")
+    publish.add_argument("--county-dir", type=Path, required=True)
+    publish.add_argument("--database-url", default=None)
+    publish.add_argument("--file", type=Path, required=True, help="calendar JSON (see provisioning/data)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,4 +47,10 @@ def run(args: argparse.Namespace) -> int:
         )
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
         return 0
+    if args.central_command == "publish-calendar":
+        import asyncio
+
+        from central.calendar_cli import publish
+
+        return asyncio.run(publish(args))
     return 2

@@ -96,6 +96,9 @@ class CaseRecord(CentralTable, table=True):
     accepted_at: str = ""
     decision: str = ""
     decided_at: str = ""
+    promised_date: str = ""
+    supply_by: str = ""
+    deemed_accepted: bool = False
     anomalies: int = 0
 
 

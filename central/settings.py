@@ -22,6 +22,11 @@ class CentralSettings:
     #: SQLAlchemy URL of the database; default SQLite in `data_dir`. ``postgresql://…`` for PostgreSQL.
     database_url: str | None = None
 
+    @property
+    def resolved_database_url(self) -> str:
+        """The database to use: the configured URL, or SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'central.db'}"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> CentralSettings:
         """Settings from ``ONEWINDOW_CENTRAL_*`` and ``DATABASE_URL``; keyword overrides win."""

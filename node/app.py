@@ -20,7 +20,9 @@ from litestar.template.config import TemplateConfig
 
 from node import auth_routes
 from node.identity import load_identity
+from node.intake import outcome_routes
 from node.intake import routes as intake_routes
+from node.intake.outcomes import clock_loop
 from node.runtime import open_runtime, utc_now
 from node.settings import NodeSettings
 from node.sync import routes as sync_routes
@@ -53,14 +55,20 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
             if settings.sync_enabled
             else None
         )
+        clocks = (
+            asyncio.create_task(clock_loop(runtime, interval_s=settings.clock_interval_s, stop=stop))
+            if settings.clock_interval_s > 0
+            else None
+        )
         try:
             yield
         finally:
             stop.set()
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            for background in (task, clocks):
+                if background is not None:
+                    background.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await background
             await runtime.close()
 
     secret = (
@@ -78,6 +86,7 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
     route_handlers: list[Any] = [
         *auth_routes.ROUTES,
         *intake_routes.ROUTES,
+        *outcome_routes.ROUTES,
         *sync_routes.ROUTES,
         healthz,
         create_static_files_router(path="/static", directories=[static]),

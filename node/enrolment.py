@@ -9,9 +9,10 @@ from pathlib import Path
 
 from node.db import Database, migrate
 from node.identity import write_identity
-from node.models import CatalogueVersion, Staff
-from node.runtime import open_runtime
+from node.models import CatalogueVersion, Meta, Staff
+from node.runtime import CALENDAR_KEY, open_runtime
 from node.sync.log import append_up_entry
+from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
 from protocol.catalogue import catalogue_from_dict
 from protocol.enrolment import EnrolmentBundle, verify_bundle
@@ -61,6 +62,9 @@ async def enroll(
             )
             for account in staff:
                 session.add(Staff(**account.to_dict()))
+            if bundle.calendar is not None:
+                calendar_from_dict(bundle.calendar)  # refuse a broken calendar before the node relies on it
+                session.add(Meta(key=CALENDAR_KEY, value=canonical_json(bundle.calendar).decode("utf-8")))
     finally:
         await db.close()
     runtime = await open_runtime(data_dir, now=lambda: now)

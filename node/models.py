@@ -73,6 +73,9 @@ class Case(NodeTable, table=True):
     received_at: str = Field(index=True)
     accepted_at: str = ""
     decision: str = ""
+    promised_date: str = ""
+    supply_by: str = Field(default="", index=True)
+    deemed_accepted: bool = False
     last_hlc: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     anomalies: int = 0
 

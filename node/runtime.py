@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import func
@@ -14,9 +14,14 @@ from sqlmodel import select
 from node.blobs import BlobStore
 from node.db import Database, migrate
 from node.identity import NodeIdentity, load_identity
-from node.models import CaseEvent, CatalogueVersion
+from node.models import CaseEvent, CatalogueVersion, Meta
+from protocol.calendar import WorkingCalendar, calendar_from_dict
 from protocol.catalogue import Catalogue, catalogue_from_dict
 from protocol.hlc import HybridClock
+
+CALENDAR_KEY = "calendar"
+#: Used only by a node enrolled from a bundle without a calendar: weekends only, every year uncovered.
+NO_CALENDAR = {"version": 1, "issued_at": "2026-01-01T00:00:00Z", "years": []}
 
 #: China Standard Time: case numbers, notice dates and working days are in local time (no DST in China).
 CST = timezone(timedelta(hours=8), "CST")
@@ -37,6 +42,7 @@ class NodeRuntime:
     clock: HybridClock
     now: Callable[[], datetime] = utc_now
     catalogues: dict[int, Catalogue] = field(default_factory=dict)
+    calendar: WorkingCalendar = field(default_factory=lambda: calendar_from_dict(NO_CALENDAR))
 
     @property
     def node_id(self) -> str:
@@ -46,6 +52,17 @@ class NodeRuntime:
         return self.now().astimezone(UTC).isoformat(timespec="milliseconds")
 
     @property
+    def notice_prefix(self) -> str:
+        """The centre's short name at the head of its document numbers (红梅便民受字〔2026〕…)."""
+        from node.intake.numbers import notice_prefix
+
+        return notice_prefix(self.identity.name, self.identity.county_name)
+
+    def today(self) -> date:
+        """The local (China Standard Time) date: notices, deadlines and case numbers use it."""
+        return self.now().astimezone(CST).date()
+
+    @property
     def catalogue(self) -> Catalogue:
         """The newest catalogue version the node holds."""
         return self.catalogues[max(self.catalogues)]
@@ -53,7 +70,9 @@ class NodeRuntime:
     async def reload_catalogues(self) -> None:
         async with self.db.read() as session:
             rows = (await session.exec(select(CatalogueVersion))).all()
+            calendar = await session.get(Meta, CALENDAR_KEY)
         self.catalogues = {row.version: catalogue_from_dict(json.loads(row.data)) for row in rows}
+        self.calendar = calendar_from_dict(json.loads(calendar.value) if calendar else NO_CALENDAR)
 
     async def close(self) -> None:
         await self.db.close()

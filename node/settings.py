@@ -21,6 +21,9 @@ class NodeSettings:
     sync_enabled: bool = True
     #: Seconds between sync rounds when the last one succeeded.
     sync_interval_s: float = 2.0
+    #: Seconds between runs of the legal clocks (视为受理, 容缺 termination); 0 turns the loop off (tests run
+    #: the clocks by hand with a fake time).
+    clock_interval_s: float = 60.0
     #: Central URL override (default: the first URL from the enrolment bundle).
     central_url: str | None = None
     #: Secret for signing session cookies (default: derived from the node's data key).

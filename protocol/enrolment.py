@@ -74,6 +74,12 @@ class EnrolmentBundle:
         return dict(self.payload["catalogue"])
 
     @property
+    def calendar(self) -> Mapping[str, Any] | None:
+        """The county's working-day calendar (absent in bundles made before calendars were distributed)."""
+        value = self.payload.get("calendar")
+        return dict(value) if isinstance(value, Mapping) else None
+
+    @property
     def staff(self) -> list[Mapping[str, Any]]:
         return list(self.payload["staff"])
 

@@ -58,6 +58,11 @@ RECEIPT_INVALID = _p(1214, 422, "回执签名无效", "receipt signature invalid
 PROTOCOL_UNSUPPORTED = _p(1215, 400, "协议版本不受支持", "unsupported protocol version")
 # 13xx: case workflow
 INVALID_TRANSITION = _p(1301, 409, "当前办件状态不允许此操作", "not allowed in the case's current state")
+MATERIALS_INCOMPLETE = _p(1302, 409, "必备材料未齐，不能受理", "mandatory materials missing")
+MATERIAL_NOT_WAIVABLE = _p(1303, 422, "该材料不允许容缺", "material may not be waived")
+IDENTITY_MISMATCH = _p(1304, 403, "领取人不是申请人或登记的代理人", "collector is not the applicant or agent")
+NUMBER_RANGE_EXHAUSTED = _p(1305, 409, "本节点的编号段已用完，请联系县级管理员", "number range exhausted")
+DEADLINE_INVALID = _p(1306, 422, "期限不符合规定", "deadline not allowed")
 
 CATALOGUE: tuple[Problem, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Problem))
 

@@ -19,21 +19,97 @@ from protocol.ids import is_uuid
 EVENT_SCHEMA = 1
 
 # Event types, with who may author them.
-CASE_RECEIVED = "case.received"  # 收件: materials and application received at the window
+CASE_RECEIVED = "case.received"  # 收件: application received; the receipt time starts the art. 32 clock
 MATERIAL_ATTACHED = "case.material_attached"  # 材料: a captured file attached to a checklist slot
+CASE_CORRECTION_REQUESTED = "case.correction_requested"  # 一次性告知: every correction, in one notice
+CASE_CORRECTED = "case.corrected"  # 补正到件: corrections handed in, the case resumes
 CASE_ACCEPTED = "case.accepted"  # 受理
+CASE_ACCEPTED_WITH_WAIVER = (
+    "case.accepted_with_waiver"  # 容缺受理: secondary materials owed under a commitment
+)
+CASE_WAIVER_SUPPLIED = "case.waiver_supplied"  # 容缺材料补齐
+CASE_TERMINATED = "case.terminated"  # 终止办理: the commitment's deadline passed unsupplied
+CASE_REFUSED = "case.refused"  # 不予受理
+CASE_DEEMED_ACCEPTED = "case.deemed_accepted"  # 视为受理: no notice within 5 working days of receipt
+CASE_DECIDED_ON_SPOT = "case.decided_on_spot"  # 即办件当场办结, by a lead with delegated authority
+CASE_ISSUED = "case.issued"  # 出件: result handed over at the window, the collector signed
+CASE_HANDED_TO_LOGISTICS = (
+    "case.handed_to_logistics"  # 出件: result handed to the logistics window for mailing
+)
 CASE_DECIDED = "case.decided"  # 办理决定 (central: approve / deny)
 
-NODE_EVENT_TYPES = frozenset({CASE_RECEIVED, MATERIAL_ATTACHED, CASE_ACCEPTED})
+NODE_EVENT_TYPES = frozenset(
+    {
+        CASE_RECEIVED,
+        MATERIAL_ATTACHED,
+        CASE_CORRECTION_REQUESTED,
+        CASE_CORRECTED,
+        CASE_ACCEPTED,
+        CASE_ACCEPTED_WITH_WAIVER,
+        CASE_WAIVER_SUPPLIED,
+        CASE_TERMINATED,
+        CASE_REFUSED,
+        CASE_DEEMED_ACCEPTED,
+        CASE_DECIDED_ON_SPOT,
+        CASE_ISSUED,
+        CASE_HANDED_TO_LOGISTICS,
+    }
+)
 CENTRAL_EVENT_TYPES = frozenset({CASE_DECIDED})
 EVENT_TYPES = NODE_EVENT_TYPES | CENTRAL_EVENT_TYPES
 
+EVENT_LABELS = {
+    CASE_RECEIVED: "收件",
+    MATERIAL_ATTACHED: "上传材料",
+    CASE_CORRECTION_REQUESTED: "一次性告知补正",
+    CASE_CORRECTED: "补正到件",
+    CASE_ACCEPTED: "受理",
+    CASE_ACCEPTED_WITH_WAIVER: "容缺受理",
+    CASE_WAIVER_SUPPLIED: "容缺材料补齐",
+    CASE_TERMINATED: "终止办理",
+    CASE_REFUSED: "不予受理",
+    CASE_DEEMED_ACCEPTED: "视为受理",
+    CASE_DECIDED_ON_SPOT: "即办件当场办结",
+    CASE_ISSUED: "窗口出件",
+    CASE_HANDED_TO_LOGISTICS: "交物流窗口寄递",
+    CASE_DECIDED: "办理决定",
+}
+
 # Case statuses, in workflow order.
 RECEIVED = "received"  # 已收件
-ACCEPTED = "accepted"  # 已受理
-APPROVED = "approved"  # 准予
-DENIED = "denied"  # 不予
-STATUS_LABELS = {RECEIVED: "已收件", ACCEPTED: "已受理", APPROVED: "已办结（准予）", DENIED: "已办结（不予）"}
+CORRECTION_REQUESTED = "correction_requested"  # 待补正
+ACCEPTED = "accepted"  # 已受理 (also 容缺受理: see CaseState.waiver)
+REFUSED = "refused"  # 不予受理
+TERMINATED = "terminated"  # 终止办理
+APPROVED = "approved"  # 准予 — result ready for issuing
+DENIED = "denied"  # 不予 — result ready for issuing
+ISSUED = "issued"  # 已出件（窗口领取）
+MAILING = "mailing"  # 已交物流窗口寄递
+STATUS_LABELS = {
+    RECEIVED: "已收件",
+    CORRECTION_REQUESTED: "待补正",
+    ACCEPTED: "已受理",
+    REFUSED: "不予受理",
+    TERMINATED: "终止办理",
+    APPROVED: "已办结（准予），待出件",
+    DENIED: "已办结（不予），待出件",
+    ISSUED: "已出件",
+    MAILING: "已交寄递",
+}
+DECIDABLE = frozenset({ACCEPTED})
+RESULT_READY = frozenset({APPROVED, DENIED})
+OPEN_FOR_MATERIALS = frozenset({RECEIVED, CORRECTION_REQUESTED, ACCEPTED})
+
+# Notice kinds (the official documents a case produces), with their titles.
+NOTICE_TITLES = {
+    "receipt": "收件凭证",
+    "acceptance": "受理通知书",
+    "waiver_commitment": "容缺受理承诺书",
+    "waiver_notice": "容缺受理通知书",
+    "correction": "一次性告知书",
+    "refusal": "不予受理决定书",
+    "pickup": "领取签收单",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +170,28 @@ def sort_key(event: Event) -> tuple[int, str]:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The back office's decision as the case knows it."""
+    """The decision as the case knows it: the back office's, or a lead's on the spot (即办件)."""
 
     outcome: str  # "approve" | "deny"
     reason: str
     department: str
     decided_by: str
     decided_at: str
+    on_spot: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An official document the case produced: its kind, number and when it was issued."""
+
+    kind: str
+    number: str
+    issued_at: str
+    event_id: str
+
+    @property
+    def title(self) -> str:
+        return NOTICE_TITLES.get(self.kind, self.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,11 +207,23 @@ class CaseState:
     item_name: str = ""
     catalogue_version: int = 0
     applicant: Mapping[str, Any] = field(default_factory=dict)
+    agent: Mapping[str, Any] | None = None
     received_at: str = ""
+    clock_from: str = ""  # receipt, or the latest 补正: the art. 32 five-day clock runs from here
     accepted_at: str = ""
     promised_days: int = 0
+    promised_date: str = ""  # YYYY-MM-DD, working days after acceptance on the county calendar
+    collection: str = ""  # window | mail: how the applicant takes the result
     materials: tuple[Mapping[str, Any], ...] = ()
+    corrections: tuple[Mapping[str, Any], ...] = ()
+    corrected_at: str = ""
+    waiver: Mapping[str, Any] | None = None  # {materials, supply_by, supplied_at}
+    refusal: Mapping[str, Any] | None = None
+    deemed_accepted_at: str = ""
+    termination: Mapping[str, Any] | None = None
     decision: Decision | None = None
+    issue: Mapping[str, Any] | None = None
+    notices: tuple[Notice, ...] = ()
     received_by: str = ""
     accepted_by: str = ""
     event_count: int = 0
@@ -131,9 +234,114 @@ class CaseState:
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status or "", "未知")
 
+    @property
+    def deemed_accepted(self) -> bool:
+        return bool(self.deemed_accepted_at)
+
+    @property
+    def waiver_pending(self) -> bool:
+        return self.waiver is not None and not self.waiver.get("supplied_at")
+
+    def notice(self, kind: str) -> Notice | None:
+        """The newest notice of that kind (a second correction notice replaces the first)."""
+        found = [n for n in self.notices if n.kind == kind]
+        return found[-1] if found else None
+
 
 def _anomaly(state: CaseState, event: Event, reason: str) -> CaseState:
     return replace(state, anomalies=(*state.anomalies, f"{event.type} {event.id}: {reason}"))
+
+
+def _notice(state: CaseState, event: Event, kind: str, number: object, at: object) -> tuple[Notice, ...]:
+    return (*state.notices, Notice(kind, str(number), str(at), event.id))
+
+
+def _received(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState:
+    if state.status is not None:
+        return _anomaly(state, event, "case already received (the receipt time never changes)")
+    agent = p.get("agent")
+    state = replace(
+        state,
+        status=RECEIVED,
+        case_number=str(p["case_number"]),
+        origin_node=event.authority,
+        centre_name=str(p.get("centre_name", "")),
+        item_code=str(p["item_code"]),
+        item_name=str(p.get("item_name", "")),
+        catalogue_version=int(p.get("catalogue_version", 0)),
+        applicant=dict(p["applicant"]),
+        agent=dict(agent) if isinstance(agent, Mapping) else None,
+        received_at=str(p["received_at"]),
+        clock_from=str(p["received_at"]),
+        received_by=event.actor,
+    )
+    if p.get("receipt_no"):
+        state = replace(state, notices=_notice(state, event, "receipt", p["receipt_no"], p["received_at"]))
+    return state
+
+
+def _material(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState:
+    if state.status not in OPEN_FOR_MATERIALS:
+        return _anomaly(state, event, f"material in status {state.status}")
+    material = {k: p[k] for k in ("material_id", "blob", "filename", "size", "media_type")}
+    if any(
+        m["blob"] == material["blob"] and m["material_id"] == material["material_id"] for m in state.materials
+    ):
+        return state
+    return replace(state, materials=(*state.materials, material))
+
+
+def _accepted(state: CaseState, event: Event, p: Mapping[str, Any], *, waiver: bool) -> CaseState:
+    if state.status != RECEIVED:
+        return _anomaly(state, event, f"accept in status {state.status}")
+    state = replace(
+        state,
+        status=ACCEPTED,
+        accepted_at=str(p["accepted_at"]),
+        promised_days=int(p.get("promised_days", 0)),
+        promised_date=str(p.get("promised_date", "")),
+        collection=str(p.get("collection", "window")),
+        accepted_by=event.actor,
+    )
+    if not waiver:
+        if p.get("notice_no"):
+            state = replace(
+                state, notices=_notice(state, event, "acceptance", p["notice_no"], p["accepted_at"])
+            )
+        return state
+    waived = [dict(m) for m in p["waived"]]
+    if not waived:
+        return _anomaly(state, event, "容缺受理 without a waived material")
+    notices = _notice(state, event, "waiver_commitment", p["commitment_no"], p["accepted_at"])
+    state = replace(state, notices=notices)
+    notices = _notice(state, event, "waiver_notice", p["notice_no"], p["accepted_at"])
+    return replace(
+        state,
+        notices=notices,
+        waiver={
+            "materials": waived,
+            "supply_by": str(p["supply_by"]),
+            "commitment_signature": str(p.get("commitment_signature", "")),
+            "supplied_at": "",
+        },
+    )
+
+
+def _decided(state: CaseState, event: Event, p: Mapping[str, Any], *, on_spot: bool) -> CaseState:
+    if state.status not in DECIDABLE:
+        return _anomaly(state, event, f"decision in status {state.status}")
+    outcome = str(p["outcome"])
+    if outcome not in ("approve", "deny"):
+        return _anomaly(state, event, f"unknown outcome {outcome}")
+    decision = Decision(
+        outcome,
+        str(p.get("reason", "")),
+        str(p["department"]),
+        event.actor,
+        str(p["decided_at"]),
+        on_spot=on_spot,
+    )
+    return replace(state, status=APPROVED if outcome == "approve" else DENIED, decision=decision)
 
 
 def apply_event(state: CaseState, event: Event) -> CaseState:
@@ -142,52 +350,65 @@ def apply_event(state: CaseState, event: Event) -> CaseState:
     p = event.payload
     try:
         if event.type == CASE_RECEIVED:
-            if state.status is not None:
-                return _anomaly(state, event, "case already received")
-            return replace(
-                state,
-                status=RECEIVED,
-                case_number=str(p["case_number"]),
-                origin_node=event.authority,
-                centre_name=str(p.get("centre_name", "")),
-                item_code=str(p["item_code"]),
-                item_name=str(p.get("item_name", "")),
-                catalogue_version=int(p.get("catalogue_version", 0)),
-                applicant=dict(p["applicant"]),
-                received_at=str(p["received_at"]),
-                received_by=event.actor,
-            )
+            return _received(state, event, p)
+        if state.status is None:
+            return _anomaly(state, event, "event before the case was received")
         if event.type == MATERIAL_ATTACHED:
-            if state.status is None:
-                return _anomaly(state, event, "material before the case was received")
-            material = {k: p[k] for k in ("material_id", "blob", "filename", "size", "media_type")}
-            if any(
-                m["blob"] == material["blob"] and m["material_id"] == material["material_id"]
-                for m in state.materials
-            ):
-                return state
-            return replace(state, materials=(*state.materials, material))
+            return _material(state, event, p)
         if event.type == CASE_ACCEPTED:
-            if state.status != RECEIVED:
-                return _anomaly(state, event, f"accept in status {state.status}")
-            return replace(
-                state,
-                status=ACCEPTED,
-                accepted_at=str(p["accepted_at"]),
-                promised_days=int(p.get("promised_days", 0)),
-                accepted_by=event.actor,
-            )
+            return _accepted(state, event, p, waiver=False)
+        if event.type == CASE_ACCEPTED_WITH_WAIVER:
+            return _accepted(state, event, p, waiver=True)
+        if event.type == CASE_CORRECTION_REQUESTED:
+            if state.status != RECEIVED:  # art. 32: all corrections at once, so one notice per submission
+                return _anomaly(state, event, f"correction notice in status {state.status}")
+            corrections = tuple(dict(c) for c in p["corrections"])
+            if not corrections:
+                return _anomaly(state, event, "correction notice without corrections")
+            notices = _notice(state, event, "correction", p["notice_no"], p["issued_at"])
+            return replace(state, status=CORRECTION_REQUESTED, corrections=corrections, notices=notices)
+        if event.type == CASE_CORRECTED:
+            if state.status != CORRECTION_REQUESTED:
+                return _anomaly(state, event, f"补正 in status {state.status}")
+            at = str(p["corrected_at"])
+            return replace(state, status=RECEIVED, corrected_at=at, clock_from=at)
+        if event.type == CASE_REFUSED:
+            if state.status not in (RECEIVED, CORRECTION_REQUESTED):
+                return _anomaly(state, event, f"refusal in status {state.status}")
+            refusal = {
+                k: p.get(k, "")
+                for k in ("reasons", "legal_basis", "competent_organ", "reconsideration_organ", "court")
+            }
+            refusal["refused_at"] = str(p["refused_at"])
+            notices = _notice(state, event, "refusal", p["notice_no"], p["refused_at"])
+            return replace(state, status=REFUSED, refusal=refusal, notices=notices)
+        if event.type == CASE_DEEMED_ACCEPTED:
+            if state.status not in (RECEIVED, CORRECTION_REQUESTED) or state.deemed_accepted:
+                return _anomaly(state, event, f"deemed acceptance in status {state.status}")
+            return replace(state, deemed_accepted_at=str(p["deemed_at"]))
+        if event.type == CASE_WAIVER_SUPPLIED:
+            if state.status != ACCEPTED or not state.waiver_pending:
+                return _anomaly(state, event, f"容缺补齐 in status {state.status}")
+            assert state.waiver is not None
+            return replace(state, waiver={**state.waiver, "supplied_at": str(p["supplied_at"])})
+        if event.type == CASE_TERMINATED:
+            if state.status != ACCEPTED or not state.waiver_pending:
+                return _anomaly(state, event, f"termination in status {state.status}")
+            termination = {"reason": str(p["reason"]), "terminated_at": str(p["terminated_at"])}
+            return replace(state, status=TERMINATED, termination=termination)
+        if event.type == CASE_DECIDED_ON_SPOT:
+            return _decided(state, event, p, on_spot=True)
         if event.type == CASE_DECIDED:
-            if state.status != ACCEPTED:
-                return _anomaly(state, event, f"decision in status {state.status}")
-            outcome = str(p["outcome"])
-            if outcome not in ("approve", "deny"):
-                return _anomaly(state, event, f"unknown outcome {outcome}")
-            decision = Decision(
-                outcome, str(p.get("reason", "")), str(p["department"]), event.actor, str(p["decided_at"])
-            )
-            return replace(state, status=APPROVED if outcome == "approve" else DENIED, decision=decision)
-    except (KeyError, TypeError, ValueError) as exc:
+            return _decided(state, event, p, on_spot=False)
+        if event.type in (CASE_ISSUED, CASE_HANDED_TO_LOGISTICS):
+            if state.status not in RESULT_READY:
+                return _anomaly(state, event, f"issuing in status {state.status}")
+            issue = dict(p)
+            if event.type == CASE_ISSUED:
+                notices = _notice(state, event, "pickup", p["receipt_no"], p["issued_at"])
+                return replace(state, status=ISSUED, issue=issue, notices=notices)
+            return replace(state, status=MAILING, issue=issue)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         return _anomaly(state, event, f"malformed payload ({exc})")
     return _anomaly(state, event, "unknown event type")
 
@@ -230,5 +451,8 @@ def projection_columns(state: CaseState) -> dict[str, Any]:
         "received_at": state.received_at,
         "accepted_at": state.accepted_at,
         "decision": state.decision.outcome if state.decision else "",
+        "promised_date": state.promised_date,
+        "supply_by": str(state.waiver["supply_by"]) if state.waiver_pending and state.waiver else "",
+        "deemed_accepted": state.deemed_accepted,
         "anomalies": len(state.anomalies),
     }

@@ -22,6 +22,7 @@ from typing import Any
 
 import segno
 
+from protocol.calendar import calendar_from_dict
 from protocol.catalogue import catalogue_from_dict
 from protocol.enrolment import bundle_digest, secret_digest, sign_bundle
 from protocol.ids import uuid7
@@ -38,6 +39,13 @@ def _write_json(path: Path, value: Any, *, mode: int = 0o644) -> None:
     write_file_atomic(
         path, json.dumps(value, ensure_ascii=False, indent=2).encode("utf-8") + b"\n", mode=mode
     )
+
+
+def sample_calendar() -> dict[str, Any]:
+    """The State Council holiday arrangements shipped with the product (the county may publish newer ones)."""
+    text = (Path(__file__).parent / "data" / "holiday_calendar.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    return data
 
 
 def sample_catalogue() -> dict[str, Any]:
@@ -72,6 +80,14 @@ class County:
         data: dict[str, Any] = json.loads((self.path / "catalogue.json").read_text("utf-8"))
         return data
 
+    def calendar(self) -> dict[str, Any]:
+        """The county's working-day calendar (holidays and make-up working days)."""
+        path = self.path / "calendar.json"
+        if not path.exists():  # a county initialised before calendars were distributed
+            return sample_calendar()
+        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+        return data
+
     def nodes(self) -> list[dict[str, Any]]:
         folder = self.path / "nodes"
         return (
@@ -99,6 +115,7 @@ def init_county(
     division: str,
     admin_password: str,
     catalogue: dict[str, Any] | None = None,
+    calendar: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> County:
     """Create a county's keys, registry and first county-admin account."""
@@ -110,6 +127,8 @@ def init_county(
         raise ProvisioningError("admin_password: 至少8位")
     catalogue = catalogue or sample_catalogue()
     catalogue_from_dict(catalogue)  # refuse a broken catalogue before anything is written
+    calendar = calendar or sample_calendar()
+    calendar_from_dict(calendar)
     now = now or datetime.now(UTC)
     signing, identity = SigningKey.generate(), AgeIdentity.generate()
     write_secret_file(path / "keys" / "county-sign.key", signing.to_text())
@@ -118,6 +137,7 @@ def init_county(
         f"# created: {now.isoformat()}\n# public key: {identity.recipient.to_text()}\n{identity.to_text()}",
     )
     _write_json(path / "catalogue.json", catalogue)
+    _write_json(path / "calendar.json", calendar)
     _write_json(
         path / "central-users.json",
         [
@@ -238,6 +258,7 @@ def add_node(
         "issued_at": now.isoformat(),
         "expires_at": expires_at.isoformat(),
         "catalogue": county.catalogue(),
+        "calendar": county.calendar(),
         "staff": accounts,
     }
     data = sign_bundle(payload, county.signing_key())

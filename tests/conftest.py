@@ -16,7 +16,7 @@ from node.app import create_app as create_node
 from node.enrolment import enroll
 from node.runtime import NodeRuntime
 from node.settings import NodeSettings
-from tests.support import CLERK, REVIEWER, CountySetup, provision
+from tests.support import CLERK, REVIEWER, CountySetup, FakeClock, provision
 
 
 @dataclass
@@ -29,6 +29,7 @@ class Stack:
     node_app: Litestar
     node: AsyncTestClient[Litestar]
     node_dir: Path
+    clock: FakeClock
 
     @property
     def runtime(self) -> NodeRuntime:
@@ -48,8 +49,14 @@ def central_database_url() -> str | None:
 
 
 @pytest.fixture
+def clock() -> FakeClock:
+    """The node's clock: real time unless the test sets it."""
+    return FakeClock()
+
+
+@pytest.fixture
 async def stack(
-    county: CountySetup, tmp_path: Path, central_database_url: str | None
+    county: CountySetup, tmp_path: Path, central_database_url: str | None, clock: FakeClock
 ) -> AsyncIterator[Stack]:
     node_dir = tmp_path / "node1"
     await enroll(
@@ -60,12 +67,12 @@ async def stack(
             data_dir=tmp_path / "central", county_dir=county.county_dir, database_url=central_database_url
         )
     )
-    node_app = create_node(NodeSettings(data_dir=node_dir, sync_enabled=False))
+    node_app = create_node(NodeSettings(data_dir=node_dir, sync_enabled=False, clock_interval_s=0), now=clock)
     async with (
         AsyncTestClient(app=central_app, base_url="http://central.test") as central,
         AsyncTestClient(app=node_app, base_url="http://node.test") as node,
     ):
-        yield Stack(county, central_app, central, node_app, node, node_dir)
+        yield Stack(county, central_app, central, node_app, node, node_dir, clock)
 
 
 async def login_node(stack: Stack, who: tuple[str, str] = CLERK) -> None:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,25 @@ LEAD = ("lead", "lead-pass-1")
 REVIEWER = ("reviewer", "reviewer-pass-1")
 VALID_IDS = ("11010519491231002X", "440524188001010014", "34052419800101001X")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+class FakeClock:
+    """The node's wall clock in tests where the legal clocks matter: real time until `set`, then only moved by
+    the test. Callable, so it plugs in where the app takes ``now``."""
+
+    def __init__(self) -> None:
+        self._fixed: datetime | None = None
+
+    def __call__(self) -> datetime:
+        return self._fixed if self._fixed is not None else datetime.now(UTC)
+
+    def set(self, moment: datetime) -> None:
+        if moment.tzinfo is None:
+            raise ValueError("FakeClock needs an aware datetime")
+        self._fixed = moment
+
+    def advance(self, **delta: float) -> None:
+        self.set(self() + timedelta(**delta))
 
 
 @dataclass

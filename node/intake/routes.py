@@ -8,22 +8,41 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
+from sqlmodel import select
 
+from node.intake.outcomes import (
+    COLLECTION_METHODS,
+    DEEMED_ACCEPTANCE_WORKING_DAYS,
+    local_date,
+    promised_date,
+)
 from node.intake.service import (
+    APPLICANT_KINDS,
     Actor,
+    Agent,
     Applicant,
-    accept_case,
     attach_material,
     find_item,
     get_case,
+    item_of,
     list_cases,
-    missing_mandatory,
+    missing_materials,
     receive_case,
     state_to_json,
 )
+from node.models import Staff
+from node.runtime import NodeRuntime
 from node.web import current_user, runtime_of
+from protocol.catalogue import WAIVABLE_MODE
 from protocol.errors import MALFORMED_REQUEST, REQUIRED_FIELD, OneWindowError
-from protocol.events import STATUS_LABELS
+from protocol.events import (
+    ACCEPTED,
+    CORRECTION_REQUESTED,
+    OPEN_FOR_MATERIALS,
+    RECEIVED,
+    RESULT_READY,
+    STATUS_LABELS,
+)
 from protocol.identifiers import CERTIFICATE_TYPES
 
 CASE_TYPES = {1: "即办件", 2: "承诺件", 9: "其他"}
@@ -31,8 +50,27 @@ SYNC_LABELS = {"draft": "未受理（仅本机）", "queued": "待上传县中�
 FRONT_DESK = ("window", "lead")
 
 
-def _actor(user: dict[str, str]) -> Actor:
+APPLICANT_FIELDS = (
+    "name",
+    "cert_type",
+    "cert_number",
+    "phone",
+    "kind",
+    "legal_representative",
+    "sex",
+    "birth_date",
+)
+AGENT_FIELDS = ("agent_name", "agent_cert_type", "agent_cert_number", "agent_phone")
+
+
+def actor_of(user: dict[str, str]) -> Actor:
     return Actor(username=user["username"], role=user["role"])
+
+
+async def staff_names(runtime: NodeRuntime) -> dict[str, str]:
+    """Usernames to the names printed on notices and shown on pages."""
+    async with runtime.db.read() as session:
+        return {s.username: s.display_name for s in (await session.exec(select(Staff))).all()}
 
 
 # ---- pages -----------------------------------------------------------------------------------------------
@@ -72,6 +110,7 @@ def _form_context(
         "error": error,
         "cert_types": CERTIFICATE_TYPES,
         "case_types": CASE_TYPES,
+        "applicant_kinds": APPLICANT_KINDS,
         "active": "new",
     }
 
@@ -81,16 +120,15 @@ async def create_case_form(request: Request[Any, Any, State]) -> Response[Any]:
     user = current_user(request, *FRONT_DESK)
     runtime = runtime_of(request)
     form = await request.form()
-    values = {k: str(form.get(k, "")) for k in ("item_code", "name", "cert_type", "cert_number", "phone")}
+    values = {k: str(form.get(k, "")) for k in ("item_code", *APPLICANT_FIELDS, *AGENT_FIELDS)}
     item = find_item(runtime, values["item_code"])
     try:
         state = await receive_case(
             runtime,
-            actor=_actor(user),
+            actor=actor_of(user),
             item_code=values["item_code"],
-            applicant=Applicant(
-                values["name"], values["cert_type"] or "111", values["cert_number"], values["phone"]
-            ),
+            applicant=_applicant(values),
+            agent=_agent(values),
         )
     except OneWindowError as exc:
         return Template(
@@ -101,22 +139,79 @@ async def create_case_form(request: Request[Any, Any, State]) -> Response[Any]:
     return Redirect(path=f"/cases/{state.case_id}")
 
 
-async def _case_context(
+def _applicant(values: dict[str, str]) -> Applicant:
+    kind = values.get("kind") or "natural_person"
+    return Applicant(
+        name=values.get("name", ""),
+        cert_type="001" if kind == "legal_person" else (values.get("cert_type") or "111"),
+        cert_number=values.get("cert_number", ""),
+        phone=values.get("phone", ""),
+        kind=kind,
+        legal_representative=values.get("legal_representative", ""),
+        sex=values.get("sex", ""),
+        birth_date=values.get("birth_date", ""),
+    )
+
+
+def _agent(values: dict[str, str]) -> Agent | None:
+    if not any(values.get(k, "").strip() for k in ("agent_name", "agent_cert_number")):
+        return None
+    return Agent(
+        name=values.get("agent_name", ""),
+        cert_type=values.get("agent_cert_type") or "111",
+        cert_number=values.get("agent_cert_number", ""),
+        phone=values.get("agent_phone", ""),
+    )
+
+
+async def case_context(
     request: Request[Any, Any, State], case_id: FromPath[str], error: OneWindowError | None = None
 ) -> dict[str, Any]:
     user = current_user(request)
     runtime = runtime_of(request)
     state = await get_case(runtime, case_id)
-    item = runtime.catalogues.get(state.catalogue_version, runtime.catalogue).by_code(state.item_code)
+    item = item_of(runtime, state)
     present: dict[str, list[Any]] = {}
     for material in state.materials:
         present.setdefault(str(material["material_id"]), []).append(material)
+    missing = missing_materials(item, state)
+    today = runtime.today()
+    latest_supply = promised_date(runtime, today, item.promised_limit_days)
+    waived_ids = {str(m["id"]) for m in (state.waiver or {}).get("materials", [])}
+    notify_by = None
+    if state.status == RECEIVED and not state.deemed_accepted:
+        notify_by = runtime.calendar.add_working_days(
+            local_date(state.clock_from), DEEMED_ACCEPTANCE_WORKING_DAYS
+        )
+    notices = {n.kind: n for n in state.notices}  # the newest of each kind
+    uncovered = runtime.calendar.uncovered_years(today, latest_supply)
     return {
         "user": user,
         "case": state,
         "item": item,
         "present": present,
-        "missing": missing_mandatory(item, state),
+        "missing": [m.name for m in missing],
+        "missing_waivable": [m for m in missing if m.waivable],
+        "missing_fixed": [m for m in missing if not m.waivable],
+        "can_waive": bool(missing) and WAIVABLE_MODE in item.tags and all(m.waivable for m in missing),
+        "waived_ids": waived_ids,
+        "uploads_open": state.status in OPEN_FOR_MATERIALS
+        and (state.status != ACCEPTED or state.waiver_pending),
+        "latest_supply": latest_supply,
+        "default_supply": latest_supply,
+        "today": today,
+        "notify_by": notify_by,
+        "notices": list(notices.values()),
+        "names": await staff_names(runtime),
+        "collection_methods": COLLECTION_METHODS,
+        "cert_types": CERTIFICATE_TYPES,
+        "result_ready": state.status in RESULT_READY,
+        "on_spot": state.status == ACCEPTED and item.case_type == 1 and not state.waiver_pending,
+        "is_lead": user.get("role") == "lead",
+        "statuses": {"received": RECEIVED, "correction": CORRECTION_REQUESTED, "accepted": ACCEPTED},
+        "calendar_gap": uncovered,
+        "done": request.query_params.get("done", ""),
+        "form": {},
         "error": error,
         "case_types": CASE_TYPES,
         "active": "cases",
@@ -124,11 +219,8 @@ async def _case_context(
 
 
 @get("/cases/{case_id:str}", media_type=MediaType.HTML)
-async def case_page(
-    request: Request[Any, Any, State], case_id: FromPath[str], accepted: FromQuery[int] = 0
-) -> Template:
-    context = await _case_context(request, case_id)
-    return Template(template_name="case.html", context={**context, "accepted_notice": bool(accepted)})
+async def case_page(request: Request[Any, Any, State], case_id: FromPath[str]) -> Template:
+    return Template(template_name="case.html", context=await case_context(request, case_id))
 
 
 @post("/cases/{case_id:str}/materials", media_type=MediaType.HTML, status_code=200)
@@ -141,7 +233,7 @@ async def upload_material_form(request: Request[Any, Any, State], case_id: FromP
             raise OneWindowError(REQUIRED_FIELD, "请选择要上传的文件", field="file")
         await attach_material(
             runtime_of(request),
-            actor=_actor(user),
+            actor=actor_of(user),
             case_id=case_id,
             material_id=str(form.get("material_id", "")),
             filename=upload.filename,
@@ -150,24 +242,10 @@ async def upload_material_form(request: Request[Any, Any, State], case_id: FromP
     except OneWindowError as exc:
         return Template(
             template_name="case.html",
-            context=await _case_context(request, case_id, exc),
+            context=await case_context(request, case_id, exc),
             status_code=exc.problem.status,
         )
     return Redirect(path=f"/cases/{case_id}")
-
-
-@post("/cases/{case_id:str}/accept", media_type=MediaType.HTML, status_code=200)
-async def accept_case_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
-    user = current_user(request)
-    try:
-        await accept_case(runtime_of(request), actor=_actor(user), case_id=case_id)
-    except OneWindowError as exc:
-        return Template(
-            template_name="case.html",
-            context=await _case_context(request, case_id, exc),
-            status_code=exc.problem.status,
-        )
-    return Redirect(path=f"/cases/{case_id}?accepted=1")
 
 
 @get("/cases", media_type=MediaType.HTML)
@@ -201,9 +279,21 @@ async def api_items(request: Request[Any, Any, State], q: FromQuery[str] = "") -
                 "code": i.code,
                 "name": i.name,
                 "case_type": i.case_type,
+                "item_type": i.item_type,
                 "promised_limit_days": i.promised_limit_days,
+                "statutory_limit_days": i.statutory_limit_days,
+                "tags": list(i.tags),
+                "service_target": list(i.service_target),
                 "materials": [
-                    {"id": m.id, "name": m.name, "mandatory": m.mandatory, "formats": list(m.formats)}
+                    {
+                        "id": m.id,
+                        "name": m.name,
+                        "mandatory": m.mandatory,
+                        "waivable": m.waivable,
+                        "originals": m.originals,
+                        "copies": m.copies,
+                        "formats": list(m.formats),
+                    }
                     for m in i.materials
                 ],
             }
@@ -223,19 +313,25 @@ async def api_create_case(
     item_code = data.get("item_code")
     if not isinstance(item_code, str) or not item_code:
         raise OneWindowError(REQUIRED_FIELD, "缺少事项编码", field="item_code")
-    for key in ("name", "cert_number"):
+    for key in APPLICANT_FIELDS:
         if not isinstance(applicant.get(key, ""), str):
             raise OneWindowError(MALFORMED_REQUEST, "必须是文本", field=f"applicant.{key}")
+    agent = data.get("agent")
+    if agent is not None and (
+        not isinstance(agent, dict) or not all(isinstance(v, str) for v in agent.values())
+    ):
+        raise OneWindowError(MALFORMED_REQUEST, "代理人信息应为文本字段", field="agent")
+    values = {k: str(applicant.get(k, "")) for k in APPLICANT_FIELDS}
+    if agent:
+        values.update(
+            {f"agent_{k}": str(agent.get(k, "")) for k in ("name", "cert_type", "cert_number", "phone")}
+        )
     state = await receive_case(
         runtime_of(request),
-        actor=_actor(user),
+        actor=actor_of(user),
         item_code=item_code,
-        applicant=Applicant(
-            name=str(applicant.get("name", "")),
-            cert_type=str(applicant.get("cert_type", "111")),
-            cert_number=str(applicant.get("cert_number", "")),
-            phone=str(applicant.get("phone", "")),
-        ),
+        applicant=_applicant(values),
+        agent=_agent(values) if agent else None,
     )
     return state_to_json(state)
 
@@ -249,19 +345,13 @@ async def api_upload_material(request: Request[Any, Any, State], case_id: FromPa
         raise OneWindowError(REQUIRED_FIELD, "缺少文件", field="file")
     state = await attach_material(
         runtime_of(request),
-        actor=_actor(user),
+        actor=actor_of(user),
         case_id=case_id,
         material_id=str(form.get("material_id", "")),
         filename=upload.filename or "",
         data=await upload.read(),
     )
     return state_to_json(state)
-
-
-@post("/api/v1/cases/{case_id:str}/accept", media_type=MediaType.JSON, status_code=200)
-async def api_accept(request: Request[Any, Any, State], case_id: FromPath[str]) -> dict[str, Any]:
-    user = current_user(request)
-    return state_to_json(await accept_case(runtime_of(request), actor=_actor(user), case_id=case_id))
 
 
 @get("/api/v1/cases/{case_id:str}", media_type=MediaType.JSON)
@@ -284,12 +374,10 @@ ROUTES = [
     create_case_form,
     case_page,
     upload_material_form,
-    accept_case_form,
     cases_page,
     api_items,
     api_create_case,
     api_upload_material,
-    api_accept,
     api_case,
     api_cases,
 ]

@@ -1,7 +1,7 @@
-"""Front-desk intake services: receive a case (收件), attach materials (材料), accept it (受理).
+"""Front-desk intake services: receive a case (收件) and attach materials (材料) to its checklist.
 
-Every step is an event written in one transaction with its projection; accepting also seals the case's events
-into an up entry for the county, so the action is durable and queued before the window moves on.
+Every step is an event written in one transaction with its projection. The four outcomes of acceptance live in
+`node.intake.outcomes`, issuing the result in `node.intake.issuing`.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import case as case_when
@@ -16,10 +17,11 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.models import Case, CaseEvent, Counter, UpEntry
-from node.runtime import CST, NodeRuntime
+from node.intake.numbers import next_case_number, next_notice_number
+from node.models import Blob, Case, CaseEvent, UpEntry
+from node.runtime import NodeRuntime
 from node.sync.log import case_events, insert_event, refresh_case, seal_pending
-from protocol.catalogue import CatalogueItem
+from protocol.catalogue import CatalogueItem, Material
 from protocol.errors import (
     FILE_REJECTED,
     ID_NUMBER_INVALID,
@@ -31,15 +33,22 @@ from protocol.errors import (
     OneWindowError,
 )
 from protocol.events import (
-    CASE_ACCEPTED,
+    ACCEPTED,
     CASE_RECEIVED,
+    CASE_WAIVER_SUPPLIED,
     MATERIAL_ATTACHED,
+    OPEN_FOR_MATERIALS,
     RECEIVED,
     CaseState,
     Event,
     fold,
 )
-from protocol.identifiers import CERTIFICATE_TYPES, validate_certificate
+from protocol.identifiers import (
+    CERTIFICATE_TYPES,
+    parse_credit_code,
+    parse_resident_id,
+    validate_certificate,
+)
 from protocol.ids import uuid7
 
 MAX_MATERIAL_BYTES = 20 * 1024 * 1024
@@ -61,9 +70,33 @@ class Actor:
     role: str
 
 
+LEGAL_PERSON_CERT = "001"  # holder code type of a unified social credit code (e-licence catalogue)
+APPLICANT_KINDS = {"natural_person": "自然人", "legal_person": "法人或其他组织"}
+_SEX = {"1": "male", "2": "female", "男": "male", "女": "female", "male": "male", "female": "female"}
+
+
 @dataclass(frozen=True)
 class Applicant:
-    """Applicant details as typed at the window (validated by `receive_case`)."""
+    """Applicant details as typed at the window or read from the ID card (validated by `receive_case`).
+
+    A legal person (法人) applies under its unified social credit code (``cert_type`` "001"); a natural person
+    under a GA/T 2000.156 certificate. ``sex`` and ``birth_date`` come from the card reader (or are typed) and
+    must agree with the ID number.
+    """
+
+    name: str
+    cert_type: str
+    cert_number: str
+    phone: str = ""
+    kind: str = "natural_person"
+    legal_representative: str = ""
+    sex: str = ""
+    birth_date: str = ""
+
+
+@dataclass(frozen=True)
+class Agent:
+    """代理人: someone applying (and later collecting) on the applicant's behalf."""
 
     name: str
     cert_type: str
@@ -80,46 +113,95 @@ def find_item(runtime: NodeRuntime, item_code: str) -> CatalogueItem:
         ) from None
 
 
-def validate_applicant(applicant: Applicant) -> dict[str, str]:
-    """The applicant as stored on the case, or a clear error naming the field."""
-    name = applicant.name.strip()
+def _name(value: str, field: str, what: str) -> str:
+    name = value.strip()
     if not name:
-        raise OneWindowError(REQUIRED_FIELD, "请填写申请人姓名", field="applicant.name")
-    if len(name) > 50:
-        raise OneWindowError(VALIDATION, "姓名过长（最多50字）", field="applicant.name")
-    if applicant.cert_type not in CERTIFICATE_TYPES:
-        raise OneWindowError(VALIDATION, f"未知证件类型 {applicant.cert_type!r}", field="applicant.cert_type")
-    number = applicant.cert_number.strip().upper()
-    if not number:
-        raise OneWindowError(REQUIRED_FIELD, "请填写证件号码", field="applicant.cert_number")
-    try:
-        validate_certificate(applicant.cert_type, number)
-    except ValueError as exc:
-        raise OneWindowError(ID_NUMBER_INVALID, str(exc), field="applicant.cert_number") from exc
-    phone = applicant.phone.strip()
+        raise OneWindowError(REQUIRED_FIELD, f"请填写{what}", field=field)
+    if len(name) > 100:
+        raise OneWindowError(VALIDATION, f"{what}过长（最多100字）", field=field)
+    return name
+
+
+def _phone(value: str, field: str) -> str:
+    phone = value.strip()
     if phone and not _PHONE.match(phone):
-        raise OneWindowError(
-            VALIDATION, "联系电话格式不对（11位手机号或带区号的固话）", field="applicant.phone"
-        )
-    return {"name": name, "cert_type": applicant.cert_type, "cert_number": number, "phone": phone}
+        raise OneWindowError(VALIDATION, "联系电话格式不对（11位手机号或带区号的固话）", field=field)
+    return phone
 
 
-async def _next_case_number(session: AsyncSession, runtime: NodeRuntime, item: CatalogueItem) -> str:
-    """办件编号 = implementation code + yyyymmdd + 4-digit serial whose first two digits are this node's number,
-    so numbers issued offline by different nodes of the county never collide."""
-    day = runtime.now().astimezone(CST).strftime("%Y%m%d")
-    name = f"case:{item.code}:{day}"
-    counter = await session.get(Counter, name)
-    if counter is None:
-        counter = Counter(name=name, value=0)
-    counter.value += 1
-    if counter.value > 99:
-        raise OneWindowError(VALIDATION, "本节点该事项今日编号已用完（99件）", field="item_code")
-    session.add(counter)
-    return f"{item.code}{day}{runtime.identity.number:02d}{counter.value:02d}"
+def _person_certificate(cert_type: str, cert_number: str, field: str, today: date) -> str:
+    if cert_type not in CERTIFICATE_TYPES:
+        raise OneWindowError(VALIDATION, f"未知证件类型 {cert_type!r}", field=f"{field}.cert_type")
+    number = cert_number.strip().upper()
+    if not number:
+        raise OneWindowError(REQUIRED_FIELD, "请填写证件号码", field=f"{field}.cert_number")
+    try:
+        return validate_certificate(cert_type, number, today=today)
+    except ValueError as exc:
+        raise OneWindowError(ID_NUMBER_INVALID, str(exc), field=f"{field}.cert_number") from exc
 
 
-def _event(runtime: NodeRuntime, actor: Actor, case_id: str, type_: str, payload: dict[str, Any]) -> Event:
+def validate_applicant(applicant: Applicant, *, today: date | None = None) -> dict[str, str]:
+    """The applicant as stored on the case, or a clear error naming the field."""
+    today = today or date.today()
+    if applicant.kind not in APPLICANT_KINDS:
+        raise OneWindowError(VALIDATION, f"未知申请人类型 {applicant.kind!r}", field="applicant.kind")
+    phone = _phone(applicant.phone, "applicant.phone")
+    if applicant.kind == "legal_person":
+        name = _name(applicant.name, "applicant.name", "单位名称")
+        try:
+            code = parse_credit_code(applicant.cert_number).code
+        except ValueError as exc:
+            raise OneWindowError(ID_NUMBER_INVALID, str(exc), field="applicant.cert_number") from exc
+        representative = applicant.legal_representative.strip()
+        return {
+            "kind": "legal_person",
+            "name": name,
+            "cert_type": LEGAL_PERSON_CERT,
+            "cert_number": code,
+            "legal_representative": representative,
+            "phone": phone,
+        }
+    name = _name(applicant.name, "applicant.name", "申请人姓名")
+    number = _person_certificate(applicant.cert_type, applicant.cert_number, "applicant", today)
+    stored = {"kind": "natural_person", "name": name, "cert_type": applicant.cert_type, "cert_number": number}
+    if applicant.cert_type in ("111", "112") and (applicant.sex or applicant.birth_date):
+        resident = parse_resident_id(number, today=today)
+        if applicant.sex:
+            sex = _SEX.get(applicant.sex.strip())
+            if sex is None:
+                raise OneWindowError(VALIDATION, "性别应为“男”或“女”", field="applicant.sex")
+            if sex != resident.sex:
+                said = "男" if resident.sex == "male" else "女"
+                raise OneWindowError(
+                    ID_NUMBER_INVALID, f"性别与身份号码不符（号码第17位表示{said}）", field="applicant.sex"
+                )
+            stored["sex"] = "1" if sex == "male" else "2"
+        if applicant.birth_date:
+            digits = applicant.birth_date.strip().replace("-", "")
+            if digits != resident.birth_date.strftime("%Y%m%d"):
+                raise OneWindowError(
+                    ID_NUMBER_INVALID,
+                    f"出生日期与身份号码不符（号码中为{resident.birth_date:%Y年%m月%d日}）",
+                    field="applicant.birth_date",
+                )
+            stored["birth_date"] = resident.birth_date.isoformat()
+    stored["phone"] = phone
+    return stored
+
+
+def validate_agent(agent: Agent, *, today: date | None = None) -> dict[str, str]:
+    name = _name(agent.name, "agent.name", "代理人姓名")
+    number = _person_certificate(agent.cert_type, agent.cert_number, "agent", today or date.today())
+    return {
+        "name": name,
+        "cert_type": agent.cert_type,
+        "cert_number": number,
+        "phone": _phone(agent.phone, "agent.phone"),
+    }
+
+
+def new_event(runtime: NodeRuntime, actor: Actor, case_id: str, type_: str, payload: dict[str, Any]) -> Event:
     return Event(
         id=uuid7(),
         case_id=case_id,
@@ -132,23 +214,52 @@ def _event(runtime: NodeRuntime, actor: Actor, case_id: str, type_: str, payload
 
 
 async def receive_case(
-    runtime: NodeRuntime, *, actor: Actor, item_code: str, applicant: Applicant
+    runtime: NodeRuntime,
+    *,
+    actor: Actor,
+    item_code: str,
+    applicant: Applicant,
+    agent: Agent | None = None,
 ) -> CaseState:
-    """收件: open a case for an item and applicant; the receipt time is fixed here and never changes."""
+    """收件: open a case for an item and applicant; the receipt time is fixed here and never changes.
+
+    The case gets its 办件编号 and its 收件凭证 number now, from this node's own ranges.
+    """
     item = find_item(runtime, item_code)
-    stored = validate_applicant(applicant)
+    today = runtime.today()
+    stored = validate_applicant(applicant, today=today)
+    kind = stored["kind"]
+    if kind not in item.service_target:
+        raise OneWindowError(
+            VALIDATION, f"「{item.name}」不受理{APPLICANT_KINDS[kind]}的申请", field="applicant.kind"
+        )
+    stored_agent = validate_agent(agent, today=today) if agent is not None else None
+    if kind == "legal_person" and stored_agent is None:
+        raise OneWindowError(REQUIRED_FIELD, "单位申请须登记经办人（代理人）", field="agent.name")
     case_id = uuid7()
     async with runtime.db.write() as session:
         payload = {
-            "case_number": await _next_case_number(session, runtime, item),
+            "case_number": await next_case_number(
+                session, node_number=runtime.identity.number, item_code=item.code, day=today
+            ),
+            "receipt_no": await next_notice_number(
+                session,
+                node_number=runtime.identity.number,
+                prefix=runtime.notice_prefix,
+                kind="receipt",
+                year=today.year,
+            ),
             "item_code": item.code,
             "item_name": item.name,
             "catalogue_version": runtime.catalogue.version,
             "centre_name": runtime.identity.name,
             "applicant": stored,
+            "agent": stored_agent,
             "received_at": runtime.now_iso(),
         }
-        await insert_event(session, _event(runtime, actor, case_id, CASE_RECEIVED, payload), origin="local")
+        await insert_event(
+            session, new_event(runtime, actor, case_id, CASE_RECEIVED, payload), origin="local"
+        )
         await refresh_case(session, case_id)
         return fold(case_id, await case_events(session, case_id))
 
@@ -160,17 +271,53 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+async def store_blob(
+    session: AsyncSession, runtime: NodeRuntime, data: bytes, *, media_type: str, filename: str
+) -> str:
+    """Keep a file (encrypted, content-addressed) and its row; returns its SHA-256 (inside a write txn)."""
+    digest = runtime.blobs.put(data)
+    if await session.get(Blob, digest) is None:
+        session.add(
+            Blob(
+                sha256=digest,
+                size=len(data),
+                media_type=media_type,
+                filename=filename,
+                created_at=runtime.now_iso(),
+            )
+        )
+    return digest
+
+
+def item_of(runtime: NodeRuntime, state: CaseState) -> CatalogueItem:
+    """The item as the catalogue version the case was received under describes it."""
+    return runtime.catalogues.get(state.catalogue_version, runtime.catalogue).by_code(state.item_code)
+
+
 async def attach_material(
     runtime: NodeRuntime, *, actor: Actor, case_id: str, material_id: str, filename: str, data: bytes
 ) -> CaseState:
-    """Attach a captured file to a checklist slot; the file must be what the slot accepts."""
+    """Attach a captured file to a checklist slot; the file must be what the slot accepts.
+
+    Before acceptance (and while corrections are awaited) any slot takes files; after 容缺受理 only the waived
+    slots do, and the file that completes the last of them records that the commitment was kept.
+    """
     state = await get_case(runtime, case_id)
-    if state.status != RECEIVED:
-        raise OneWindowError(INVALID_TRANSITION, "只有已收件、未受理的办件可以补充材料", field="case_id")
-    item = runtime.catalogues.get(state.catalogue_version, runtime.catalogue).by_code(state.item_code)
+    if state.status not in OPEN_FOR_MATERIALS or (state.status == ACCEPTED and not state.waiver_pending):
+        raise OneWindowError(
+            INVALID_TRANSITION, f"办件当前为「{state.status_label}」，不能再补充材料", field="case_id"
+        )
+    item = item_of(runtime, state)
     material = next((m for m in item.materials if m.id == material_id), None)
     if material is None:
         raise OneWindowError(VALIDATION, f"该事项没有材料项 {material_id!r}", field="material_id")
+    waived = {str(m["id"]) for m in (state.waiver or {}).get("materials", [])}
+    if state.status == ACCEPTED and material.id not in waived:
+        raise OneWindowError(
+            INVALID_TRANSITION,
+            f"已受理的办件只能补交容缺材料，「{material.name}」不在其中",
+            field="material_id",
+        )
     if not data:
         raise OneWindowError(FILE_REJECTED, "文件是空的", field="file")
     if len(data) > MAX_MATERIAL_BYTES:
@@ -183,20 +330,8 @@ async def attach_material(
             FILE_REJECTED, f"「{material.name}」只接受 {allowed}，此文件是 {found}", field="file"
         )
     safe_name = re.sub(r"[\\/\x00-\x1f]", "_", filename).strip(". ")[-120:] or f"{material.id}.{fmt}"
-    digest = runtime.blobs.put(data)
     async with runtime.db.write() as session:
-        from node.models import Blob
-
-        if await session.get(Blob, digest) is None:
-            session.add(
-                Blob(
-                    sha256=digest,
-                    size=len(data),
-                    media_type=_MEDIA_TYPES[fmt],
-                    filename=safe_name,
-                    created_at=runtime.now_iso(),
-                )
-            )
+        digest = await store_blob(session, runtime, data, media_type=_MEDIA_TYPES[fmt], filename=safe_name)
         payload = {
             "material_id": material.id,
             "blob": digest,
@@ -205,42 +340,26 @@ async def attach_material(
             "media_type": _MEDIA_TYPES[fmt],
         }
         await insert_event(
-            session, _event(runtime, actor, case_id, MATERIAL_ATTACHED, payload), origin="local"
+            session, new_event(runtime, actor, case_id, MATERIAL_ATTACHED, payload), origin="local"
         )
+        state = fold(case_id, await case_events(session, case_id))
+        if state.waiver_pending and waived <= {str(m["material_id"]) for m in state.materials}:
+            supplied = {"supplied_at": runtime.now_iso(), "materials": sorted(waived)}
+            event = new_event(runtime, actor, case_id, CASE_WAIVER_SUPPLIED, supplied)
+            await insert_event(session, event, origin="local")
+            await seal_pending(session, runtime)
         await refresh_case(session, case_id)
         return fold(case_id, await case_events(session, case_id))
+
+
+def missing_materials(item: CatalogueItem, state: CaseState) -> list[Material]:
+    """Mandatory materials of the item with no file attached yet."""
+    present = {m["material_id"] for m in state.materials}
+    return [m for m in item.materials if m.mandatory and m.id not in present]
 
 
 def missing_mandatory(item: CatalogueItem, state: CaseState) -> list[str]:
-    present = {m["material_id"] for m in state.materials}
-    return [m.name for m in item.materials if m.mandatory and m.id not in present]
-
-
-async def accept_case(runtime: NodeRuntime, *, actor: Actor, case_id: str) -> CaseState:
-    """受理: accept a complete case and queue it, sealed and signed, for the county."""
-    if actor.role not in ("window", "lead"):
-        from protocol.errors import FORBIDDEN
-
-        raise OneWindowError(FORBIDDEN, "只有综合窗口人员或业务负责人可以受理", field="role")
-    async with runtime.db.write() as session:
-        state = fold(case_id, await case_events(session, case_id))
-        if state.status is None:
-            raise OneWindowError(NOT_FOUND, f"办件 {case_id} 不存在", field="case_id")
-        if state.status != RECEIVED:
-            raise OneWindowError(
-                INVALID_TRANSITION, f"办件当前状态为「{state.status_label}」，不能受理", field="case_id"
-            )
-        item = runtime.catalogues.get(state.catalogue_version, runtime.catalogue).by_code(state.item_code)
-        missing = missing_mandatory(item, state)
-        if missing:
-            raise OneWindowError(
-                INVALID_TRANSITION, f"必备材料未齐：{'、'.join(missing)}", field="materials", missing=missing
-            )
-        payload = {"accepted_at": runtime.now_iso(), "promised_days": item.promised_limit_days}
-        await insert_event(session, _event(runtime, actor, case_id, CASE_ACCEPTED, payload), origin="local")
-        await refresh_case(session, case_id)
-        await seal_pending(session, runtime)
-        return fold(case_id, await case_events(session, case_id))
+    return [m.name for m in missing_materials(item, state)]
 
 
 async def get_case(runtime: NodeRuntime, case_id: str) -> CaseState:
@@ -289,6 +408,11 @@ async def list_cases(runtime: NodeRuntime, *, limit: int = 100) -> list[CaseList
     return rows
 
 
+def plain(value: Any) -> Any:
+    """Nested mappings from the fold as plain JSON values."""
+    return json.loads(json.dumps(value))
+
+
 def state_to_json(state: CaseState) -> dict[str, Any]:
     """A case as the API returns it."""
     return {
@@ -299,10 +423,21 @@ def state_to_json(state: CaseState) -> dict[str, Any]:
         "item_code": state.item_code,
         "item_name": state.item_name,
         "catalogue_version": state.catalogue_version,
-        "applicant": json.loads(json.dumps(dict(state.applicant))),
+        "applicant": plain(dict(state.applicant)),
+        "agent": plain(dict(state.agent)) if state.agent else None,
         "received_at": state.received_at,
+        "clock_from": state.clock_from,
         "accepted_at": state.accepted_at,
+        "promised_days": state.promised_days,
+        "promised_date": state.promised_date,
+        "collection": state.collection,
         "materials": [dict(m) for m in state.materials],
+        "corrections": [dict(c) for c in state.corrections],
+        "waiver": plain(dict(state.waiver)) if state.waiver else None,
+        "refusal": plain(dict(state.refusal)) if state.refusal else None,
+        "deemed_accepted": state.deemed_accepted,
+        "deemed_accepted_at": state.deemed_accepted_at,
+        "termination": plain(dict(state.termination)) if state.termination else None,
         "decision": None
         if state.decision is None
         else {
@@ -310,6 +445,12 @@ def state_to_json(state: CaseState) -> dict[str, Any]:
             "reason": state.decision.reason,
             "department": state.decision.department,
             "decided_at": state.decision.decided_at,
+            "on_spot": state.decision.on_spot,
         },
+        "issue": plain(dict(state.issue)) if state.issue else None,
+        "notices": [
+            {"kind": n.kind, "title": n.title, "number": n.number, "issued_at": n.issued_at}
+            for n in state.notices
+        ],
         "anomalies": list(state.anomalies),
     }

@@ -15,7 +15,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.models import CaseEvent, DownEntry, Meta, UpEntry
-from node.runtime import NodeRuntime
+from node.runtime import CALENDAR_KEY, NodeRuntime
+from protocol.calendar import calendar_from_dict
+from protocol.canonical import canonical_json
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, EVENT_CONFLICT, OneWindowError
 from protocol.events import CENTRAL_EVENT_TYPES, Event, event_columns, fold, projection_columns
 from protocol.log import GENESIS_HASH, LogEntry, Receipt, open_entry, seal_entry, verify_entry
@@ -183,6 +185,8 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
             touched.add(event.case_id)
     for case_id in touched:
         await refresh_case(session, case_id)
+    if isinstance(payload.get("calendar"), dict):
+        await _apply_calendar(session, runtime, payload["calendar"])
     session.add(
         DownEntry(
             seq=entry.seq,
@@ -195,6 +199,15 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
         )
     )
     return added
+
+
+async def _apply_calendar(session: AsyncSession, runtime: NodeRuntime, data: dict[str, Any]) -> None:
+    """Keep a newer working-day calendar from the county; an older or equal version changes nothing."""
+    calendar = calendar_from_dict(data)
+    if calendar.version <= runtime.calendar.version and runtime.calendar.years:
+        return
+    await set_meta(session, CALENDAR_KEY, canonical_json(data).decode("utf-8"))
+    runtime.calendar = calendar
 
 
 async def get_meta(session: AsyncSession, key: str) -> str | None:

@@ -145,18 +145,20 @@ def test_clerk_receives_accepts_and_sees_the_county_decision(county: County, tmp
             # -- the applicant: a wrong check digit is refused in Chinese, and no case is created
             expect(page.get_by_role("heading", name=f"收件：{ITEM_NAME}")).to_be_visible()
             id_number = VALID_IDS[0]
-            page.get_by_label("姓名").fill(APPLICANT)
-            page.get_by_label("证件号码").fill(_wrong_check_digit(id_number))
+            page.get_by_label("姓名", exact=True).fill(APPLICANT)
+            page.get_by_label("证件号码", exact=True).fill(_wrong_check_digit(id_number))
             page.get_by_role("button", name="收件，进入材料清单").click()
             expect(page.get_by_role("alert")).to_contain_text("校验位")
             expect(page.get_by_role("alert")).to_be_visible()
-            expect(page.get_by_label("姓名")).to_have_value(APPLICANT)  # the clerk keeps what was typed
+            expect(page.get_by_label("姓名", exact=True)).to_have_value(
+                APPLICANT
+            )  # the clerk keeps what was typed
             _shot(page, "03-applicant-error")
             listed = context.request.get(f"{node}/api/v1/cases")
             assert listed.ok, listed.text()
             assert listed.json()["cases"] == [], "a refused ID number must not create a case"
 
-            page.get_by_label("证件号码").fill(id_number)
+            page.get_by_label("证件号码", exact=True).fill(id_number)
             page.get_by_role("button", name="收件，进入材料清单").click()
             expect(page).to_have_url(re.compile(r"/cases/[^/?]+$"))
             case_url = page.url
@@ -179,8 +181,9 @@ def test_clerk_receives_accepts_and_sees_the_county_decision(county: County, tmp
                 slot.get_by_role("button", name="上传").click()
                 expect(slot.locator(".state-present")).to_contain_text(scan.name)
             expect(page.get_by_text("还缺必备材料")).to_have_count(0)
-            page.get_by_role("button", name="受理", exact=True).click()
-            expect(page.locator("h1 .badge")).to_have_text("已受理")
+            page.get_by_role("button", name="确认受理，出具受理通知书").click()
+            expect(page.locator("#case-status")).to_have_text("已受理")
+            expect(page.locator("#done")).to_contain_text("打印受理通知书")
             _shot(page, "05-accepted")
 
             # -- the sync loop delivers it to the county
@@ -208,7 +211,7 @@ def test_clerk_receives_accepts_and_sees_the_county_decision(county: County, tmp
             reviewer.close()
 
             # -- the decision comes back down to the tablet
-            _reload_until(page, case_url, "县中心办理决定：准予")
+            _reload_until(page, case_url, "办理结果：准予")
             expect(page.locator("#decision")).to_be_visible()
             _shot(page, "08-node-decision")
         finally:

@@ -107,7 +107,7 @@ async def test_case_accepted_offline_reaches_central_and_the_decision_comes_back
     assert at_node["decision"]["outcome"] == "approve"
     assert at_node["decision"]["reason"] == "经审核符合低保条件"
     page = await stack.node.get(f"/cases/{case['case_id']}", headers={"accept": "text/html"})
-    assert "县中心办理决定：准予" in page.text
+    assert "办理结果：准予" in page.text
 
     # A second round changes nothing on either side.
     before = await central_counts(stack)
@@ -182,6 +182,7 @@ async def test_bad_input_is_refused_with_the_field_and_changes_nothing(stack: St
     case_id = created.json()["case_id"]
     refused = await stack.node.post(f"/api/v1/cases/{case_id}/accept")
     assert refused.status_code == 409 and refused.json()["field"] == "materials"
+    assert refused.json()["code"] == "OW-1302"
     fake_pdf = await stack.node.post(
         f"/api/v1/cases/{case_id}/materials",
         data={"material_id": item["materials"][0]["id"]},

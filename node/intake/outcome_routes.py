@@ -1,0 +1,398 @@
+"""Pages and JSON API for the outcomes of acceptance, issuing, the notices' PDFs and the service guide.
+
+Form posts redirect back to the case page (which offers the new notice for printing) or re-render it with the
+error next to the form; the JSON API answers with the case and problem+json errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date
+from typing import Any
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+from litestar.response import Redirect, Template
+
+from node.intake.issuing import hand_to_logistics, issue_at_window
+from node.intake.notices import render_notice, service_guide
+from node.intake.outcomes import (
+    Correction,
+    accept_case,
+    accept_with_waiver,
+    decide_on_spot,
+    record_correction,
+    refuse_case,
+    request_correction,
+)
+from node.intake.routes import actor_of, case_context, staff_names
+from node.intake.service import find_item, get_case, item_of, state_to_json
+from node.web import current_user, runtime_of
+from protocol.errors import FILE_REJECTED, MALFORMED_REQUEST, VALIDATION, OneWindowError
+from protocol.events import NOTICE_TITLES, CaseState
+
+
+def decode_png(value: object, field: str) -> bytes | None:
+    """A PNG from a canvas data URL (``data:image/png;base64,…``) or plain base64; None when empty."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise OneWindowError(MALFORMED_REQUEST, "应为 base64 编码的 PNG", field=field)
+    text = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise OneWindowError(FILE_REJECTED, "签名图片无法解码", field=field) from None
+
+
+def parse_day(value: object, field: str) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise OneWindowError(VALIDATION, "日期格式应为 年-月-日，如 2026-12-01", field=field) from None
+
+
+async def _form_action(
+    request: Request[Any, Any, State], case_id: str, action: Any, done: str = ""
+) -> Response[Any]:
+    """Run a form's action; on a catalogued error show the case page again with the message by the form."""
+    try:
+        await action
+    except OneWindowError as exc:
+        context = await case_context(request, case_id, exc)
+        form = await request.form()
+        # What the clerk typed comes back with the message (never the signature: it must be drawn again).
+        typed = {k: str(v) for k, v in form.items() if isinstance(v, str) and "signature" not in k}
+        return Template(
+            template_name="case.html", context={**context, "form": typed}, status_code=exc.problem.status
+        )
+    return Redirect(path=f"/cases/{case_id}" + (f"?done={done}" if done else ""))
+
+
+# ---- form posts from the case page ------------------------------------------------------------------------
+
+
+@post("/cases/{case_id:str}/accept", media_type=MediaType.HTML, status_code=200)
+async def accept_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = accept_case(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        collection=str(form.get("collection", "window")),
+    )
+    return await _form_action(request, case_id, action, "acceptance")
+
+
+@post("/cases/{case_id:str}/waiver", media_type=MediaType.HTML, status_code=200)
+async def waiver_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+
+    async def action() -> CaseState:
+        return await accept_with_waiver(
+            runtime_of(request),
+            actor=actor_of(user),
+            case_id=case_id,
+            waived=[str(v) for v in form.getall("waived", [])],
+            supply_by=parse_day(form.get("supply_by", ""), "supply_by"),
+            commitment_signature=decode_png(form.get("commitment_signature", ""), "commitment_signature"),
+            collection=str(form.get("collection", "window")),
+        )
+
+    return await _form_action(request, case_id, action(), "waiver_notice")
+
+
+@post("/cases/{case_id:str}/correction", media_type=MediaType.HTML, status_code=200)
+async def correction_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    materials = form.getall("material_id", [])
+    problems = form.getall("problem", [])
+    requirements = form.getall("requirement", [])
+    corrections = [
+        Correction(str(m), str(p), str(r))
+        for m, p, r in zip(materials, problems, requirements, strict=False)
+        if str(p).strip()
+    ]
+    action = request_correction(
+        runtime_of(request), actor=actor_of(user), case_id=case_id, corrections=corrections
+    )
+    return await _form_action(request, case_id, action, "correction")
+
+
+@post("/cases/{case_id:str}/corrected", media_type=MediaType.HTML, status_code=200)
+async def corrected_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    action = record_correction(runtime_of(request), actor=actor_of(user), case_id=case_id)
+    return await _form_action(request, case_id, action)
+
+
+@post("/cases/{case_id:str}/refuse", media_type=MediaType.HTML, status_code=200)
+async def refuse_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = refuse_case(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        reasons=str(form.get("reasons", "")),
+        legal_basis=str(form.get("legal_basis", "")),
+        competent_organ=str(form.get("competent_organ", "")),
+    )
+    return await _form_action(request, case_id, action, "refusal")
+
+
+@post("/cases/{case_id:str}/decide", media_type=MediaType.HTML, status_code=200)
+async def decide_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = decide_on_spot(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        outcome=str(form.get("outcome", "")),
+        reason=str(form.get("reason", "")),
+    )
+    return await _form_action(request, case_id, action)
+
+
+@post("/cases/{case_id:str}/issue", media_type=MediaType.HTML, status_code=200)
+async def issue_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+
+    async def action() -> CaseState:
+        return await issue_at_window(
+            runtime_of(request),
+            actor=actor_of(user),
+            case_id=case_id,
+            cert_type=str(form.get("cert_type", "111")),
+            cert_number=str(form.get("cert_number", "")),
+            signature=decode_png(form.get("signature", ""), "signature"),
+            read_from_card=form.get("read_from_card") == "1",
+        )
+
+    return await _form_action(request, case_id, action(), "pickup")
+
+
+@post("/cases/{case_id:str}/mail", media_type=MediaType.HTML, status_code=200)
+async def mail_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = hand_to_logistics(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        recipient=str(form.get("recipient", "")),
+        phone=str(form.get("phone", "")),
+        address=str(form.get("address", "")),
+    )
+    return await _form_action(request, case_id, action)
+
+
+# ---- documents --------------------------------------------------------------------------------------------
+
+
+def _pdf(data: bytes, filename: str) -> Response[bytes]:
+    # inline: the tablet opens it in the browser's viewer, from where it prints.
+    return Response(
+        content=data,
+        media_type="application/pdf",
+        headers={"content-disposition": f"inline; filename*=UTF-8''{filename}"},
+    )
+
+
+async def _notice_pdf(request: Request[Any, Any, State], case_id: str, name: str) -> Response[bytes]:
+    current_user(request)
+    kind = name.removesuffix(".pdf")
+    runtime = runtime_of(request)
+    if kind not in NOTICE_TITLES:
+        raise OneWindowError(VALIDATION, f"未知文书类型 {kind!r}", field="kind")
+    state = await get_case(runtime, case_id)
+    data = render_notice(
+        runtime, state, item_of(runtime, state), kind, staff_names=await staff_names(runtime)
+    )
+    return _pdf(data, quote(f"{NOTICE_TITLES[kind]}-{state.case_number}.pdf"))
+
+
+# The last segment is "<kind>.pdf" (a path parameter cannot share its segment with a suffix).
+@get("/cases/{case_id:str}/notices/{name:str}")
+async def notice_pdf(
+    request: Request[Any, Any, State], case_id: FromPath[str], name: FromPath[str]
+) -> Response[bytes]:
+    return await _notice_pdf(request, case_id, name)
+
+
+@get("/api/v1/cases/{case_id:str}/notices/{name:str}")
+async def api_notice_pdf(
+    request: Request[Any, Any, State], case_id: FromPath[str], name: FromPath[str]
+) -> Response[bytes]:
+    return await _notice_pdf(request, case_id, name)
+
+
+@get("/items/{code:str}/guide.pdf")
+async def guide_pdf(request: Request[Any, Any, State], code: FromPath[str]) -> Response[bytes]:
+    current_user(request)
+    runtime = runtime_of(request)
+    item = find_item(runtime, code)
+    return _pdf(service_guide(runtime, item), quote(f"服务指南-{item.name}.pdf"))
+
+
+# ---- JSON API ----------------------------------------------------------------------------------------------
+
+
+def _text(data: dict[str, Any], key: str, default: str = "") -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise OneWindowError(MALFORMED_REQUEST, "必须是文本", field=key)
+    return value
+
+
+@post("/api/v1/cases/{case_id:str}/accept", media_type=MediaType.JSON, status_code=200)
+async def api_accept(
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any] | None] = None
+) -> dict[str, Any]:
+    user = current_user(request)
+    body = data or {}
+    state = await accept_case(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        collection=_text(body, "collection", "window"),
+    )
+    return state_to_json(state)
+
+
+@post("/api/v1/cases/{case_id:str}/accept-with-waiver", media_type=MediaType.JSON, status_code=200)
+async def api_waiver(
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    waived = data.get("waived", [])
+    if not isinstance(waived, list) or not all(isinstance(w, str) for w in waived):
+        raise OneWindowError(MALFORMED_REQUEST, "应为材料编号列表", field="waived")
+    state = await accept_with_waiver(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        waived=waived,
+        supply_by=parse_day(data.get("supply_by", ""), "supply_by"),
+        commitment_signature=decode_png(data.get("commitment_signature"), "commitment_signature"),
+        collection=_text(data, "collection", "window"),
+    )
+    return state_to_json(state)
+
+
+@post("/api/v1/cases/{case_id:str}/correction", media_type=MediaType.JSON, status_code=200)
+async def api_correction(
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    raw = data.get("corrections", [])
+    if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
+        raise OneWindowError(MALFORMED_REQUEST, "应为补正内容列表", field="corrections")
+    corrections = [
+        Correction(_text(c, "material_id"), _text(c, "problem"), _text(c, "requirement")) for c in raw
+    ]
+    state = await request_correction(
+        runtime_of(request), actor=actor_of(user), case_id=case_id, corrections=corrections
+    )
+    return state_to_json(state)
+
+
+@post("/api/v1/cases/{case_id:str}/corrected", media_type=MediaType.JSON, status_code=200)
+async def api_corrected(request: Request[Any, Any, State], case_id: FromPath[str]) -> dict[str, Any]:
+    user = current_user(request)
+    return state_to_json(await record_correction(runtime_of(request), actor=actor_of(user), case_id=case_id))
+
+
+@post("/api/v1/cases/{case_id:str}/refuse", media_type=MediaType.JSON, status_code=200)
+async def api_refuse(
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await refuse_case(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        reasons=_text(data, "reasons"),
+        legal_basis=_text(data, "legal_basis"),
+        competent_organ=_text(data, "competent_organ"),
+    )
+    return state_to_json(state)
+
+
+@post("/api/v1/cases/{case_id:str}/decide-on-spot", media_type=MediaType.JSON, status_code=200)
+async def api_decide(
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await decide_on_spot(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        outcome=_text(data, "outcome"),
+        reason=_text(data, "reason"),
+    )
+    return state_to_json(state)
+
+
+@post("/api/v1/cases/{case_id:str}/issue", media_type=MediaType.JSON, status_code=200)
+async def api_issue(
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await issue_at_window(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        cert_type=_text(data, "cert_type", "111"),
+        cert_number=_text(data, "cert_number"),
+        signature=decode_png(data.get("signature"), "signature"),
+        read_from_card=data.get("read_from_card") is True,
+    )
+    return state_to_json(state)
+
+
+@post("/api/v1/cases/{case_id:str}/mail", media_type=MediaType.JSON, status_code=200)
+async def api_mail(
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await hand_to_logistics(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        recipient=_text(data, "recipient"),
+        phone=_text(data, "phone"),
+        address=_text(data, "address"),
+    )
+    return state_to_json(state)
+
+
+ROUTES = [
+    accept_form,
+    waiver_form,
+    correction_form,
+    corrected_form,
+    refuse_form,
+    decide_form,
+    issue_form,
+    mail_form,
+    notice_pdf,
+    api_notice_pdf,
+    guide_pdf,
+    api_accept,
+    api_waiver,
+    api_correction,
+    api_corrected,
+    api_refuse,
+    api_decide,
+    api_issue,
+    api_mail,
+]

@@ -1,0 +1,464 @@
+"""The four outcomes of front-desk acceptance (R-ACC-4) and the legal clocks that run on a received case.
+
+- 受理 `accept_case`: every mandatory material present; 受理通知书 with the promised completion date.
+- 容缺受理 `accept_with_waiver`: only 容缺-eligible materials missing, the applicant signs a commitment to supply
+  them by a date no later than the promised completion date; 承诺书 and 通知书. Not supplied in time → the clock
+  sweep records 终止办理.
+- 一次性告知 `request_correction`: every correction listed at once (行政许可法 art. 32); the case waits for 补正
+  (`record_correction`), then comes back to the window for one of the outcomes.
+- 不予受理 `refuse_case`: reasons, legal basis, the competent organ where known, and the appeal terms.
+- 即办件 `decide_on_spot`: a lead with delegated authority decides at once (DB22/T 2871.2 §6.3.5).
+
+`run_legal_clocks` records 视为受理 (no notice within 5 working days of receipt) and 终止办理 as events, so they
+are durable, synced and counted like any other fact. Each outcome seals the case's events into the up log in the
+same transaction, so it is queued for the county before the window moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from node.intake.numbers import next_notice_number
+from node.intake.service import (
+    Actor,
+    item_of,
+    missing_materials,
+    new_event,
+    store_blob,
+)
+from node.models import Case
+from node.runtime import CST, NodeRuntime
+from node.sync.log import case_events, insert_event, refresh_case, seal_pending
+from protocol.catalogue import WAIVABLE_MODE
+from protocol.errors import (
+    DEADLINE_INVALID,
+    FILE_REJECTED,
+    FORBIDDEN,
+    INVALID_TRANSITION,
+    MATERIAL_NOT_WAIVABLE,
+    MATERIALS_INCOMPLETE,
+    NOT_FOUND,
+    REQUIRED_FIELD,
+    VALIDATION,
+    OneWindowError,
+)
+from protocol.events import (
+    ACCEPTED,
+    CASE_ACCEPTED,
+    CASE_ACCEPTED_WITH_WAIVER,
+    CASE_CORRECTED,
+    CASE_CORRECTION_REQUESTED,
+    CASE_DECIDED_ON_SPOT,
+    CASE_DEEMED_ACCEPTED,
+    CASE_REFUSED,
+    CASE_TERMINATED,
+    CORRECTION_REQUESTED,
+    RECEIVED,
+    CaseState,
+    fold,
+)
+
+log = logging.getLogger("onewindow.node.clocks")
+FRONT_DESK = ("window", "lead")
+DEEMED_ACCEPTANCE_WORKING_DAYS = 5  # 行政许可法 art. 32: "当场或者在五日内一次告知"
+COLLECTION_METHODS = {"window": "窗口领取", "mail": "邮寄送达"}
+MAX_SIGNATURE_BYTES = 512 * 1024
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Correction:
+    """One item of a 一次性告知书: which material (or "" for the application as a whole), what is wrong, what
+    the applicant must bring."""
+
+    material_id: str
+    problem: str
+    requirement: str = ""
+
+
+def local_date(iso: str) -> date:
+    """The China Standard Time date of a stored UTC timestamp."""
+    return datetime.fromisoformat(iso).astimezone(CST).date()
+
+
+def _require_front_desk(actor: Actor, what: str) -> None:
+    if actor.role not in FRONT_DESK:
+        raise OneWindowError(FORBIDDEN, f"只有综合窗口人员或业务负责人可以{what}", field="role")
+
+
+async def load_case(session: AsyncSession, case_id: str) -> CaseState:
+    state = fold(case_id, await case_events(session, case_id))
+    if state.status is None:
+        raise OneWindowError(NOT_FOUND, f"办件 {case_id} 不存在", field="case_id")
+    return state
+
+
+def expect_status(state: CaseState, allowed: Sequence[str], what: str) -> None:
+    if state.status not in allowed:
+        raise OneWindowError(
+            INVALID_TRANSITION, f"办件当前为「{state.status_label}」，不能{what}", field="case_id"
+        )
+
+
+async def record_event(
+    session: AsyncSession,
+    runtime: NodeRuntime,
+    actor: Actor,
+    case_id: str,
+    type_: str,
+    payload: Mapping[str, Any],
+) -> CaseState:
+    await insert_event(session, new_event(runtime, actor, case_id, type_, dict(payload)), origin="local")
+    await refresh_case(session, case_id)
+    await seal_pending(session, runtime)
+    return fold(case_id, await case_events(session, case_id))
+
+
+async def _number(session: AsyncSession, runtime: NodeRuntime, kind: str) -> str:
+    return await next_notice_number(
+        session,
+        node_number=runtime.identity.number,
+        prefix=runtime.notice_prefix,
+        kind=kind,
+        year=runtime.today().year,
+    )
+
+
+def _collection(value: str) -> str:
+    if value not in COLLECTION_METHODS:
+        raise OneWindowError(VALIDATION, "结果领取方式只能是窗口领取或邮寄送达", field="collection")
+    return value
+
+
+def promised_date(runtime: NodeRuntime, accepted_on: date, days: int) -> date:
+    """承诺办结日期: `days` working days after acceptance on the county's calendar (即办件: the same day)."""
+    return runtime.calendar.add_working_days(accepted_on, days)
+
+
+async def accept_case(
+    runtime: NodeRuntime, *, actor: Actor, case_id: str, collection: str = "window"
+) -> CaseState:
+    """受理: accept a complete case; the 受理通知书 states the promised completion date."""
+    _require_front_desk(actor, "受理")
+    collection = _collection(collection)
+    async with runtime.db.write() as session:
+        state = await load_case(session, case_id)
+        expect_status(state, (RECEIVED,), "受理")
+        item = item_of(runtime, state)
+        missing = [m.name for m in missing_materials(item, state)]
+        if missing:
+            raise OneWindowError(
+                MATERIALS_INCOMPLETE,
+                f"必备材料未齐：{'、'.join(missing)}。可一次性告知补正，或对可容缺材料办理容缺受理",
+                field="materials",
+                missing=missing,
+            )
+        today = runtime.today()
+        payload = {
+            "notice_no": await _number(session, runtime, "acceptance"),
+            "accepted_at": runtime.now_iso(),
+            "promised_days": item.promised_limit_days,
+            "promised_date": promised_date(runtime, today, item.promised_limit_days).isoformat(),
+            "collection": collection,
+        }
+        return await record_event(session, runtime, actor, case_id, CASE_ACCEPTED, payload)
+
+
+def signature_png(data: bytes | None, field: str, who: str) -> bytes:
+    """The signature drawn on the tablet (a PNG), or a clear request for one."""
+    if not data:
+        raise OneWindowError(REQUIRED_FIELD, f"请{who}在平板的签名框内签名", field=field)
+    if not data.startswith(PNG_MAGIC) or len(data) > MAX_SIGNATURE_BYTES:
+        raise OneWindowError(FILE_REJECTED, "签名应为不超过512 KB的PNG图片", field=field)
+    return data
+
+
+async def accept_with_waiver(
+    runtime: NodeRuntime,
+    *,
+    actor: Actor,
+    case_id: str,
+    waived: Sequence[str],
+    supply_by: date,
+    commitment_signature: bytes | None,
+    collection: str = "window",
+) -> CaseState:
+    """容缺受理: accept with secondary materials owed, under the applicant's signed commitment.
+
+    Every missing mandatory material must be waived, and each waived one must be marked 容缺 in the catalogue;
+    the supply deadline is after today and no later than the promised completion date.
+    """
+    _require_front_desk(actor, "容缺受理")
+    collection = _collection(collection)
+    signature = signature_png(commitment_signature, "commitment_signature", "申请人")
+    async with runtime.db.write() as session:
+        state = await load_case(session, case_id)
+        expect_status(state, (RECEIVED,), "容缺受理")
+        item = item_of(runtime, state)
+        if WAIVABLE_MODE not in item.tags:
+            raise OneWindowError(MATERIAL_NOT_WAIVABLE, f"「{item.name}」不适用容缺受理", field="waived")
+        by_id = {m.id: m for m in item.materials}
+        missing = {m.id: m for m in missing_materials(item, state)}
+        chosen = list(dict.fromkeys(waived))
+        if not chosen:
+            raise OneWindowError(REQUIRED_FIELD, "请选择容缺的材料", field="waived")
+        for material_id in chosen:
+            material = by_id.get(material_id)
+            if material is None:
+                raise OneWindowError(VALIDATION, f"该事项没有材料项 {material_id!r}", field="waived")
+            if not material.waivable:
+                raise OneWindowError(
+                    MATERIAL_NOT_WAIVABLE,
+                    f"「{material.name}」是主要材料，不能容缺，必须当场提交",
+                    field="waived",
+                    material_id=material.id,
+                )
+            if material_id not in missing:
+                raise OneWindowError(
+                    VALIDATION,
+                    f"「{material.name}」已经提交，无需容缺",
+                    field="waived",
+                    material_id=material_id,
+                )
+        unwaived = [m.name for m_id, m in missing.items() if m_id not in chosen]
+        if unwaived:
+            raise OneWindowError(
+                MATERIALS_INCOMPLETE,
+                f"以下必备材料既未提交也未容缺：{'、'.join(unwaived)}",
+                field="materials",
+                missing=unwaived,
+            )
+        today = runtime.today()
+        due = promised_date(runtime, today, item.promised_limit_days)
+        if not today < supply_by <= due:
+            raise OneWindowError(
+                DEADLINE_INVALID,
+                f"补齐期限应在今天之后、承诺办结日期（{due:%Y年%m月%d日}）之前",
+                field="supply_by",
+                latest=due.isoformat(),
+            )
+        signature_blob = await store_blob(
+            session, runtime, signature, media_type="image/png", filename="commitment-signature.png"
+        )
+        payload = {
+            "notice_no": await _number(session, runtime, "waiver_notice"),
+            "commitment_no": await _number(session, runtime, "waiver_commitment"),
+            "accepted_at": runtime.now_iso(),
+            "promised_days": item.promised_limit_days,
+            "promised_date": due.isoformat(),
+            "collection": collection,
+            "waived": [{"id": by_id[m].id, "name": by_id[m].name} for m in chosen],
+            "supply_by": supply_by.isoformat(),
+            "commitment_signature": signature_blob,
+        }
+        return await record_event(session, runtime, actor, case_id, CASE_ACCEPTED_WITH_WAIVER, payload)
+
+
+async def request_correction(
+    runtime: NodeRuntime, *, actor: Actor, case_id: str, corrections: Sequence[Correction]
+) -> CaseState:
+    """一次性告知: tell the applicant every correction at once; the case waits for 补正."""
+    _require_front_desk(actor, "出具一次性告知书")
+    if not corrections:
+        raise OneWindowError(REQUIRED_FIELD, "请至少列出一项需要补正的内容", field="corrections")
+    async with runtime.db.write() as session:
+        state = await load_case(session, case_id)
+        expect_status(state, (RECEIVED,), "出具一次性告知书")
+        if state.deemed_accepted:
+            raise OneWindowError(
+                INVALID_TRANSITION,
+                "收件已超过5个工作日未告知补正，依法视为受理，不能再要求补正；请办理受理",
+                field="case_id",
+            )
+        item = item_of(runtime, state)
+        by_id = {m.id: m for m in item.materials}
+        listed = []
+        for i, correction in enumerate(corrections):
+            material = by_id.get(correction.material_id) if correction.material_id else None
+            if correction.material_id and material is None:
+                raise OneWindowError(
+                    VALIDATION,
+                    f"该事项没有材料项 {correction.material_id!r}",
+                    field=f"corrections[{i}].material_id",
+                )
+            problem = correction.problem.strip()
+            if not problem:
+                raise OneWindowError(
+                    REQUIRED_FIELD, "请写明需要补正的问题", field=f"corrections[{i}].problem"
+                )
+            listed.append(
+                {
+                    "material_id": correction.material_id,
+                    "material_name": material.name if material else "申请事项",
+                    "problem": problem[:500],
+                    "requirement": correction.requirement.strip()[:500],
+                }
+            )
+        payload = {
+            "notice_no": await _number(session, runtime, "correction"),
+            "issued_at": runtime.now_iso(),
+            "corrections": listed,
+        }
+        return await record_event(session, runtime, actor, case_id, CASE_CORRECTION_REQUESTED, payload)
+
+
+async def record_correction(runtime: NodeRuntime, *, actor: Actor, case_id: str) -> CaseState:
+    """补正到件: the applicant brought the corrections; the case is back at the window for an outcome."""
+    _require_front_desk(actor, "登记补正")
+    async with runtime.db.write() as session:
+        state = await load_case(session, case_id)
+        expect_status(state, (CORRECTION_REQUESTED,), "登记补正")
+        return await record_event(
+            session, runtime, actor, case_id, CASE_CORRECTED, {"corrected_at": runtime.now_iso()}
+        )
+
+
+def appeal_organs(runtime: NodeRuntime) -> tuple[str, str]:
+    """(复议机关, 人民法院) named on a refusal: the county government and the county court by default."""
+    county = runtime.identity.county_name
+    return f"{county}人民政府", f"{county}人民法院"
+
+
+async def refuse_case(
+    runtime: NodeRuntime,
+    *,
+    actor: Actor,
+    case_id: str,
+    reasons: str,
+    legal_basis: str,
+    competent_organ: str = "",
+) -> CaseState:
+    """不予受理: a written decision with reasons, legal basis, the competent organ and the appeal terms."""
+    _require_front_desk(actor, "作出不予受理决定")
+    reasons, legal_basis, competent_organ = reasons.strip(), legal_basis.strip(), competent_organ.strip()
+    if not reasons:
+        raise OneWindowError(REQUIRED_FIELD, "请写明不予受理的理由", field="reasons")
+    if not legal_basis:
+        raise OneWindowError(REQUIRED_FIELD, "请写明法律依据（条款）", field="legal_basis")
+    reconsideration, court = appeal_organs(runtime)
+    async with runtime.db.write() as session:
+        state = await load_case(session, case_id)
+        expect_status(state, (RECEIVED, CORRECTION_REQUESTED), "作出不予受理决定")
+        payload = {
+            "notice_no": await _number(session, runtime, "refusal"),
+            "refused_at": runtime.now_iso(),
+            "reasons": reasons[:1000],
+            "legal_basis": legal_basis[:500],
+            "competent_organ": competent_organ[:200],
+            "reconsideration_organ": reconsideration,
+            "court": court,
+        }
+        return await record_event(session, runtime, actor, case_id, CASE_REFUSED, payload)
+
+
+async def decide_on_spot(
+    runtime: NodeRuntime, *, actor: Actor, case_id: str, outcome: str, reason: str = ""
+) -> CaseState:
+    """即办件当场办结: a lead with delegated authority decides an accepted 即办件; the result is ready at once."""
+    if actor.role != "lead":
+        raise OneWindowError(FORBIDDEN, "即办件只能由有授权的业务负责人当场办结", field="role")
+    if outcome not in ("approve", "deny"):
+        raise OneWindowError(VALIDATION, "决定只能是准予（approve）或不予（deny）", field="outcome")
+    reason = reason.strip()
+    if outcome == "deny" and not reason:
+        raise OneWindowError(REQUIRED_FIELD, "不予办理必须写明理由", field="reason")
+    async with runtime.db.write() as session:
+        state = await load_case(session, case_id)
+        expect_status(state, (ACCEPTED,), "当场办结")
+        item = item_of(runtime, state)
+        if item.case_type != 1:
+            raise OneWindowError(
+                FORBIDDEN, f"「{item.name}」是承诺件，须由县级部门办理，不能当场办结", field="case_id"
+            )
+        if state.waiver_pending:
+            raise OneWindowError(INVALID_TRANSITION, "容缺材料补齐前不能办结", field="case_id")
+        payload = {
+            "outcome": outcome,
+            "reason": reason[:1000],
+            "department": item.lead_department.name,
+            "decided_at": runtime.now_iso(),
+        }
+        return await record_event(session, runtime, actor, case_id, CASE_DECIDED_ON_SPOT, payload)
+
+
+CLOCK_ACTOR = Actor(username="system:clock", role="system")
+
+
+async def run_legal_clocks(runtime: NodeRuntime) -> list[CaseState]:
+    """Record what the clocks say today: 视为受理 and 终止办理. Safe to run at any time, as often as wanted.
+
+    - A case received (or corrected) with neither an acceptance nor a correction notice by the end of the fifth
+      working day is deemed accepted from its receipt (art. 32).
+    - A 容缺 case whose supply deadline has passed with materials still owed is terminated.
+    """
+    today = runtime.today()
+    changed: list[CaseState] = []
+    async with runtime.db.write() as session:
+        candidates = (
+            await session.exec(
+                select(Case.case_id).where(
+                    or_(
+                        and_(col(Case.status) == RECEIVED, col(Case.deemed_accepted).is_(False)),
+                        and_(
+                            col(Case.status) == ACCEPTED,
+                            col(Case.supply_by) != "",
+                            col(Case.supply_by) < today.isoformat(),
+                        ),
+                    )
+                )
+            )
+        ).all()
+        for case_id in candidates:
+            state = await load_case(session, case_id)
+            if state.status == RECEIVED and not state.deemed_accepted:
+                started = local_date(state.clock_from)
+                limit = runtime.calendar.add_working_days(started, DEEMED_ACCEPTANCE_WORKING_DAYS)
+                if today > limit:
+                    payload = {
+                        "deemed_at": runtime.now_iso(),
+                        "received_at": state.received_at,
+                        "clock_from": state.clock_from,
+                        "limit_date": limit.isoformat(),
+                    }
+                    changed.append(
+                        await record_event(
+                            session, runtime, CLOCK_ACTOR, case_id, CASE_DEEMED_ACCEPTED, payload
+                        )
+                    )
+            elif state.status == ACCEPTED and state.waiver_pending and state.waiver:
+                supply_by = date.fromisoformat(str(state.waiver["supply_by"]))
+                if today > supply_by:
+                    owed = "、".join(str(m["name"]) for m in state.waiver["materials"])
+                    payload = {
+                        "reason": f"容缺材料（{owed}）未在承诺期限{supply_by:%Y年%m月%d日}前补齐",
+                        "terminated_at": runtime.now_iso(),
+                        "supply_by": supply_by.isoformat(),
+                    }
+                    changed.append(
+                        await record_event(session, runtime, CLOCK_ACTOR, case_id, CASE_TERMINATED, payload)
+                    )
+    return changed
+
+
+async def clock_loop(runtime: NodeRuntime, *, interval_s: float, stop: asyncio.Event) -> None:
+    """Run the legal clocks now and then every `interval_s` until `stop` is set; never crash the node."""
+    while not stop.is_set():
+        try:
+            changed = await run_legal_clocks(runtime)
+            if changed:
+                log.info("legal clocks recorded %d event(s)", len(changed))
+        except Exception:
+            log.exception("legal clocks failed; will retry")
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        except TimeoutError:
+            pass
