@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +20,13 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from sqlmodel import col, select
 
 from central.backoffice import case_events, case_state, decide_case, down_entries, list_cases, list_nodes
 from central.county import CountyKeys, import_registry, load_county
 from central.db import CentralDatabase, migrate
 from central.ingest import ingest, utc_iso
-from central.models import CentralUser, NodeRecord
+from central.models import CentralUser, ComplaintRecord, NodeRecord, RatingRecord
 from central.settings import CentralSettings
 from protocol.catalogue import Catalogue, catalogue_from_dict
 from protocol.errors import (
@@ -37,6 +39,13 @@ from protocol.errors import (
     OneWindowError,
 )
 from protocol.events import EVENT_LABELS, STATUS_LABELS
+from protocol.hall import (
+    COMPLAINT_CHANNELS,
+    GBT39046_TO_PROVINCIAL,
+    HALL_EVENT_LABELS,
+    RATING_CHANNELS,
+    SATISFACTION_LABELS,
+)
 from protocol.hlc import local_display, to_datetime
 from protocol.keys import VerifyKey
 from protocol.log import LogEntry
@@ -54,6 +63,9 @@ class Central:
     county: CountyKeys
     db: CentralDatabase
     catalogue: Catalogue
+
+
+CST_ZONE = timezone(timedelta(hours=8), "CST")
 
 
 def _central(request: Request[Any, Any, State]) -> Central:
@@ -342,6 +354,88 @@ async def fleet_page(request: Request[Any, Any, State]) -> Template:
     return Template(template_name="fleet.html", context={"user": user, "nodes": nodes, "active": "fleet"})
 
 
+# ---- hall supervision: ratings (好差评) with their follow-ups, complaints -----------------------------------
+
+
+async def _ratings(request: Request[Any, Any, State]) -> tuple[list[RatingRecord], dict[str, str]]:
+    async with _central(request).db.transaction() as session:
+        rows = (
+            await session.exec(select(RatingRecord).order_by(col(RatingRecord.rated_at).desc()).limit(500))
+        ).all()
+        nodes = {n.node_id: n.name for n in await list_nodes(session)}
+    return list(rows), nodes
+
+
+async def _complaints(request: Request[Any, Any, State]) -> tuple[list[ComplaintRecord], dict[str, str]]:
+    async with _central(request).db.transaction() as session:
+        rows = (
+            await session.exec(
+                select(ComplaintRecord).order_by(col(ComplaintRecord.registered_at).desc()).limit(500)
+            )
+        ).all()
+        nodes = {n.node_id: n.name for n in await list_nodes(session)}
+    return list(rows), nodes
+
+
+@get("/api/v1/ratings", media_type=MediaType.JSON)
+async def api_ratings(request: Request[Any, Any, State]) -> dict[str, Any]:
+    current_user(request)
+    rows, _ = await _ratings(request)
+    return {
+        "ratings": [
+            {
+                **r.model_dump(),
+                "label": SATISFACTION_LABELS[r.level],
+                "provincial": GBT39046_TO_PROVINCIAL[r.level],
+            }
+            for r in rows
+        ]
+    }
+
+
+@get("/api/v1/complaints", media_type=MediaType.JSON)
+async def api_complaints(request: Request[Any, Any, State]) -> dict[str, Any]:
+    current_user(request)
+    rows, _ = await _complaints(request)
+    return {"complaints": [r.model_dump() for r in rows]}
+
+
+@get("/ratings", media_type=MediaType.HTML)
+async def ratings_page(request: Request[Any, Any, State]) -> Template:
+    user = current_user(request)
+    rows, nodes = await _ratings(request)
+    counts = {level: sum(1 for r in rows if r.level == level) for level in SATISFACTION_LABELS}
+    return Template(
+        template_name="ratings.html",
+        context={
+            "user": user,
+            "ratings": rows,
+            "nodes": nodes,
+            "labels": SATISFACTION_LABELS,
+            "channels": RATING_CHANNELS,
+            "counts": counts,
+            "today": datetime.now(UTC).astimezone(CST_ZONE).date().isoformat(),
+            "active": "ratings",
+        },
+    )
+
+
+@get("/complaints", media_type=MediaType.HTML)
+async def complaints_page(request: Request[Any, Any, State]) -> Template:
+    user = current_user(request)
+    rows, nodes = await _complaints(request)
+    return Template(
+        template_name="complaints.html",
+        context={
+            "user": user,
+            "complaints": rows,
+            "nodes": nodes,
+            "channels": COMPLAINT_CHANNELS,
+            "active": "complaints",
+        },
+    )
+
+
 @get("/healthz", media_type=MediaType.JSON)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
@@ -367,7 +461,7 @@ def _template_setup(engine: JinjaTemplateEngine) -> None:
         local=local_display,
         hlc_local=lambda stamp: local_display(to_datetime(stamp).isoformat(), seconds=True),
     )
-    engine.engine.globals.update(event_labels=EVENT_LABELS)
+    engine.engine.globals.update(event_labels={**EVENT_LABELS, **HALL_EVENT_LABELS})
 
 
 def create_app(settings: CentralSettings) -> Litestar:
@@ -412,6 +506,10 @@ def create_app(settings: CentralSettings) -> Litestar:
             case_page,
             case_decide,
             fleet_page,
+            api_ratings,
+            api_complaints,
+            ratings_page,
+            complaints_page,
             healthz,
             create_static_files_router(path="/static", directories=[static]),
         ],

@@ -17,7 +17,15 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.county import CountyKeys
-from central.models import CaseRecord, EventRecord, NodeRecord, QuarantineRecord, UpEntryRecord
+from central.models import (
+    CaseRecord,
+    ComplaintRecord,
+    EventRecord,
+    NodeRecord,
+    QuarantineRecord,
+    RatingRecord,
+    UpEntryRecord,
+)
 from protocol.enrolment import secret_digest
 from protocol.errors import (
     ENROLMENT_INVALID,
@@ -34,6 +42,7 @@ from protocol.errors import (
     OneWindowError,
 )
 from protocol.events import NODE_EVENT_TYPES, Event, event_columns, fold, projection_columns
+from protocol.hall import HALL_EVENT_TYPES, aggregate_kind, fold_complaint, fold_rating
 from protocol.keys import AgeRecipient, VerifyKey
 from protocol.log import LogEntry, Receipt, open_entry, verify_entry
 from protocol.requests import verify_request
@@ -58,6 +67,9 @@ class IngestResult:
             "head": {"seq": self.head_seq, "hash": self.head_hash},
             "down_available": self.down_available,
         }
+
+
+NODE_AUTHORED_TYPES = NODE_EVENT_TYPES | HALL_EVENT_TYPES
 
 
 def receipt_for(county: CountyKeys, row: UpEntryRecord) -> Receipt:
@@ -101,6 +113,64 @@ async def refresh_case(session: AsyncSession, case_id: str) -> None:
         session.add(row)
 
 
+async def refresh_aggregate(session: AsyncSession, aggregate_id: str, kind: str) -> None:
+    """Rebuild the projection of a case, a rating or a complaint from its events."""
+    if kind == "case":
+        await refresh_case(session, aggregate_id)
+        return
+    await session.flush()
+    rows = (await session.exec(select(EventRecord).where(EventRecord.case_id == aggregate_id))).all()
+    events = [record_to_event(r) for r in rows]
+    if kind == "rating":
+        rating = fold_rating(aggregate_id, events)
+        if not rating.level:
+            return
+        rating_values = {
+            "origin_node": rating.origin_node,
+            "level": rating.level,
+            "channel": rating.channel,
+            "rated_at": rating.rated_at,
+            "case_number": rating.case_number,
+            "item_name": rating.item_name,
+            "staff": rating.staff,
+            "window": rating.window,
+            "comment": rating.comment,
+            "followup_due": rating.followup_due,
+            "called_back_at": rating.called_back_at,
+            "closed_at": rating.closed_at,
+            "rectification": rating.rectification,
+        }
+        await _upsert(session, RatingRecord, aggregate_id, rating_values)
+    elif kind == "complaint":
+        complaint = fold_complaint(aggregate_id, events)
+        if not complaint.registered_at:
+            return
+        complaint_values = {
+            "origin_node": complaint.origin_node,
+            "channel": complaint.channel,
+            "complainant": complaint.complainant,
+            "content": complaint.content,
+            "case_number": complaint.case_number,
+            "registered_at": complaint.registered_at,
+            "assignee": complaint.assignee,
+            "due": complaint.due,
+            "resolution": complaint.resolution,
+            "resolved_at": complaint.resolved_at,
+        }
+        await _upsert(session, ComplaintRecord, aggregate_id, complaint_values)
+
+
+async def _upsert(session: AsyncSession, model: Any, key: str, values: dict[str, Any]) -> None:
+    row = await session.get(model, key)
+    if row is None:
+        pk = "rating_id" if model is RatingRecord else "complaint_id"
+        session.add(model(**{pk: key}, **values))
+    else:
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.add(row)
+
+
 def record_to_event(row: EventRecord) -> Event:
     return Event(
         row.id,
@@ -141,7 +211,7 @@ async def _apply_events(
             event = Event.from_dict(raw)
         except ValueError as exc:
             raise OneWindowError(ENTRY_POISONED, str(exc), field="events") from exc
-        if event.type not in NODE_EVENT_TYPES:
+        if event.type not in NODE_AUTHORED_TYPES:
             raise OneWindowError(ENTRY_POISONED, f"a node may not author {event.type}", field="event.type")
         if event.authority != node.node_id:
             raise OneWindowError(
@@ -151,11 +221,13 @@ async def _apply_events(
             )
         events.append(event)
     touched: set[str] = set()
+    kinds: dict[str, str] = {}
     for event in events:
         if await store_event(session, event, node_id=node.node_id, up_seq=entry.seq):
             touched.add(event.case_id)
-    for case_id in touched:
-        await refresh_case(session, case_id)
+            kinds[event.case_id] = aggregate_kind(event.type)
+    for aggregate_id in touched:
+        await refresh_aggregate(session, aggregate_id, kinds[aggregate_id])
 
 
 def _enrol(node: NodeRecord, payload: dict[str, Any], now: str) -> None:

@@ -125,3 +125,40 @@ class CentralUser(CentralTable, table=True):
     role: str
     password_hash: str
     disabled: bool = False
+
+
+class RatingRecord(CentralTable, table=True):
+    """Projection of each rating (好差评) and its follow-up, for supervision."""
+
+    __tablename__ = "rating"
+    rating_id: str = Field(primary_key=True)
+    origin_node: str = Field(index=True)
+    level: int = Field(index=True)
+    channel: str
+    rated_at: str = Field(index=True)
+    case_number: str = ""
+    item_name: str = ""
+    staff: str = ""
+    window: str = ""
+    comment: str = ""
+    followup_due: str = ""
+    called_back_at: str = ""
+    closed_at: str = ""
+    rectification: str = ""
+
+
+class ComplaintRecord(CentralTable, table=True):
+    """Projection of each complaint (投诉) registered at a centre."""
+
+    __tablename__ = "complaint"
+    complaint_id: str = Field(primary_key=True)
+    origin_node: str = Field(index=True)
+    channel: str
+    complainant: str
+    content: str
+    case_number: str = ""
+    registered_at: str = Field(index=True)
+    assignee: str = ""
+    due: str = ""
+    resolution: str = ""
+    resolved_at: str = ""

@@ -20,7 +20,7 @@ from litestar.template.config import TemplateConfig
 
 from node import auth_routes
 from node.identity import load_identity
-from node.intake import outcome_routes
+from node.intake import hall_routes, outcome_routes
 from node.intake import routes as intake_routes
 from node.intake.outcomes import clock_loop
 from node.runtime import open_runtime, utc_now
@@ -47,6 +47,7 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
         runtime = await open_runtime(settings.data_dir, now=now)
         app.state.runtime = runtime
         app.state.central_url = central_url
+        app.state.rectify_days = settings.rectify_working_days
         stop = asyncio.Event()
         task = (
             asyncio.create_task(
@@ -87,6 +88,7 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
         *auth_routes.ROUTES,
         *intake_routes.ROUTES,
         *outcome_routes.ROUTES,
+        *hall_routes.ROUTES,
         *sync_routes.ROUTES,
         healthz,
         create_static_files_router(path="/static", directories=[static]),

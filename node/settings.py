@@ -24,6 +24,9 @@ class NodeSettings:
     #: Seconds between runs of the legal clocks (视为受理, 容缺 termination); 0 turns the loop off (tests run
     #: the clocks by hand with a fake time).
     clock_interval_s: float = 60.0
+    #: Working days a bad rating (不满意/非常不满意) has to be called back and put right (set locally; 15 is
+    #: the common rule, some provinces use 5).
+    rectify_working_days: int = 15
     #: Central URL override (default: the first URL from the enrolment bundle).
     central_url: str | None = None
     #: Secret for signing session cookies (default: derived from the node's data key).

@@ -1,0 +1,442 @@
+"""Pages and JSON API for ratings (the applicant-facing rating screen, the evaluator interface, follow-ups) and
+complaints at the centre."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Redirect, Template
+
+from node.intake.hall import (
+    DEFAULT_COMPLAINT_WORKING_DAYS,
+    assign_complaint,
+    close_followup,
+    evaluator_pressed,
+    list_complaints,
+    list_ratings,
+    record_callback,
+    record_rating,
+    register_complaint,
+    request_rating,
+    resolve_complaint,
+)
+from node.intake.routes import actor_of
+from node.intake.service import get_case
+from node.web import current_user, runtime_of
+from protocol.errors import MALFORMED_REQUEST, OneWindowError
+from protocol.hall import (
+    COMPLAINT_CHANNELS,
+    GBT39046_TO_PROVINCIAL,
+    RATING_CHANNELS,
+    SATISFACTION_LABELS,
+    ComplaintState,
+    RatingState,
+)
+
+LEADS = ("lead", "node_admin")
+
+
+def _rectify_days(request: Request[Any, Any, State]) -> int:
+    return int(getattr(request.app.state, "rectify_days", 15))
+
+
+def rating_json(state: RatingState) -> dict[str, Any]:
+    return {
+        "rating_id": state.rating_id,
+        "level": state.level,
+        "label": state.label,
+        "provincial_satisfaction": GBT39046_TO_PROVINCIAL[state.level],
+        "channel": state.channel,
+        "rated_at": state.rated_at,
+        "case_id": state.case_id,
+        "case_number": state.case_number,
+        "item_name": state.item_name,
+        "staff": state.staff,
+        "window": state.window,
+        "visit": state.visit,
+        "comment": state.comment,
+        "followup_due": state.followup_due,
+        "followup_open": state.followup_open,
+        "called_back_at": state.called_back_at,
+        "closed_at": state.closed_at,
+        "rectification": state.rectification,
+    }
+
+
+def complaint_json(state: ComplaintState) -> dict[str, Any]:
+    return {
+        "complaint_id": state.complaint_id,
+        "status": state.status,
+        "channel": state.channel,
+        "complainant": state.complainant,
+        "content": state.content,
+        "case_number": state.case_number,
+        "registered_at": state.registered_at,
+        "assignee": state.assignee,
+        "due": state.due,
+        "resolution": state.resolution,
+        "resolved_at": state.resolved_at,
+    }
+
+
+def _int(value: object, field: str) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise OneWindowError(MALFORMED_REQUEST, "应为整数", field=field) from None
+
+
+# ---- the rating screen, turned toward the applicant --------------------------------------------------------
+
+
+@get("/cases/{case_id:str}/rate", media_type=MediaType.HTML)
+async def rate_page(request: Request[Any, Any, State], case_id: FromPath[str]) -> Template:
+    current_user(request)
+    state = await get_case(runtime_of(request), case_id)
+    return Template(
+        template_name="rate.html",
+        context={"case": state, "labels": SATISFACTION_LABELS, "done": None, "error": None},
+    )
+
+
+@post("/cases/{case_id:str}/rate", media_type=MediaType.HTML, status_code=200)
+async def rate_submit(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    runtime = runtime_of(request)
+    form = await request.form()
+    state = await get_case(runtime, case_id)
+    try:
+        rating = await record_rating(
+            runtime,
+            actor=actor_of(user),
+            level=_int(form.get("level", ""), "level"),
+            channel="tablet",
+            case_id=case_id,
+            window=str(request.session.get("window", "")),
+            comment=str(form.get("comment", "")),
+            rectify_days=_rectify_days(request),
+        )
+    except OneWindowError as exc:
+        return Template(
+            template_name="rate.html",
+            context={"case": state, "labels": SATISFACTION_LABELS, "done": None, "error": exc},
+            status_code=exc.problem.status,
+        )
+    return Template(
+        template_name="rate.html",
+        context={"case": state, "labels": SATISFACTION_LABELS, "done": rating, "error": None},
+    )
+
+
+@post("/cases/{case_id:str}/rating-request", media_type=MediaType.HTML, status_code=200)
+async def rating_request_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Redirect:
+    user = current_user(request)
+    form = await request.form()
+    window = str(form.get("window", "") or request.session.get("window", ""))
+    await request_rating(runtime_of(request), actor=actor_of(user), window=window, case_id=case_id)
+    return Redirect(path=f"/cases/{case_id}?done=rating_request")
+
+
+# ---- follow-ups and complaints for the centre lead -------------------------------------------------------
+
+
+@get("/ratings", media_type=MediaType.HTML)
+async def ratings_page(request: Request[Any, Any, State]) -> Template:
+    user = current_user(request)
+    runtime = runtime_of(request)
+    ratings = await list_ratings(runtime)
+    return Template(
+        template_name="ratings.html",
+        context={
+            "user": user,
+            "ratings": ratings,
+            "labels": SATISFACTION_LABELS,
+            "channels": RATING_CHANNELS,
+            "today": runtime.today().isoformat(),
+            "is_lead": user["role"] in LEADS,
+            "active": "ratings",
+        },
+    )
+
+
+async def _ratings_action(request: Request[Any, Any, State], action: Any) -> Response[Any]:
+    try:
+        await action
+    except OneWindowError as exc:
+        runtime = runtime_of(request)
+        user = current_user(request)
+        return Template(
+            template_name="ratings.html",
+            context={
+                "user": user,
+                "ratings": await list_ratings(runtime),
+                "labels": SATISFACTION_LABELS,
+                "channels": RATING_CHANNELS,
+                "today": runtime.today().isoformat(),
+                "is_lead": user["role"] in LEADS,
+                "error": exc,
+                "active": "ratings",
+            },
+            status_code=exc.problem.status,
+        )
+    return Redirect(path="/ratings")
+
+
+@post("/ratings/{rating_id:str}/callback", media_type=MediaType.HTML, status_code=200)
+async def callback_form(request: Request[Any, Any, State], rating_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = record_callback(
+        runtime_of(request), actor=actor_of(user), rating_id=rating_id, note=str(form.get("note", ""))
+    )
+    return await _ratings_action(request, action)
+
+
+@post("/ratings/{rating_id:str}/close", media_type=MediaType.HTML, status_code=200)
+async def close_form(request: Request[Any, Any, State], rating_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = close_followup(
+        runtime_of(request),
+        actor=actor_of(user),
+        rating_id=rating_id,
+        rectification=str(form.get("rectification", "")),
+    )
+    return await _ratings_action(request, action)
+
+
+async def _complaints_context(
+    request: Request[Any, Any, State], error: OneWindowError | None = None
+) -> dict[str, Any]:
+    user = current_user(request)
+    return {
+        "user": user,
+        "complaints": await list_complaints(runtime_of(request)),
+        "channels": COMPLAINT_CHANNELS,
+        "is_lead": user["role"] in LEADS,
+        "default_days": DEFAULT_COMPLAINT_WORKING_DAYS,
+        "error": error,
+        "active": "complaints",
+    }
+
+
+@get("/complaints", media_type=MediaType.HTML)
+async def complaints_page(request: Request[Any, Any, State]) -> Template:
+    return Template(template_name="complaints.html", context=await _complaints_context(request))
+
+
+async def _complaints_action(request: Request[Any, Any, State], action: Any) -> Response[Any]:
+    try:
+        await action
+    except OneWindowError as exc:
+        return Template(
+            template_name="complaints.html",
+            context=await _complaints_context(request, exc),
+            status_code=exc.problem.status,
+        )
+    return Redirect(path="/complaints")
+
+
+@post("/complaints", media_type=MediaType.HTML, status_code=200)
+async def complaint_form(request: Request[Any, Any, State]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = register_complaint(
+        runtime_of(request),
+        actor=actor_of(user),
+        channel=str(form.get("channel", "")),
+        complainant=str(form.get("complainant", "")),
+        content=str(form.get("content", "")),
+        phone=str(form.get("phone", "")),
+        case_number=str(form.get("case_number", "")),
+    )
+    return await _complaints_action(request, action)
+
+
+@post("/complaints/{complaint_id:str}/assign", media_type=MediaType.HTML, status_code=200)
+async def assign_form(request: Request[Any, Any, State], complaint_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = assign_complaint(
+        runtime_of(request),
+        actor=actor_of(user),
+        complaint_id=complaint_id,
+        assignee=str(form.get("assignee", "")),
+        working_days=_int(form.get("working_days", DEFAULT_COMPLAINT_WORKING_DAYS), "working_days"),
+    )
+    return await _complaints_action(request, action)
+
+
+@post("/complaints/{complaint_id:str}/resolve", media_type=MediaType.HTML, status_code=200)
+async def resolve_form(request: Request[Any, Any, State], complaint_id: FromPath[str]) -> Response[Any]:
+    user = current_user(request)
+    form = await request.form()
+    action = resolve_complaint(
+        runtime_of(request),
+        actor=actor_of(user),
+        complaint_id=complaint_id,
+        resolution=str(form.get("resolution", "")),
+    )
+    return await _complaints_action(request, action)
+
+
+# ---- JSON API ----------------------------------------------------------------------------------------------
+
+
+@post("/api/v1/ratings", media_type=MediaType.JSON, status_code=201)
+async def api_rate(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+    user = current_user(request)
+    level = data.get("level")
+    if not isinstance(level, int):
+        raise OneWindowError(MALFORMED_REQUEST, "应为整数1至5", field="level")
+    state = await record_rating(
+        runtime_of(request),
+        actor=actor_of(user),
+        level=level,
+        channel=str(data.get("channel", "tablet")),
+        case_id=str(data.get("case_id", "") or ""),
+        visit=str(data.get("visit", "") or ""),
+        window=str(data.get("window", "") or ""),
+        comment=str(data.get("comment", "") or ""),
+        rectify_days=_rectify_days(request),
+    )
+    return rating_json(state)
+
+
+@get("/api/v1/ratings", media_type=MediaType.JSON)
+async def api_ratings(request: Request[Any, Any, State]) -> dict[str, Any]:
+    current_user(request)
+    return {"ratings": [rating_json(r) for r in await list_ratings(runtime_of(request))]}
+
+
+@post("/api/v1/ratings/{rating_id:str}/callback", media_type=MediaType.JSON, status_code=200)
+async def api_callback(
+    request: Request[Any, Any, State], rating_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await record_callback(
+        runtime_of(request), actor=actor_of(user), rating_id=rating_id, note=str(data.get("note", ""))
+    )
+    return rating_json(state)
+
+
+@post("/api/v1/ratings/{rating_id:str}/close", media_type=MediaType.JSON, status_code=200)
+async def api_close(
+    request: Request[Any, Any, State], rating_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await close_followup(
+        runtime_of(request),
+        actor=actor_of(user),
+        rating_id=rating_id,
+        rectification=str(data.get("rectification", "")),
+    )
+    return rating_json(state)
+
+
+@post("/api/v1/evaluator/request", media_type=MediaType.JSON, status_code=200)
+async def api_evaluator_request(
+    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    await request_rating(
+        runtime_of(request),
+        actor=actor_of(user),
+        window=str(data.get("window", "")),
+        case_id=str(data.get("case_id", "") or ""),
+        visit=str(data.get("visit", "") or ""),
+    )
+    return {"window": data.get("window"), "waiting": True}
+
+
+@post("/api/v1/evaluator/press", media_type=MediaType.JSON, status_code=201)
+async def api_evaluator_press(
+    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    """The evaluator device's button (the device driver, issue 7, calls the same service in-process)."""
+    current_user(request)
+    level = data.get("level")
+    if not isinstance(level, int):
+        raise OneWindowError(MALFORMED_REQUEST, "应为整数1至5", field="level")
+    state = await evaluator_pressed(runtime_of(request), window=str(data.get("window", "")), level=level)
+    return rating_json(state)
+
+
+@post("/api/v1/complaints", media_type=MediaType.JSON, status_code=201)
+async def api_register_complaint(
+    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await register_complaint(
+        runtime_of(request),
+        actor=actor_of(user),
+        channel=str(data.get("channel", "")),
+        complainant=str(data.get("complainant", "")),
+        content=str(data.get("content", "")),
+        phone=str(data.get("phone", "")),
+        case_number=str(data.get("case_number", "")),
+    )
+    return complaint_json(state)
+
+
+@get("/api/v1/complaints", media_type=MediaType.JSON)
+async def api_complaints(request: Request[Any, Any, State], status: FromQuery[str] = "") -> dict[str, Any]:
+    current_user(request)
+    states = await list_complaints(runtime_of(request))
+    return {"complaints": [complaint_json(c) for c in states if not status or c.status == status]}
+
+
+@post("/api/v1/complaints/{complaint_id:str}/assign", media_type=MediaType.JSON, status_code=200)
+async def api_assign(
+    request: Request[Any, Any, State], complaint_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await assign_complaint(
+        runtime_of(request),
+        actor=actor_of(user),
+        complaint_id=complaint_id,
+        assignee=str(data.get("assignee", "")),
+        working_days=_int(data.get("working_days", DEFAULT_COMPLAINT_WORKING_DAYS), "working_days"),
+    )
+    return complaint_json(state)
+
+
+@post("/api/v1/complaints/{complaint_id:str}/resolve", media_type=MediaType.JSON, status_code=200)
+async def api_resolve(
+    request: Request[Any, Any, State], complaint_id: FromPath[str], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = current_user(request)
+    state = await resolve_complaint(
+        runtime_of(request),
+        actor=actor_of(user),
+        complaint_id=complaint_id,
+        resolution=str(data.get("resolution", "")),
+    )
+    return complaint_json(state)
+
+
+ROUTES = [
+    rate_page,
+    rate_submit,
+    rating_request_form,
+    ratings_page,
+    callback_form,
+    close_form,
+    complaints_page,
+    complaint_form,
+    assign_form,
+    resolve_form,
+    api_rate,
+    api_ratings,
+    api_callback,
+    api_close,
+    api_evaluator_request,
+    api_evaluator_press,
+    api_register_complaint,
+    api_complaints,
+    api_assign,
+    api_resolve,
+]
