@@ -20,7 +20,7 @@ from litestar.template.config import TemplateConfig
 
 from node import auth_routes
 from node.identity import load_identity
-from node.intake import hall_routes, outcome_routes
+from node.intake import dashboard_routes, hall_routes, outcome_routes, ticket_routes
 from node.intake import routes as intake_routes
 from node.intake.outcomes import clock_loop
 from node.runtime import open_runtime, utc_now
@@ -89,6 +89,8 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
         *intake_routes.ROUTES,
         *outcome_routes.ROUTES,
         *hall_routes.ROUTES,
+        *dashboard_routes.ROUTES,
+        *ticket_routes.ROUTES,
         *sync_routes.ROUTES,
         healthz,
         create_static_files_router(path="/static", directories=[static]),

@@ -82,22 +82,34 @@ async def home() -> Redirect:
 
 
 @get("/items", media_type=MediaType.HTML)
-async def items_page(request: Request[Any, Any, State], q: FromQuery[str] = "") -> Template:
+async def items_page(
+    request: Request[Any, Any, State], q: FromQuery[str] = "", ticket: FromQuery[str] = ""
+) -> Template:
     user = current_user(request)
     runtime = runtime_of(request)
     items = runtime.catalogue.search(q, limit=50) if q.strip() else list(runtime.catalogue.items)
     template = "items_list.html" if request.headers.get("hx-request") else "items.html"
     return Template(
         template_name=template,
-        context={"user": user, "items": items, "q": q, "case_types": CASE_TYPES, "active": "new"},
+        context={
+            "user": user,
+            "items": items,
+            "q": q,
+            "ticket": ticket,
+            "case_types": CASE_TYPES,
+            "active": "new",
+        },
     )
 
 
 @get("/cases/new", media_type=MediaType.HTML)
-async def new_case_page(request: Request[Any, Any, State], item: FromQuery[str]) -> Template:
+async def new_case_page(
+    request: Request[Any, Any, State], item: FromQuery[str], ticket: FromQuery[str] = ""
+) -> Template:
     user = current_user(request, *FRONT_DESK)
     catalogue_item = find_item(runtime_of(request), item)
-    return Template(template_name="case_new.html", context=_form_context(user, catalogue_item, {}, None))
+    values = {"ticket_id": ticket} if ticket else {}
+    return Template(template_name="case_new.html", context=_form_context(user, catalogue_item, values, None))
 
 
 def _form_context(
@@ -120,7 +132,7 @@ async def create_case_form(request: Request[Any, Any, State]) -> Response[Any]:
     user = current_user(request, *FRONT_DESK)
     runtime = runtime_of(request)
     form = await request.form()
-    values = {k: str(form.get(k, "")) for k in ("item_code", *APPLICANT_FIELDS, *AGENT_FIELDS)}
+    values = {k: str(form.get(k, "")) for k in ("item_code", "ticket_id", *APPLICANT_FIELDS, *AGENT_FIELDS)}
     item = find_item(runtime, values["item_code"])
     try:
         state = await receive_case(
@@ -129,6 +141,7 @@ async def create_case_form(request: Request[Any, Any, State]) -> Response[Any]:
             item_code=values["item_code"],
             applicant=_applicant(values),
             agent=_agent(values),
+            ticket_id=values["ticket_id"],
         )
     except OneWindowError as exc:
         return Template(
@@ -332,6 +345,7 @@ async def api_create_case(
         item_code=item_code,
         applicant=_applicant(values),
         agent=_agent(values) if agent else None,
+        ticket_id=str(data.get("ticket_id") or ""),
     )
     return state_to_json(state)
 

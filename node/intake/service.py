@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.intake.numbers import next_case_number, next_notice_number
+from node.intake.tickets import link_case
 from node.models import Blob, Case, CaseEvent, UpEntry
 from node.runtime import NodeRuntime
 from node.sync.log import case_events, insert_event, refresh_case, seal_pending
@@ -220,10 +221,12 @@ async def receive_case(
     item_code: str,
     applicant: Applicant,
     agent: Agent | None = None,
+    ticket_id: str = "",
 ) -> CaseState:
     """收件: open a case for an item and applicant; the receipt time is fixed here and never changes.
 
-    The case gets its 办件编号 and its 收件凭证 number now, from this node's own ranges.
+    The case gets its 办件编号 and its 收件凭证 number now, from this node's own ranges. When it starts from a
+    called ticket, the ticket records the case (叫号信息关联办件信息) in the same transaction.
     """
     item = find_item(runtime, item_code)
     today = runtime.today()
@@ -257,6 +260,9 @@ async def receive_case(
             "agent": stored_agent,
             "received_at": runtime.now_iso(),
         }
+        if ticket_id:
+            payload["ticket_id"] = ticket_id
+            await link_case(session, ticket_id, case_id, at=str(payload["received_at"]))
         await insert_event(
             session, new_event(runtime, actor, case_id, CASE_RECEIVED, payload), origin="local"
         )

@@ -217,3 +217,54 @@ async def test_both_bad_levels_open_a_follow_up(stack: Stack, level: int) -> Non
         "/api/v1/ratings", json={"level": level, "channel": "tablet", "visit": "A007"}
     )
     assert rated.status_code == 201 and rated.json()["followup_open"] is True
+
+
+async def test_a_case_received_from_a_called_ticket_is_linked_to_it(stack: Stack) -> None:
+    await login_node(stack)
+    taken = await stack.node.post("/api/v1/tickets", json={"category": "A"})
+    assert taken.status_code == 201, taken.text
+    ticket_id = taken.json()["ticket"]["id"]
+    called = await stack.node.post("/api/v1/tickets/call", json={"window": "1号窗口"})
+    assert called.json()["ticket"]["id"] == ticket_id
+    item = await item_named(stack, "最低生活保障申请")
+    unknown = await stack.node.post(
+        "/api/v1/cases",
+        json={
+            "item_code": item["code"],
+            "ticket_id": "01a20237-4c3b-7611-8eed-9a78d5f5b01c",
+            "applicant": {"name": "张三", "cert_type": "111", "cert_number": VALID_IDS[0]},
+        },
+    )
+    assert unknown.status_code == 404 and unknown.json()["field"] == "ticket_id"
+    assert (await stack.node.get("/api/v1/cases")).json()["cases"] == []  # nothing half-done
+    case = await receive(stack, item, ticket_id=ticket_id)
+    ticket = (await stack.node.get(f"/api/v1/tickets/{ticket_id}")).json()["ticket"]
+    assert (ticket["case_id"], ticket["status"]) == (case["case_id"], "serving")
+
+
+async def test_the_lead_sees_the_days_flow_staffing_and_ratings(stack: Stack) -> None:
+    await login_node(stack, LEAD)
+    # 13 tickets between 09:00 and 09:04 (the peak 5 minutes), 2 more at 14:00.
+    for i in range(13):
+        stack.clock.set(at("2026-11-23", 9, i // 4))
+        assert (await stack.node.post("/api/v1/tickets", json={"category": "A"})).status_code == 201
+    for _ in range(2):
+        stack.clock.set(at("2026-11-23", 14))
+        await stack.node.post("/api/v1/tickets", json={"category": "B"})
+    await stack.node.post("/api/v1/ratings", json={"level": 4, "channel": "tablet", "visit": "A001"})
+    page = await stack.node.get("/hall", params={"pcs": 5}, headers={"accept": "text/html"})
+    assert page.status_code == 200, page.text
+    assert '<strong id="peak">13</strong>' in page.text
+    # Table 1, band 13～24 with N = 5: 1 1 1 8 1 ⌈5/2⌉=3 1 (total 16).
+    compact = "".join(page.text.split())
+    assert (
+        "<td>1</td><td>1</td><td>1</td><td>8</td><td>1</td><td>3</td><td>1</td><td><strong>16</strong>"
+        in compact
+    )
+    assert "<svg" in page.text and "09:00" in page.text
+    assert "待回访整改的差评 <strong>1</strong>" in page.text
+    clerk_view = await stack.node.post(
+        "/api/v1/login", json={"username": "clerk", "password": "clerk-pass-1"}
+    )
+    assert clerk_view.status_code == 200
+    assert (await stack.node.get("/hall", headers={"accept": "text/html"})).status_code == 403
