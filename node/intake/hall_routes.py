@@ -23,7 +23,7 @@ from node.intake.hall import (
     request_rating,
     resolve_complaint,
 )
-from node.intake.routes import actor_of
+from node.intake.routes import actor_of, staff_names
 from node.intake.service import get_case
 from node.web import current_user, runtime_of
 from protocol.errors import MALFORMED_REQUEST, OneWindowError
@@ -153,6 +153,7 @@ async def ratings_page(request: Request[Any, Any, State]) -> Template:
         context={
             "user": user,
             "ratings": ratings,
+            "names": await staff_names(runtime),
             "labels": SATISFACTION_LABELS,
             "channels": RATING_CHANNELS,
             "today": runtime.today().isoformat(),
@@ -173,6 +174,7 @@ async def _ratings_action(request: Request[Any, Any, State], action: Any) -> Res
             context={
                 "user": user,
                 "ratings": await list_ratings(runtime),
+                "names": await staff_names(runtime),
                 "labels": SATISFACTION_LABELS,
                 "channels": RATING_CHANNELS,
                 "today": runtime.today().isoformat(),
