@@ -12,9 +12,9 @@ below, never through arithmetic at a call site.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from protocol.events import Event, sort_key
 
@@ -155,17 +155,7 @@ def _rating_step(state: RatingState, event: Event) -> RatingState:
 
 
 def fold_rating(rating_id: str, events: Iterable[Event]) -> RatingState:
-    state = RatingState(rating_id)
-    seen: set[str] = set()
-    for event in sorted(events, key=sort_key):
-        if event.id in seen or event.case_id != rating_id:
-            continue
-        seen.add(event.id)
-        try:
-            state = _rating_step(state, event)
-        except (KeyError, TypeError, ValueError) as exc:
-            state = replace(state, anomalies=(*state.anomalies, f"{event.id}: malformed ({exc})"))
-    return state
+    return _fold(RatingState(rating_id), rating_id, events, _rating_step)
 
 
 # --- complaints --------------------------------------------------------------------------------------------
@@ -231,14 +221,21 @@ def _complaint_step(state: ComplaintState, event: Event) -> ComplaintState:
 
 
 def fold_complaint(complaint_id: str, events: Iterable[Event]) -> ComplaintState:
-    state = ComplaintState(complaint_id)
+    return _fold(ComplaintState(complaint_id), complaint_id, events, _complaint_step)
+
+
+_S = TypeVar("_S", RatingState, ComplaintState)
+
+
+def _fold(state: _S, aggregate_id: str, events: Iterable[Event], step: Callable[[_S, Event], _S]) -> _S:
+    """(hlc, id) order, each event once, only this aggregate's; a malformed event is an anomaly."""
     seen: set[str] = set()
     for event in sorted(events, key=sort_key):
-        if event.id in seen or event.case_id != complaint_id:
+        if event.id in seen or event.case_id != aggregate_id:
             continue
         seen.add(event.id)
         try:
-            state = _complaint_step(state, event)
+            state = step(state, event)
         except (KeyError, TypeError, ValueError) as exc:
             state = replace(state, anomalies=(*state.anomalies, f"{event.id}: malformed ({exc})"))
     return state

@@ -3,7 +3,7 @@ recommendation and the off-peak hours for the public, and the day's ratings with
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from statistics import mean
 from typing import Any
 
@@ -43,7 +43,8 @@ async def hall_page(request: Request[Any, Any, State], pcs: FromQuery[int] = 2) 
     peak, peak_at = peak_five_minutes(times)
     waits = [r.wait_s for r in rows if r.wait_s is not None]
     services = [r.service_s for r in rows if r.service_s is not None]
-    ratings = [r for r in await list_ratings(runtime) if r.rated_at and _local_day(r.rated_at) == today]
+    all_ratings = await list_ratings(runtime)
+    ratings = [r for r in all_ratings if _local_day(r.rated_at) == today]
     return Template(
         template_name="hall.html",
         context={
@@ -64,13 +65,13 @@ async def hall_page(request: Request[Any, Any, State], pcs: FromQuery[int] = 2) 
             "ratings": ratings,
             "rating_counts": {k: sum(1 for r in ratings if r.level == k) for k in SATISFACTION_LABELS},
             "labels": SATISFACTION_LABELS,
-            "open_followups": [r for r in await list_ratings(runtime) if r.followup_open],
+            "open_followups": [r for r in all_ratings if r.followup_open],
             "active": "hall",
         },
     )
 
 
-def _local_day(iso: str) -> Any:
+def _local_day(iso: str) -> date:
     return datetime.fromisoformat(iso).astimezone(CST).date()
 
 

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from node.intake.service import Actor, get_case, new_event
 from node.models import CaseEvent
 from node.runtime import NodeRuntime
-from node.sync.log import get_meta, insert_event, row_to_event, seal_pending, set_meta
+from node.sync.log import case_events, get_meta, insert_event, row_to_event, seal_pending, set_meta
 from protocol.errors import (
     FORBIDDEN,
     INVALID_TRANSITION,
@@ -58,11 +58,6 @@ _RATING_NAMESPACE = uuid.UUID("6f1d2a52-3c1e-4b8e-9a55-0e0b7d4f6a11")
 def rating_id_for(node_id: str, visit: str) -> str:
     """The rating's id, the same for every attempt to rate the same visit at this node."""
     return str(uuid.uuid5(_RATING_NAMESPACE, f"{node_id}/{visit}"))
-
-
-async def _events_of(session: AsyncSession, aggregate_id: str) -> list[Any]:
-    rows = (await session.exec(select(CaseEvent).where(CaseEvent.case_id == aggregate_id))).all()
-    return [row_to_event(r) for r in rows]
 
 
 async def _record(
@@ -120,10 +115,10 @@ async def record_rating(
     if level in BAD_LEVELS:
         payload["followup_due"] = runtime.calendar.add_working_days(runtime.today(), rectify_days).isoformat()
     async with runtime.db.write() as session:
-        if await _events_of(session, rating_id):
+        if await case_events(session, rating_id):
             raise OneWindowError(INVALID_TRANSITION, "本次办事已经评价过（一次办事一评）", field="visit")
         await _record(session, runtime, actor, rating_id, RATING_RECORDED, payload)
-        return fold_rating(rating_id, await _events_of(session, rating_id))
+        return fold_rating(rating_id, await case_events(session, rating_id))
 
 
 # --- the evaluator device (简易评价器) ------------------------------------------------------------------------
@@ -173,7 +168,7 @@ async def evaluator_pressed(runtime: NodeRuntime, *, window: str, level: int) ->
 
 async def get_rating(runtime: NodeRuntime, rating_id: str) -> RatingState:
     async with runtime.db.read() as session:
-        state = fold_rating(rating_id, await _events_of(session, rating_id))
+        state = fold_rating(rating_id, await case_events(session, rating_id))
     if not state.level:
         raise OneWindowError(NOT_FOUND, f"评价 {rating_id} 不存在", field="rating_id")
     return state
@@ -215,13 +210,13 @@ async def _followup(
         raise OneWindowError(REQUIRED_FIELD, "请填写回访或整改情况", field=text_field)
     payload[text_field] = text[:1000]
     async with runtime.db.write() as session:
-        state = fold_rating(rating_id, await _events_of(session, rating_id))
+        state = fold_rating(rating_id, await case_events(session, rating_id))
         if not state.level:
             raise OneWindowError(NOT_FOUND, f"评价 {rating_id} 不存在", field="rating_id")
         if not state.followup_open:
             raise OneWindowError(INVALID_TRANSITION, "该评价没有待办的回访整改", field="rating_id")
         await _record(session, runtime, actor, rating_id, type_, payload)
-        return fold_rating(rating_id, await _events_of(session, rating_id))
+        return fold_rating(rating_id, await case_events(session, rating_id))
 
 
 async def _aggregates(runtime: NodeRuntime, types: frozenset[str]) -> dict[str, list[Any]]:
@@ -278,7 +273,7 @@ async def register_complaint(
     }
     async with runtime.db.write() as session:
         await _record(session, runtime, actor, complaint_id, COMPLAINT_REGISTERED, payload)
-        return fold_complaint(complaint_id, await _events_of(session, complaint_id))
+        return fold_complaint(complaint_id, await case_events(session, complaint_id))
 
 
 async def assign_complaint(
@@ -320,7 +315,7 @@ async def _complaint_step(
     runtime: NodeRuntime, actor: Actor, complaint_id: str, type_: str, payload: dict[str, Any]
 ) -> ComplaintState:
     async with runtime.db.write() as session:
-        state = fold_complaint(complaint_id, await _events_of(session, complaint_id))
+        state = fold_complaint(complaint_id, await case_events(session, complaint_id))
         if not state.registered_at:
             raise OneWindowError(NOT_FOUND, f"投诉 {complaint_id} 不存在", field="complaint_id")
         if state.resolved_at:
@@ -328,7 +323,7 @@ async def _complaint_step(
         if type_ == COMPLAINT_RESOLVED and not state.assignee:
             raise OneWindowError(INVALID_TRANSITION, "请先交办再办结", field="complaint_id")
         await _record(session, runtime, actor, complaint_id, type_, payload)
-        return fold_complaint(complaint_id, await _events_of(session, complaint_id))
+        return fold_complaint(complaint_id, await case_events(session, complaint_id))
 
 
 async def list_complaints(runtime: NodeRuntime) -> list[ComplaintState]:

@@ -143,45 +143,36 @@ async def rating_request_form(request: Request[Any, Any, State], case_id: FromPa
 # ---- follow-ups and complaints for the centre lead -------------------------------------------------------
 
 
-@get("/ratings", media_type=MediaType.HTML)
-async def ratings_page(request: Request[Any, Any, State]) -> Template:
+async def _ratings_context(
+    request: Request[Any, Any, State], error: OneWindowError | None = None
+) -> dict[str, Any]:
     user = current_user(request)
     runtime = runtime_of(request)
-    ratings = await list_ratings(runtime)
-    return Template(
-        template_name="ratings.html",
-        context={
-            "user": user,
-            "ratings": ratings,
-            "names": await staff_names(runtime),
-            "labels": SATISFACTION_LABELS,
-            "channels": RATING_CHANNELS,
-            "today": runtime.today().isoformat(),
-            "is_lead": user["role"] in LEADS,
-            "active": "ratings",
-        },
-    )
+    return {
+        "user": user,
+        "ratings": await list_ratings(runtime),
+        "names": await staff_names(runtime),
+        "labels": SATISFACTION_LABELS,
+        "channels": RATING_CHANNELS,
+        "today": runtime.today().isoformat(),
+        "is_lead": user["role"] in LEADS,
+        "error": error,
+        "active": "ratings",
+    }
+
+
+@get("/ratings", media_type=MediaType.HTML)
+async def ratings_page(request: Request[Any, Any, State]) -> Template:
+    return Template(template_name="ratings.html", context=await _ratings_context(request))
 
 
 async def _ratings_action(request: Request[Any, Any, State], action: Any) -> Response[Any]:
     try:
         await action
     except OneWindowError as exc:
-        runtime = runtime_of(request)
-        user = current_user(request)
         return Template(
             template_name="ratings.html",
-            context={
-                "user": user,
-                "ratings": await list_ratings(runtime),
-                "names": await staff_names(runtime),
-                "labels": SATISFACTION_LABELS,
-                "channels": RATING_CHANNELS,
-                "today": runtime.today().isoformat(),
-                "is_lead": user["role"] in LEADS,
-                "error": exc,
-                "active": "ratings",
-            },
+            context=await _ratings_context(request, exc),
             status_code=exc.problem.status,
         )
     return Redirect(path="/ratings")

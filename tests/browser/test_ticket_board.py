@@ -8,64 +8,22 @@ Screenshots land in /tmp/onewindow-shots/ticket-*.png for a human to look at.
 from __future__ import annotations
 
 import re
-import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser.test_tablet_pages import CHROMIUM_ARGS, TABLET
+from tests.browser.conftest import CHROMIUM_ARGS, TABLET, County, shot
 from tests.support import (
     CLERK,
     LEAD,
     VALID_IDS,
-    enroll_node_process,
-    free_port,
-    provision,
-    require_tool,
-    spawn_node,
-    stop,
-    wait_healthy,
 )
 
-SHOTS = Path("/tmp/onewindow-shots")
 HALL_SCREEN = {"width": 1920, "height": 1080}  # the TV on the hall wall
 
 
-@dataclass
-class Node:
-    chromium: str
-    url: str
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Iterator[Node]:
-    """One enrolled node serving on loopback. Central is not started: the hall works offline."""
-    chromium = require_tool("chromium")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    setup = provision(tmp_path, nodes=1, central_url=f"http://127.0.0.1:{free_port()}")
-    node_dir = tmp_path / "node1"
-    enroll_node_process(setup.bundles[0], node_dir)
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        process = spawn_node(node_dir, port, logs / "node.log", sync_interval=5)
-        processes.append(process)
-        wait_healthy(url, process)
-        yield Node(chromium, url)
-    finally:
-        for process in processes:
-            stop(process)
-        for log in sorted(logs.glob("*.log")):
-            print(f"---- {log.name} ----\n{log.read_text(encoding='utf-8', errors='replace')[-8000:]}")
-
-
 def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"ticket-{name}.png"), full_page=True)
+    shot(page, f"ticket-{name}")
 
 
 def _login(page: Page, who: tuple[str, str]) -> None:
@@ -76,11 +34,12 @@ def _login(page: Page, who: tuple[str, str]) -> None:
 
 
 @pytest.mark.slow
-def test_a_ticket_taken_at_the_kiosk_is_called_at_the_window_and_shown_on_the_board(node: Node) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    url = node.url
+def test_a_ticket_taken_at_the_kiosk_is_called_at_the_window_and_shown_on_the_board(
+    offline_node: County,
+) -> None:
+    url = offline_node.node_url
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=node.chromium, headless=True, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=offline_node.chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             # -- the hall board: no login, nothing called yet
             hall = browser.new_context(viewport=HALL_SCREEN, locale="zh-CN")

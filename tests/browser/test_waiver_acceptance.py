@@ -11,38 +11,19 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Locator, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from tests.browser.conftest import CHROMIUM_ARGS, TABLET, County, shot
 from tests.support import (
     CLERK,
     PDF,
     VALID_IDS,
-    enroll_node_process,
-    free_port,
-    provision,
     require_tool,
-    spawn_central,
-    spawn_node,
-    stop,
-    wait_healthy,
 )
 
-SHOTS = Path("/tmp/onewindow-shots")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-TABLET: ViewportSize = {"width": 1280, "height": 800}  # a 10-inch tablet in landscape
 ITEM_NAME = "城乡居民基本养老保险待遇领取"
 ITEM_INITIALS = "cxjmjbylbxdylq"  # its pinyin_initials in provisioning/data/sample_catalogue.json
 WAIVABLE_ID = "bank-account"
@@ -50,46 +31,8 @@ WAIVABLE_NAME = "社会保障卡或本人银行账户复印件"
 APPLICANT = "张三"
 
 
-@dataclass
-class County:
-    """Central and one enrolled node, both serving on loopback."""
-
-    chromium: str
-    central_url: str
-    node_url: str
-    logs: Path
-
-
-@pytest.fixture
-def county(tmp_path: Path) -> Iterator[County]:
-    chromium = require_tool("chromium")
-    central_port, node_port = free_port(), free_port()
-    central_url = f"http://127.0.0.1:{central_port}"
-    node_url = f"http://127.0.0.1:{node_port}"
-    setup = provision(tmp_path, nodes=1, central_url=central_url)
-    node_dir = tmp_path / "node1"
-    enroll_node_process(setup.bundles[0], node_dir)
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    processes: list[subprocess.Popen[bytes]] = []
-    try:
-        central = spawn_central(setup, tmp_path / "central", central_port, logs / "central.log")
-        processes.append(central)
-        wait_healthy(central_url, central)
-        node = spawn_node(node_dir, node_port, logs / "node.log")
-        processes.append(node)
-        wait_healthy(node_url, node)
-        yield County(chromium, central_url, node_url, logs)
-    finally:
-        for process in reversed(processes):
-            stop(process)
-        # Shown by pytest only when the test fails: what the servers said.
-        for log in sorted(logs.glob("*.log")):
-            print(f"---- {log.name} ----\n{log.read_text(encoding='utf-8', errors='replace')[-8000:]}")
-
-
 def _shot(page: Page, name: str) -> None:
-    page.screenshot(path=str(SHOTS / f"waiver-{name}.png"), full_page=True)
+    shot(page, f"waiver-{name}")
 
 
 def _slot(page: Page, material_id: str) -> Locator:
@@ -121,7 +64,6 @@ def _sign(page: Page, pad: Locator) -> None:
 
 @pytest.mark.slow
 def test_clerk_accepts_with_waiver_and_the_applicant_supplies_later(county: County, tmp_path: Path) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
     scan = tmp_path / "扫描件.pdf"
     scan.write_bytes(PDF)
     bank_copy = tmp_path / "银行卡复印件.pdf"

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import io
+import json
 import subprocess
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -551,8 +553,23 @@ async def test_service_guide_prints_the_checklist(stack: Stack) -> None:
         assert material["name"].replace(" ", "") in text, material["name"]
 
 
-async def test_calendar_published_by_the_county_reaches_the_node(stack: Stack) -> None:
-    from central.backoffice import publish_calendar
+def publish_calendar_cli(stack: Stack, calendar_file: Path) -> subprocess.CompletedProcess[str]:
+    """`onewindow central publish-calendar`, as the county admin runs it beside the running central."""
+    args = [
+        "central",
+        "publish-calendar",
+        "--data",
+        str(stack.setup.root / "central"),
+        "--county-dir",
+        str(stack.setup.county_dir),
+        "--file",
+        str(calendar_file),
+    ]
+    code = f"from provisioning.cli import main; raise SystemExit(main({args!r}))"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+async def test_calendar_published_by_the_county_reaches_the_node(stack: Stack, tmp_path: Path) -> None:
     from provisioning.county import sample_calendar
 
     await login_node(stack)
@@ -567,13 +584,23 @@ async def test_calendar_published_by_the_county_reaches_the_node(stack: Stack) -
             "holidays": [{"name": "元旦", "days_off": ["2027-01-01"], "workdays": []}],
         }
     )
-    central = stack.central_app.state.central
-    async with central.db.transaction() as session:
-        assert await publish_calendar(session, central.county, newer) == 1
+    # A broken file is refused as a whole, naming the field; nothing is sent.
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({**newer, "version": 0}), "utf-8")
+    refused = publish_calendar_cli(stack, broken)
+    assert refused.returncode == 1 and "version" in refused.stderr, refused
+    assert (await sync_once(stack.central, stack.runtime)).pulled == 0
+
+    good = tmp_path / "calendar.json"
+    good.write_text(json.dumps(newer, ensure_ascii=False), "utf-8")
+    published = publish_calendar_cli(stack, good)
+    assert published.returncode == 0, published.stderr
+    assert "已下发给 1 个节点" in published.stdout
     report = await sync_once(stack.central, stack.runtime)
     assert report.pulled == 1
     assert stack.runtime.calendar.version == 2
     assert not stack.runtime.calendar.is_working_day(date(2027, 1, 1))
-    # Kept across a restart (it is in the node's database, not only in memory).
+    # New bundles carry it too, and the node keeps it across a restart (it is in its database).
+    assert json.loads((stack.setup.county_dir / "calendar.json").read_text("utf-8"))["version"] == 2
     await stack.runtime.reload_catalogues()
     assert stack.runtime.calendar.version == 2
