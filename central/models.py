@@ -31,6 +31,10 @@ class NodeRecord(CentralTable, table=True):
     enrolled_at: str | None = None
     last_contact_at: str | None = None
     last_node_time: str | None = None
+    #: The node's clock minus central's, measured at its last contact (milliseconds).
+    skew_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    #: What the node said of itself at its last reconcile (queue, oldest unsent, version, devices …), JSON.
+    reported: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class UpEntryRecord(CentralTable, table=True):
@@ -162,3 +166,41 @@ class ComplaintRecord(CentralTable, table=True):
     due: str = ""
     resolution: str = ""
     resolved_at: str = ""
+
+
+class BlobRecord(CentralTable, table=True):
+    """An attachment that arrived whole: its plaintext hash verified after decryption, the bytes in the store."""
+
+    __tablename__ = "blob"
+    sha256: str = Field(primary_key=True)
+    node_id: str = Field(index=True)
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    media_type: str
+    filename: str
+    received_at: str
+
+
+class ExpectedBlobRecord(CentralTable, table=True):
+    """A blob some event refers to: central knows a case is complete when all of these arrived."""
+
+    __tablename__ = "expected_blob"
+    sha256: str = Field(primary_key=True)
+    node_id: str = Field(index=True)
+    case_id: str = Field(index=True)
+    first_seen_at: str
+
+
+class UploadRecord(CentralTable, table=True):
+    """A tus upload in progress (or finished): the bytes so far sit in ``uploads/<upload_id>.part``."""
+
+    __tablename__ = "upload"
+    upload_id: str = Field(primary_key=True)
+    node_id: str = Field(index=True)
+    sha256: str  # the plaintext's hash, as the node declared it
+    length: int = Field(sa_column=Column(BigInteger, nullable=False))
+    media_type: str
+    filename: str
+    compression: str = ""
+    created_at: str
+    completed_at: str | None = None
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -93,6 +93,12 @@ class UpEntry(NodeTable, table=True):
     created_at: str
     receipt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     receipted_at: str | None = None
+    #: What central did with it: "" until receipted, then accepted | quarantined (with central's reason).
+    central_status: str = ""
+    central_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: A receipt central no longer honours (central was restored from an older backup): kept as proof while
+    #: the entry is sent again.
+    lost_receipt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class DownEntry(NodeTable, table=True):
@@ -112,11 +118,19 @@ class Blob(NodeTable, table=True):
     """A captured file, addressed by the SHA-256 of its plaintext, stored encrypted beside the database."""
 
     __tablename__ = "blob"
+    __table_args__ = (Index("ix_blob_upload", "uploaded_at", "size"),)
     sha256: str = Field(primary_key=True)
     size: int
     media_type: str
     filename: str
     created_at: str
+    #: Upload to central (tus): the spool is the age file encrypted to the county, made once and kept until
+    #: central confirms, so a resumed upload always continues the same bytes.
+    upload_url: str | None = None
+    spool_sha256: str | None = None
+    spool_size: int | None = None
+    compression: str = ""  # "" | "zlib": compressed before encrypting (never for JPEG/PNG/…)
+    uploaded_at: str | None = None  # central confirmed it has the plaintext with this hash
 
 
 class Counter(NodeTable, table=True):
