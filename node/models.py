@@ -193,3 +193,6 @@ class Appointment(NodeTable, table=True):
     status: str  # booked | arrived | cancelled
     ticket_id: str | None = None
     booked_at: str
+
+
+from node.devices import models as _device_models  # noqa: E402,F401  (device tables join this metadata)
