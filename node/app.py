@@ -19,6 +19,11 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from node import auth_routes
+from node.archive import routes as archive_routes
+from node.archive.service import archive_loop
+from node.devices import routes as device_routes
+from node.devices.manager import DEFAULT_DEVICE_TABLE
+from node.devices.runner import create_devices, run_devices
 from node.identity import load_identity
 from node.intake import dashboard_routes, hall_routes, outcome_routes, ticket_routes
 from node.intake import routes as intake_routes
@@ -49,6 +54,24 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
         app.state.central_url = central_url
         app.state.rectify_days = settings.rectify_working_days
         stop = asyncio.Event()
+        devices = create_devices(
+            simulate=settings.simulate_devices,
+            device_table=settings.device_table or DEFAULT_DEVICE_TABLE,
+            scan_folder=settings.scan_folder,
+            camera=settings.camera,
+            photo_decoder=settings.photo_decoder,
+            evaluator_window=settings.evaluator_window,
+        )
+        app.state.devices = devices  # status() goes into the heartbeat
+        device_work = asyncio.create_task(
+            run_devices(
+                devices,
+                runtime,
+                stop,
+                poll_s=settings.device_poll_s,
+                ticket_url=f"http://{settings.host}:{settings.port}",
+            )
+        )
         task = (
             asyncio.create_task(
                 sync_loop(runtime, base_url=central_url, interval_s=settings.sync_interval_s, stop=stop)
@@ -61,11 +84,20 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
             if settings.clock_interval_s > 0
             else None
         )
+        archiving = (
+            asyncio.create_task(archive_loop(runtime, interval_s=settings.clock_interval_s, stop=stop))
+            if settings.clock_interval_s > 0
+            else None
+        )
         try:
             yield
         finally:
             stop.set()
-            for background in (task, clocks):
+            if archiving is not None:
+                archiving.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await archiving
+            for background in (task, clocks, device_work):
                 if background is not None:
                     background.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -91,6 +123,8 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
         *hall_routes.ROUTES,
         *dashboard_routes.ROUTES,
         *ticket_routes.ROUTES,
+        *archive_routes.ROUTES,
+        *device_routes.ROUTES,
         *sync_routes.ROUTES,
         healthz,
         create_static_files_router(path="/static", directories=[static]),

@@ -25,6 +25,15 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--central-url", default=None, help="override the central URL from the bundle")
     serve.add_argument("--sync-interval", type=float, default=None)
+    serve.add_argument(
+        "--simulate-devices",
+        action="store_true",
+        default=None,
+        help="drive emulated devices (ID card reader, evaluator, printer, document camera) instead of real USB",
+    )
+    serve.add_argument(
+        "--scan-folder", type=Path, default=None, help="hot folder the scanner / document camera saves into"
+    )
     sync = sub.add_parser("sync", help="run one sync round now and print what it did")
     sync.add_argument("--data", type=Path, required=True)
     sync.add_argument("--central-url", default=None)
@@ -60,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
             port=args.port,
             central_url=args.central_url,
             sync_interval_s=args.sync_interval,
+            simulate_devices=args.simulate_devices,
+            scan_folder=args.scan_folder,
         )
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
         return 0

@@ -31,6 +31,24 @@ class NodeSettings:
     central_url: str | None = None
     #: Secret for signing session cookies (default: derived from the node's data key).
     session_secret: bytes | None = None
+    #: Run the device drivers against emulated devices (ID card reader, evaluator, ticket printer, document
+    #: camera) on an in-process USB bus instead of real USB: the demo and tests.
+    simulate_devices: bool = False
+    #: Folder the scanner / document camera software drops files into (hot folder); processed files move to
+    #: ``<folder>-processed``, rejected ones to ``<folder>-quarantine``. None: no scan folder.
+    scan_folder: Path | None = None
+    #: USB devices to look for, ``VID:PID=kind`` comma separated (kinds: idcard, evaluator, printer); empty:
+    #: the built-in table (`node.devices.manager.DEFAULT_DEVICE_TABLE`).
+    device_table: str = ""
+    #: Seconds between USB bus scans (hot-plug and unplug detection).
+    device_poll_s: float = 2.0
+    #: The window the 5-button evaluator stands at (its presses rate that window's visit).
+    evaluator_window: str = ""
+    #: Document camera: ``uvc:/dev/video0`` (needs opencv-python-headless), ``files:DIR`` (images of a
+    #: folder in turn) or ``sample``; empty: none (the simulator brings a file-backed one).
+    camera: str = ""
+    #: ID photo (WLT) decoder plug-in as ``module:attribute``; empty: photos are kept raw, not decoded.
+    photo_decoder: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> NodeSettings:
@@ -46,5 +64,18 @@ class NodeSettings:
             values["sync_interval_s"] = float(environ["ONEWINDOW_NODE_SYNC_INTERVAL"])
         if "ONEWINDOW_CENTRAL_URL" in environ:
             values["central_url"] = environ["ONEWINDOW_CENTRAL_URL"]
+        if "ONEWINDOW_NODE_SIMULATE_DEVICES" in environ:
+            flag = environ["ONEWINDOW_NODE_SIMULATE_DEVICES"].lower()
+            values["simulate_devices"] = flag in ("1", "true", "yes")
+        if "ONEWINDOW_NODE_SCAN_FOLDER" in environ:
+            values["scan_folder"] = Path(environ["ONEWINDOW_NODE_SCAN_FOLDER"])
+        for key, name in (
+            ("device_table", "ONEWINDOW_NODE_DEVICE_TABLE"),
+            ("evaluator_window", "ONEWINDOW_NODE_EVALUATOR_WINDOW"),
+            ("camera", "ONEWINDOW_NODE_CAMERA"),
+            ("photo_decoder", "ONEWINDOW_NODE_PHOTO_DECODER"),
+        ):
+            if name in environ:
+                values[key] = environ[name]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

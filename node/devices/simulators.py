@@ -15,7 +15,15 @@ from collections import deque
 from dataclasses import dataclass
 
 from node.devices import sam
-from node.devices.fakeusb import BULK, INTERRUPT, DeviceModel, EndpointSpec, gone_error, timeout_error
+from node.devices.fakeusb import (
+    BULK,
+    INTERRUPT,
+    DeviceModel,
+    EndpointSpec,
+    FakeUsbBackend,
+    gone_error,
+    timeout_error,
+)
 
 IDCARD_VID_PID = (0x0400, 0xC35A)
 # The evaluator ID is a placeholder for the simulator; a real one goes in the device table (settings).
@@ -290,3 +298,54 @@ class PrinterModel(DeviceModel):
         """What came out of the printer, one piece of paper per cut."""
         parts = bytes(self.received).split(b"\x1dV")
         return [p for p in parts[:-1]]
+
+
+class Simulator:
+    """The centre's devices, emulated: a reader, an evaluator and a printer plugged into one fake USB bus.
+
+    The tablet's simulator buttons act on it as a person would on the real things: place or lift a card,
+    press an evaluator button, pull a cable out and put it back.
+    """
+
+    def __init__(self, *, read_delay_s: float = 0.3) -> None:
+        self.backend = FakeUsbBackend()
+        self.reader = SamReaderModel(read_delay_s=read_delay_s, in_chunk=64)
+        self.evaluator = EvaluatorModel()
+        self.printer = PrinterModel()
+        self.models: dict[str, DeviceModel] = {
+            "idcard": self.reader,
+            "evaluator": self.evaluator,
+            "printer": self.printer,
+        }
+        for model in self.models.values():
+            self.backend.plug(model)
+
+    def plugged(self, kind: str) -> bool:
+        return self.models[kind].plugged
+
+    def unplug(self, kind: str) -> None:
+        self.backend.unplug(self.models[kind])
+
+    def replug(self, kind: str) -> None:
+        if not self.models[kind].plugged:
+            self.backend.plug(self.models[kind])
+
+    def place_card(self, index: int) -> sam.IdCard:
+        card = SAMPLE_CARDS[index % len(SAMPLE_CARDS)]
+        self.reader.place(card)
+        return card
+
+    def lift_card(self) -> None:
+        self.reader.lift()
+
+    def press(self, button: int) -> None:
+        self.evaluator.press(button)
+
+    def state(self) -> dict[str, object]:
+        card = self.reader.card
+        return {
+            "plugged": {kind: model.plugged for kind, model in self.models.items()},
+            "card": card.name if card is not None else "",
+            "card_needs_lift": self.reader.needs_lift,
+            "printed": len(self.printer.tickets()),
+        }
