@@ -96,6 +96,11 @@ def _wait(url: str, deadline: float) -> bool:
     return False
 
 
+def scan_folder(root: Path, index: int) -> Path:
+    """Where the demo's scanner (any program, or a person) drops files for node `index`."""
+    return root / "scans" / f"node{index}"
+
+
 def start(root: Path, nodes: list[tuple[str, Path, int]], base_port: int) -> list[DemoProcess]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     logs = root / "logs"
@@ -124,6 +129,8 @@ def start(root: Path, nodes: list[tuple[str, Path, int]], base_port: int) -> lis
     )
     for index, (name, data, port) in enumerate(nodes, start=1):
         cmd = [_python(), "-m", "node", "serve", "--data", str(data), "--port", str(port)]
+        # Simulated devices (ID card reader, evaluator, ticket printer, document camera) and a scan folder.
+        cmd += ["--simulate-devices", "--scan-folder", str(scan_folder(root, index))]
         procs.append(
             DemoProcess(
                 name,
@@ -166,6 +173,9 @@ def run_demo(root: Path, *, base_port: int = 8100) -> int:
             print(
                 f"  {p.name}  {p.url}   账号 clerk / {CLERK_PASSWORD}（窗口），lead / {LEAD_PASSWORD}（负责人）"
             )
+        print("\n设备为模拟设备（读卡器、评价器、取号票打印机、高拍仪），在「设备」页面操作。扫描件放入：")
+        for index, p in enumerate(procs[1:], start=1):
+            print(f"  {p.name}  {scan_folder(root, index)}（在办件页点「开始扫描」后放入 PDF/JPEG/PNG/TIFF）")
         print(
             "\n在中心页面受理一个办件，县中心后台会收到它；准予或不予后，决定回到中心。按 Ctrl-C 停止。",
             flush=True,
