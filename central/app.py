@@ -22,11 +22,12 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlmodel import col, select
 
-from central.backoffice import case_events, case_state, decide_case, down_entries, list_cases, list_nodes
+from central import sync_routes
+from central.backoffice import case_events, case_state, decide_case, list_cases, list_nodes
 from central.county import CountyKeys, import_registry, load_county
 from central.db import CentralDatabase, migrate
-from central.ingest import ingest, utc_iso
-from central.models import CentralUser, ComplaintRecord, NodeRecord, RatingRecord
+from central.fleet import fleet, quarantine_list
+from central.models import CentralUser, ComplaintRecord, RatingRecord
 from central.settings import CentralSettings
 from protocol.catalogue import Catalogue, catalogue_from_dict
 from protocol.errors import (
@@ -34,8 +35,6 @@ from protocol.errors import (
     FORBIDDEN,
     LOGIN_FAILED,
     MALFORMED_REQUEST,
-    NODE_UNKNOWN,
-    REQUEST_SIGNATURE_INVALID,
     OneWindowError,
 )
 from protocol.events import EVENT_LABELS, STATUS_LABELS
@@ -47,12 +46,8 @@ from protocol.hall import (
     SATISFACTION_LABELS,
 )
 from protocol.hlc import local_display, to_datetime
-from protocol.keys import VerifyKey
-from protocol.log import LogEntry
 from protocol.passwords import verify_password
-from protocol.requests import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME, verify_request
 from protocol.staff import CENTRAL_ROLES
-from protocol.version import PROTOCOL_VERSION
 
 
 @dataclass
@@ -100,71 +95,6 @@ def current_user(request: Request[Any, Any, State], *roles: str) -> dict[str, st
     if roles and user["role"] not in roles:
         raise OneWindowError(FORBIDDEN, f"需要角色：{'、'.join(roles)}", field="role")
     return dict(user)
-
-
-# ---- sync API (nodes) ------------------------------------------------------------------------------------
-
-
-@post("/sync/v1/up", media_type=MediaType.JSON, status_code=200)
-async def sync_up(request: Request[Any, Any, State]) -> dict[str, Any]:
-    """Receive a batch of up entries; answer with a receipt or a numbered refusal per entry."""
-    central = _central(request)
-    body = await request.body()
-    async with central.db.transaction() as session:
-        result = await ingest(
-            session,
-            central.county,
-            body=body,
-            node_header=request.headers.get(HEADER_NODE, ""),
-            time_header=request.headers.get(HEADER_TIME, ""),
-            signature_header=request.headers.get(HEADER_SIGNATURE, ""),
-            path=request.url.path,
-        )
-    return result.to_json()
-
-
-@get("/sync/v1/down", media_type=MediaType.JSON)
-async def sync_down(
-    request: Request[Any, Any, State], after: FromQuery[int] = 0, limit: FromQuery[int] = 200
-) -> dict[str, Any]:
-    """The node's down entries after `after` (only to the node itself, proven by its request signature)."""
-    central = _central(request)
-    node_id = request.headers.get(HEADER_NODE, "")
-    async with central.db.transaction() as session:
-        node = await session.get(NodeRecord, node_id)
-        if node is None or node.sign_key is None:
-            raise OneWindowError(NODE_UNKNOWN, "节点未注册或尚未完成注册", field=HEADER_NODE)
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        if not verify_request(
-            VerifyKey.from_text(node.sign_key),
-            "GET",
-            path,
-            request.headers.get(HEADER_TIME, ""),
-            b"",
-            request.headers.get(HEADER_SIGNATURE, ""),
-        ):
-            raise OneWindowError(
-                REQUEST_SIGNATURE_INVALID, "request not signed by this node", field=HEADER_SIGNATURE
-            )
-        node.last_contact_at = utc_iso()
-        node.down_acked = max(node.down_acked, min(after, node.down_seq))
-        session.add(node)
-        entries: list[LogEntry] = await down_entries(
-            session, node_id, after=after, limit=min(max(limit, 1), 1000)
-        )
-        head = node.down_seq
-    return {"entries": [e.to_wire() for e in entries], "head": head}
-
-
-@get("/sync/v1/info", media_type=MediaType.JSON)
-async def sync_info(request: Request[Any, Any, State]) -> dict[str, Any]:
-    central = _central(request)
-    return {
-        "protocol_version": PROTOCOL_VERSION,
-        "county": central.county.name,
-        "sign_key": central.county.verify_key.to_text(),
-        "time": utc_iso(),
-    }
 
 
 # ---- JSON API (back office) ------------------------------------------------------------------------------
@@ -250,8 +180,8 @@ async def api_decide(
 async def api_nodes(request: Request[Any, Any, State]) -> dict[str, Any]:
     current_user(request, "admin", "supervisor", "reviewer")
     async with _central(request).db.transaction() as session:
-        nodes = await list_nodes(session)
-    return {"nodes": [n.model_dump(exclude={"secret_digest"}) for n in nodes]}
+        rows = await fleet(session)
+    return {"nodes": [row.to_dict() for row in rows]}
 
 
 # ---- pages -----------------------------------------------------------------------------------------------
@@ -350,8 +280,13 @@ async def case_decide(request: Request[Any, Any, State], case_id: FromPath[str])
 async def fleet_page(request: Request[Any, Any, State]) -> Template:
     user = current_user(request)
     async with _central(request).db.transaction() as session:
-        nodes = await list_nodes(session)
-    return Template(template_name="fleet.html", context={"user": user, "nodes": nodes, "active": "fleet"})
+        rows = await fleet(session)
+        quarantined = await quarantine_list(session)
+    names = {row.node.node_id: row.node.name for row in rows}
+    return Template(
+        template_name="fleet.html",
+        context={"user": user, "rows": rows, "quarantined": quarantined, "names": names, "active": "fleet"},
+    )
 
 
 # ---- hall supervision: ratings (好差评) with their follow-ups, complaints -----------------------------------
@@ -490,9 +425,7 @@ def create_app(settings: CentralSettings) -> Litestar:
     static = templates.parent / "static"
     return Litestar(
         route_handlers=[
-            sync_up,
-            sync_down,
-            sync_info,
+            *sync_routes.ROUTES,
             api_login,
             api_cases,
             api_case,
@@ -524,4 +457,5 @@ def create_app(settings: CentralSettings) -> Litestar:
             OneWindowError: problem_handler,
             HTTPException: http_exception_handler,
         },
+        request_max_body_size=64 * 1024 * 1024,
     )

@@ -26,6 +26,8 @@ from protocol.keys import AgeRecipient
 from protocol.log import LogEntry, seal_entry
 
 _clock = HybridClock()
+#: Stamps further ahead of central's wall clock than this are not adopted by central's clock.
+MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 
 
 async def list_cases(
@@ -68,7 +70,9 @@ async def append_down(
         prev_hash=node.down_hash,
         kind=kind,
         payload=payload,
-        recipients=[AgeRecipient.from_text(node.age_recipient)],
+        # Also to the county itself: when central is restored from an older backup, the node hands back the
+        # down entries central lost, and central must be able to read them again (see central.reconcile).
+        recipients=[AgeRecipient.from_text(node.age_recipient), county.age_identities[0].recipient],
         signer=county.signing_key,
     )
     session.add(
@@ -131,14 +135,17 @@ async def decide_case(
                     INVALID_TRANSITION, "即办件由窗口业务负责人当场办结，县级不作决定", field="case_id"
                 )
             department_code, department = item.lead_department.code, item.lead_department.name
-    _clock.observe(max(e.hlc for e in events))
+    # A node with a fast clock must not drag the county's clock into the future (the HLC drift bound); the
+    # decision still sorts after everything it decides on.
+    newest = max(e.hlc for e in events)
+    _clock.observe(newest, max_ahead_ms=MAX_CLOCK_AHEAD_MS)
     event = Event(
         id=uuid7(),
         case_id=case_id,
         type=CASE_DECIDED,
         authority=f"central:{department_code}",
         actor=reviewer,
-        hlc=_clock.now(),
+        hlc=max(_clock.now(), newest + 1),
         payload={
             "outcome": outcome,
             "reason": reason,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -21,6 +22,7 @@ from central.models import (
     CaseRecord,
     ComplaintRecord,
     EventRecord,
+    ExpectedBlobRecord,
     NodeRecord,
     QuarantineRecord,
     RatingRecord,
@@ -41,7 +43,17 @@ from protocol.errors import (
     REQUEST_SIGNATURE_INVALID,
     OneWindowError,
 )
-from protocol.events import NODE_EVENT_TYPES, Event, event_columns, fold, projection_columns
+from protocol.events import (
+    CASE_ACCEPTED,
+    CASE_ACCEPTED_WITH_WAIVER,
+    CASE_RECEIVED,
+    NODE_EVENT_TYPES,
+    Event,
+    blob_refs,
+    event_columns,
+    fold,
+    projection_columns,
+)
 from protocol.hall import HALL_EVENT_TYPES, aggregate_kind, fold_complaint, fold_rating
 from protocol.keys import AgeRecipient, VerifyKey
 from protocol.log import LogEntry, Receipt, open_entry, verify_entry
@@ -91,7 +103,7 @@ async def _quarantine(session: AsyncSession, entry: LogEntry, error: OneWindowEr
     )
 
 
-async def refresh_case(session: AsyncSession, case_id: str) -> None:
+async def refresh_case(session: AsyncSession, case_id: str, *, now: str | None = None) -> None:
     """Rebuild one case's projection from all its events."""
     await session.flush()
     rows = (await session.exec(select(EventRecord).where(EventRecord.case_id == case_id))).all()
@@ -104,6 +116,7 @@ async def refresh_case(session: AsyncSession, case_id: str) -> None:
         "centre_name": state.centre_name,
         "decided_at": state.decision.decided_at if state.decision else "",
     }
+    await _bound_legal_times(session, rows, values, now or utc_iso())
     row = await session.get(CaseRecord, case_id)
     if row is None:
         session.add(CaseRecord(case_id=case_id, **values))
@@ -113,10 +126,31 @@ async def refresh_case(session: AsyncSession, case_id: str) -> None:
         session.add(row)
 
 
-async def refresh_aggregate(session: AsyncSession, aggregate_id: str, kind: str) -> None:
+#: Legal times and the event types that state them: none may be later than central received the entry.
+_LEGAL_TIMES = {"received_at": (CASE_RECEIVED,), "accepted_at": (CASE_ACCEPTED, CASE_ACCEPTED_WITH_WAIVER)}
+
+
+async def _bound_legal_times(session: AsyncSession, rows: Any, values: dict[str, Any], now: str) -> None:
+    """A node with a clock running fast cannot state a receipt or acceptance time later than central got the
+    entry that carried it (R-SYNC-8): such times are cut to central's receipt time."""
+    for column, types in _LEGAL_TIMES.items():
+        stated = values.get(column)
+        carriers = [r for r in rows if r.type in types and r.node_id and r.up_seq]
+        if not stated or not carriers:
+            continue
+        entry = await session.get(UpEntryRecord, (carriers[0].node_id, carriers[0].up_seq))
+        if entry is not None and entry.received_at < stated:
+            values[column] = entry.received_at
+        elif entry is None:
+            values[column] = min(stated, now)  # arriving in this very entry, stored with this time
+
+
+async def refresh_aggregate(
+    session: AsyncSession, aggregate_id: str, kind: str, *, now: str | None = None
+) -> None:
     """Rebuild the projection of a case, a rating or a complaint from its events."""
     if kind == "case":
-        await refresh_case(session, aggregate_id)
+        await refresh_case(session, aggregate_id, now=now)
         return
     await session.flush()
     rows = (await session.exec(select(EventRecord).where(EventRecord.case_id == aggregate_id))).all()
@@ -200,7 +234,7 @@ async def store_event(
 
 
 async def _apply_events(
-    session: AsyncSession, node: NodeRecord, entry: LogEntry, payload: dict[str, Any]
+    session: AsyncSession, node: NodeRecord, entry: LogEntry, payload: dict[str, Any], now: str
 ) -> None:
     raw_events = payload.get("events")
     if not isinstance(raw_events, list):
@@ -226,8 +260,19 @@ async def _apply_events(
         if await store_event(session, event, node_id=node.node_id, up_seq=entry.seq):
             touched.add(event.case_id)
             kinds[event.case_id] = aggregate_kind(event.type)
+            await expect_blobs(session, node.node_id, event, now)
     for aggregate_id in touched:
-        await refresh_aggregate(session, aggregate_id, kinds[aggregate_id])
+        await refresh_aggregate(session, aggregate_id, kinds[aggregate_id], now=now)
+
+
+async def expect_blobs(session: AsyncSession, node_id: str, event: Event, now: str) -> None:
+    """Remember the attachments an event refers to, so a case is known complete only when they arrived."""
+    for digest in blob_refs(event):
+        if await session.get(ExpectedBlobRecord, digest) is None:
+            session.add(
+                ExpectedBlobRecord(sha256=digest, node_id=node_id, case_id=event.case_id, first_seen_at=now)
+            )
+            await session.flush()
 
 
 def _enrol(node: NodeRecord, payload: dict[str, Any], now: str) -> None:
@@ -247,6 +292,39 @@ def _enrol(node: NodeRecord, payload: dict[str, Any], now: str) -> None:
     node.age_recipient = AgeRecipient.from_text(str(payload["age_recipient"])).to_text()
     node.status = "active"
     node.enrolled_at = now
+
+
+async def load_pushing_node(
+    session: AsyncSession, county: CountyKeys, node_id: str, entries: list[LogEntry]
+) -> tuple[NodeRecord, VerifyKey]:
+    """The node a push comes from (row-locked) and the key its push must be signed with.
+
+    A node proves itself with the key it enrolled with; a pending node's only possible proof is the key inside
+    its enrolment entry, which is checked (with the secret) before anything is stored.
+    """
+    node = (
+        await session.exec(select(NodeRecord).where(NodeRecord.node_id == node_id).with_for_update())
+    ).first()
+    if node is None:
+        raise OneWindowError(
+            NODE_UNKNOWN, f"node {node_id} is not registered in this county", field="node_id"
+        )
+    if node.status == "revoked":
+        raise OneWindowError(NODE_REVOKED, f"node {node_id} is revoked", field="node_id")
+    if node.status != "pending" and node.sign_key:
+        return node, VerifyKey.from_text(node.sign_key)
+    first = entries[0] if entries else None
+    if first is None or first.seq != 1 or first.kind != "enrol":
+        raise OneWindowError(
+            ENROLMENT_INVALID, "a new node must first send its enrolment entry", field="entries"
+        )
+    enrol_payload = open_entry(first, county.age_identities)
+    try:
+        verify_key = VerifyKey.from_text(str(enrol_payload.get("sign_key", "")))
+    except ValueError as exc:
+        raise OneWindowError(ENROLMENT_INVALID, "enrolment entry has no valid key", field="sign_key") from exc
+    verify_entry(first, verify_key)
+    return node, verify_key
 
 
 async def ingest(
@@ -275,48 +353,42 @@ async def ingest(
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "node id in body and header differ", field="x-ow-node"
         )
-    node = (
-        await session.exec(select(NodeRecord).where(NodeRecord.node_id == node_id).with_for_update())
-    ).first()
-    if node is None:
-        raise OneWindowError(
-            NODE_UNKNOWN, f"node {node_id} is not registered in this county", field="node_id"
-        )
-    if node.status == "revoked":
-        raise OneWindowError(NODE_REVOKED, f"node {node_id} is revoked", field="node_id")
     entries = [LogEntry.from_wire(raw) for raw in entries_raw]
-    result = IngestResult()
-
-    # A node proves itself with the key it enrolled with; a pending node's only possible proof is the key
-    # inside its enrolment entry, which is checked (with the secret) before anything is stored.
-    request_key = node.sign_key
-    if node.status == "pending":
-        first = entries[0] if entries else None
-        if first is None or first.seq != 1 or first.kind != "enrol":
-            raise OneWindowError(
-                ENROLMENT_INVALID, "a new node must first send its enrolment entry", field="entries"
-            )
-        enrol_payload = open_entry(first, county.age_identities)
-        request_key = str(enrol_payload.get("sign_key", ""))
-        try:
-            verify_key = VerifyKey.from_text(request_key)
-        except ValueError as exc:
-            raise OneWindowError(
-                ENROLMENT_INVALID, "enrolment entry has no valid key", field="sign_key"
-            ) from exc
-        verify_entry(first, verify_key)
-    if request_key is None or not verify_request(
-        VerifyKey.from_text(request_key), method, path, time_header, body, signature_header
-    ):
+    node, request_key = await load_pushing_node(session, county, node_id, entries)
+    if not verify_request(request_key, method, path, time_header, body, signature_header):
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "request not signed by this node's key", field="x-ow-signature"
         )
-    node.last_contact_at = now
-    node.last_node_time = time_header
+    note_contact(node, time_header, now)
     down_head = document.get("down_head")
     if isinstance(down_head, int) and 0 <= down_head <= node.down_seq:
         node.down_acked = max(node.down_acked, down_head)
+    return await ingest_entries(session, county, node, entries, request_key=request_key, now=now)
 
+
+def note_contact(node: NodeRecord, node_time: str, now: str) -> None:
+    """Record a contact and the node's clock skew (its stated time minus ours)."""
+    node.last_contact_at = now
+    node.last_node_time = node_time
+    try:
+        node.skew_ms = int(
+            (datetime.fromisoformat(node_time) - datetime.fromisoformat(now)).total_seconds() * 1000
+        )
+    except (TypeError, ValueError):
+        pass  # an unreadable time is kept as given; the skew stays as last measured
+
+
+async def ingest_entries(
+    session: AsyncSession,
+    county: CountyKeys,
+    node: NodeRecord,
+    entries: list[LogEntry],
+    *,
+    request_key: VerifyKey,
+    now: str,
+) -> IngestResult:
+    """Store and apply `entries` of an authenticated node in order; the same path for HTTP and courier files."""
+    result = IngestResult()
     for entry in entries:
         if entry.node_id != node.node_id or entry.stream != "up":
             result.results.append(
@@ -333,6 +405,7 @@ async def ingest(
                         "code": ENTRY_DUPLICATE.code,
                         "detail": ENTRY_DUPLICATE.title,
                         "receipt": receipt_for(county, stored).to_wire(),
+                        "central_status": await _central_status(session, node.node_id, stored),
                     }
                 )
                 continue
@@ -349,7 +422,7 @@ async def ingest(
             result.results.append(_refusal(entry, OneWindowError(ENTRY_CHAIN_BROKEN, f"seq {entry.seq}")))
             break
         try:
-            verify_entry(entry, VerifyKey.from_text(str(node.sign_key or request_key)))
+            verify_entry(entry, VerifyKey.from_text(node.sign_key) if node.sign_key else request_key)
             payload = open_entry(entry, county.age_identities)
         except OneWindowError as error:
             result.results.append(_refusal(entry, error))
@@ -362,13 +435,15 @@ async def ingest(
                 result.results.append(_refusal(entry, error))
                 break
         elif entry.kind == "events":
+            merge_counters(node, payload.get("counters"))
             try:
                 async with session.begin_nested():
-                    await _apply_events(session, node, entry, payload)
-            except OneWindowError as error:
+                    await _apply_events(session, node, entry, payload, now)
+            except (OneWindowError, IntegrityError) as error:
                 # Verified but not applicable: store the entry (the chain stays whole), quarantine the payload.
-                await _quarantine(session, entry, error, now)
-                status, code, detail = "quarantined", error.code, error.reason
+                reason = error if isinstance(error, OneWindowError) else _integrity_poison(error)
+                await _quarantine(session, entry, reason, now)
+                status, code, detail = "quarantined", reason.code, reason.reason
         row = UpEntryRecord(
             node_id=node.node_id,
             seq=entry.seq,
@@ -388,6 +463,7 @@ async def ingest(
                 "code": code,
                 "detail": detail,
                 "receipt": receipt_for(county, row).to_wire(),
+                "central_status": "quarantined" if status == "quarantined" else "accepted",
             }
         )
     session.add(node)
@@ -395,6 +471,35 @@ async def ingest(
     result.head_seq, result.head_hash = node.up_seq, node.up_hash
     result.down_available = node.down_seq - node.down_acked
     return result
+
+
+def merge_counters(node: NodeRecord, stated: Any) -> None:
+    """Keep the highest value the node ever stated for each of its number counters."""
+    if not isinstance(stated, dict) or not stated:
+        return
+    known: dict[str, int] = json.loads(node.counters) if node.counters else {}
+    for name, value in stated.items():
+        if isinstance(name, str) and isinstance(value, int) and value > known.get(name, 0):
+            known[name] = value
+    node.counters = json.dumps(known, sort_keys=True)
+
+
+def _integrity_poison(error: IntegrityError) -> OneWindowError:
+    detail = str(error.orig).splitlines()[0] if error.orig is not None else str(error)
+    return OneWindowError(ENTRY_POISONED, f"conflicts with data central holds: {detail}", field="events")
+
+
+async def _central_status(session: AsyncSession, node_id: str, stored: UpEntryRecord) -> str:
+    quarantined = (
+        await session.exec(
+            select(QuarantineRecord.id).where(
+                QuarantineRecord.node_id == node_id,
+                QuarantineRecord.seq == stored.seq,
+                QuarantineRecord.entry_hash == stored.entry_hash,
+            )
+        )
+    ).first()
+    return "quarantined" if quarantined is not None else "accepted"
 
 
 def _refusal(entry: LogEntry, error: OneWindowError) -> dict[str, Any]:

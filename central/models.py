@@ -35,6 +35,9 @@ class NodeRecord(CentralTable, table=True):
     skew_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     #: What the node said of itself at its last reconcile (queue, oldest unsent, version, devices …), JSON.
     reported: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: The node's number counters as its entries last stated them (JSON): handed back to a node restored
+    #: from an older backup so it never issues a case or notice number twice.
+    counters: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class UpEntryRecord(CentralTable, table=True):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import select
@@ -43,6 +44,8 @@ class NodeRuntime:
     now: Callable[[], datetime] = utc_now
     catalogues: dict[int, Catalogue] = field(default_factory=dict)
     calendar: WorkingCalendar = field(default_factory=lambda: calendar_from_dict(NO_CALENDAR))
+    #: The sync loop's live state for the sync page (the attachment being uploaded, its progress, …).
+    sync_state: dict[str, Any] = field(default_factory=dict)
 
     @property
     def node_id(self) -> str:

@@ -56,6 +56,13 @@ BUNDLE_INVALID = _p(1212, 422, "注册包无效（签名、县或有效期不符
 EVENT_CONFLICT = _p(1213, 409, "同一事件编号内容不同", "same event id with different content")
 RECEIPT_INVALID = _p(1214, 422, "回执签名无效", "receipt signature invalid")
 PROTOCOL_UNSUPPORTED = _p(1215, 400, "协议版本不受支持", "unsupported protocol version")
+UPLOAD_OFFSET_CONFLICT = _p(1216, 409, "附件续传位置不符，请按中心记录的位置续传", "upload offset mismatch")
+UPLOAD_CHECKSUM_MISMATCH = _p(1220, 460, "附件分块校验和不符，未写入", "upload chunk checksum mismatch")
+ATTACHMENT_MISMATCH = _p(1217, 422, "附件解密后的哈希与声明不符，已丢弃", "attachment hash does not match")
+COURIER_FILE_INVALID = _p(
+    1218, 422, "同步文件无效（签名、节点或内容校验不符），整份拒收", "courier file invalid: refused whole"
+)
+STATEMENT_INVALID = _p(1219, 422, "中心应答签名无效", "signed statement invalid")
 # 13xx: case workflow
 INVALID_TRANSITION = _p(1301, 409, "当前办件状态不允许此操作", "not allowed in the case's current state")
 MATERIALS_INCOMPLETE = _p(1302, 409, "必备材料未齐，不能受理", "mandatory materials missing")

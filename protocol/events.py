@@ -456,3 +456,28 @@ def projection_columns(state: CaseState) -> dict[str, Any]:
         "deemed_accepted": state.deemed_accepted,
         "anomalies": len(state.anomalies),
     }
+
+
+def _is_digest(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and not value.strip("0123456789abcdef")
+
+
+def blob_refs(event: Event) -> set[str]:
+    """The SHA-256 names of the attachments an event refers to: any payload field called ``blob`` or
+    ``signature``, or ending in ``_blob`` / ``_signature``, at any depth, whose value is a digest."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                name = str(key)
+                if name in ("blob", "signature") or name.endswith(("_blob", "_signature")):
+                    if _is_digest(inner):
+                        found.add(inner)
+                walk(inner)
+        elif isinstance(value, list | tuple):
+            for inner in value:
+                walk(inner)
+
+    walk(event.payload)
+    return found

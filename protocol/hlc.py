@@ -57,9 +57,14 @@ class HybridClock:
             self._last = stamp
             return stamp
 
-    def observe(self, remote: int) -> int:
-        """Merge a remote stamp so that later local stamps sort after it."""
+    def observe(self, remote: int, *, max_ahead_ms: int | None = None) -> int:
+        """Merge a remote stamp so that later local stamps sort after it.
+
+        With `max_ahead_ms`, a stamp further than that ahead of this machine's wall clock is refused (not
+        merged): one peer with a clock days fast must not drag every later stamp into the future."""
         with self._lock:
+            if max_ahead_ms is not None and physical_ms(remote) > self._now_ms() + max_ahead_ms:
+                return self._last
             self._last = max(self._last, remote)
             return self._last
 

@@ -11,27 +11,46 @@ import asyncio
 import json
 import logging
 import random
-from dataclasses import dataclass
+import shutil
+from dataclasses import asdict, dataclass
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
+from sqlmodel import col, select
 
+from node.models import DownEntry, UpEntry
 from node.runtime import NodeRuntime
+from node.sync.attachments import Uploader, pending_blob_totals, requeue
 from node.sync.log import (
+    UP_BASE,
     apply_down_entry,
     down_head,
     entry_of,
+    get_meta,
+    lose_receipts_after,
     pending_entries,
+    queue_depth,
+    raise_counters,
+    receipted_head,
+    rechain_after,
     seal_pending,
     set_meta,
     store_receipt,
+    up_head,
 )
 from protocol.canonical import canonical_json
-from protocol.log import LogEntry, Receipt
+from protocol.errors import ENTRY_FORK, STATEMENT_INVALID, OneWindowError
+from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
+from protocol.sync import Head, verify_statement
 
 log = logging.getLogger("onewindow.node.sync")
 PUSH_BATCH = 200
+try:
+    PACKAGE_VERSION = version("onewindow-edge")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    PACKAGE_VERSION = "dev"
 
 
 @dataclass
@@ -41,19 +60,19 @@ class SyncReport:
     sent: int = 0
     receipted: int = 0
     rejected: int = 0
+    quarantined: int = 0
     pulled: int = 0
     applied_events: int = 0
+    attachments: int = 0
+    attachment_bytes: int = 0
+    resent: int = 0
+    rechained: int = 0
+    requeued: int = 0
+    down_restored: int = 0
     errors: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "sent": self.sent,
-            "receipted": self.receipted,
-            "rejected": self.rejected,
-            "pulled": self.pulled,
-            "applied_events": self.applied_events,
-            "errors": list(self.errors),
-        }
+        return {**asdict(self), "errors": list(self.errors)}
 
 
 class CentralUnavailable(Exception):
@@ -83,40 +102,182 @@ async def _call(
     return response.json()
 
 
+async def _push_batch(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncReport) -> str:
+    """Send one batch of unreceipted entries; returns "empty", "progress", "fork" or "stuck"."""
+    async with runtime.db.read() as session:
+        rows = await pending_entries(session, PUSH_BATCH)
+        head = (await down_head(session))[0]
+    if not rows:
+        return "empty"
+    body = canonical_json(
+        {
+            "node_id": runtime.node_id,
+            "entries": [entry_of(r, runtime.node_id).to_wire() for r in rows],
+            "down_head": head,
+        }
+    )
+    answer = await _call(client, runtime, "POST", "/sync/v1/up", body)
+    report.sent += len(rows)
+    progressed, forked = False, False
+    async with runtime.db.write() as session:
+        for result in answer.get("results", []):
+            if result.get("receipt"):
+                quarantined = (
+                    result.get("central_status") == "quarantined" or result.get("status") == "quarantined"
+                )
+                kept = await store_receipt(
+                    session,
+                    runtime,
+                    Receipt.from_wire(result["receipt"]),
+                    central_status="quarantined" if quarantined else "accepted",
+                    reason=f"{result.get('code')} {result.get('detail')}" if quarantined else None,
+                )
+                if kept:
+                    report.receipted += 1
+                    progressed = True
+                    report.quarantined += int(quarantined and result.get("status") == "quarantined")
+            if result.get("status") == "rejected":
+                report.rejected += 1
+                forked = forked or result.get("code") == ENTRY_FORK.code
+                report.errors += (f"seq {result.get('seq')}: {result.get('code')} {result.get('detail')}",)
+        await set_meta(session, "last_push_answer", json.dumps({"head": answer.get("head")}))
+    if forked:
+        return "fork"
+    return "progress" if progressed else "stuck"
+
+
 async def push(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncReport) -> None:
-    """Send unreceipted up entries in batches until central has receipted them all or refuses one."""
+    """Send unreceipted up entries in batches until central has receipted them all or refuses one.
+
+    A fork (central holds other entries at our seqs: this node was restored from an older backup) is resolved
+    by reconciling, which re-chains the unsent events after central's head; a refusal keeps the entry queued
+    and reported, never dropped."""
     async with runtime.db.write() as session:
         await seal_pending(session, runtime)
+    reconciled = False
+    while True:
+        outcome = await _push_batch(client, runtime, report)
+        if outcome in ("empty", "stuck"):
+            return
+        if outcome == "fork":
+            if reconciled:
+                return
+            await reconcile(client, runtime, report)
+            reconciled = True
+
+
+async def push_if_pending(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncReport) -> None:
+    """Between attachment chunks: let newly accepted cases' metadata overtake the scans."""
+    async with runtime.db.read() as session:
+        depth = await queue_depth(session)
+    if depth["entries"] or depth["unsealed_events"]:
+        await push(client, runtime, report)
+
+
+async def _self_report(runtime: NodeRuntime) -> dict[str, Any]:
+    """What the node tells central about itself (the fleet page shows it)."""
+    async with runtime.db.read() as session:
+        depth = await queue_depth(session)
+    count, size = await pending_blob_totals(runtime)
+    devices = runtime.sync_state.get("devices")
+    return {
+        "queue_entries": depth["entries"],
+        "queue_bytes": depth["bytes"] + size,
+        "oldest_unsent_at": depth["oldest_unsent_at"],
+        "pending_attachments": count,
+        "pending_attachment_bytes": size,
+        "last_receipt_at": depth["last_receipt_at"],
+        "version": PACKAGE_VERSION,
+        "devices": devices() if callable(devices) else devices,
+        "disk_free_bytes": shutil.disk_usage(runtime.data_dir).free,
+    }
+
+
+async def hello_document(runtime: NodeRuntime) -> dict[str, Any]:
+    async with runtime.db.read() as session:
+        up = await up_head(session)
+        receipted = await receipted_head(session)
+        down = await down_head(session)
+    return {
+        "node_id": runtime.node_id,
+        "up": {"seq": up[0], "hash": up[1]},
+        "receipted": {"seq": receipted[0], "hash": receipted[1]},
+        "down": {"seq": down[0], "hash": down[1]},
+        "report": await _self_report(runtime),
+    }
+
+
+async def reconcile(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncReport) -> dict[str, Any]:
+    """One round trip comparing heads both ways (R-SYNC-6); acts on central's signed answer."""
+    body = canonical_json(await hello_document(runtime))
+    answer = await _call(client, runtime, "POST", "/sync/v1/hello", body)
+    return await apply_hello_answer(runtime, answer, report)
+
+
+async def apply_hello_answer(runtime: NodeRuntime, answer: Any, report: SyncReport) -> dict[str, Any]:
+    """Act on central's signed reconcile answer (from the network or a courier's reply file)."""
+    body = verify_statement(answer, runtime.identity.county_sign_key)
+    if body.get("node_id") != runtime.node_id:
+        raise OneWindowError(STATEMENT_INVALID, "answer for another node", field="node_id")
+    central_up = Head.from_wire(body.get("up"), "up")
+    async with runtime.db.write() as session:
+        await raise_counters(session, body.get("counters"))
+        local = await up_head(session)
+        receipted = await receipted_head(session)
+        if central_up.seq < receipted[0]:
+            report.resent += await lose_receipts_after(session, central_up.seq)
+        elif body.get("holds_node_up_head"):
+            if central_up.seq > local[0]:
+                await set_meta(session, UP_BASE, f"{central_up.seq}:{central_up.hash}")
+        else:
+            ours = await _hash_at(session, central_up.seq)
+            if not (central_up.seq < local[0] and ours == central_up.hash):
+                report.rechained += await rechain_after(session, runtime, central_up.seq, central_up.hash)
+        if isinstance(body.get("skew_ms"), int):
+            await set_meta(session, "skew_ms", str(body["skew_ms"]))
+        await set_meta(session, "central_time", str(body.get("server_time", "")))
+    missing = [d for d in body.get("missing_blobs") or [] if isinstance(d, str)]
+    if missing:
+        report.requeued += await requeue(runtime, missing)
+    return body
+
+
+async def _hash_at(session: Any, seq: int) -> str | None:
+    if seq == 0:
+        return GENESIS_HASH
+    row = await session.get(UpEntry, seq)
+    if row is not None:
+        return str(row.entry_hash)
+    base = await get_meta(session, UP_BASE)
+    if base and int(base.split(":", 1)[0]) == seq:
+        return base.split(":", 1)[1]
+    return None
+
+
+async def restore_central_down(
+    client: httpx.AsyncClient, runtime: NodeRuntime, after: int, report: SyncReport
+) -> None:
+    """Central lost down entries in a restore from backup: hand back this node's copies after `after`."""
     while True:
         async with runtime.db.read() as session:
-            rows = await pending_entries(session, PUSH_BATCH)
-            head = (await down_head(session))[0]
+            rows = (
+                await session.exec(
+                    select(DownEntry)
+                    .where(col(DownEntry.seq) > after)
+                    .order_by(col(DownEntry.seq))
+                    .limit(200)
+                )
+            ).all()
         if not rows:
             return
-        body = canonical_json(
-            {
-                "node_id": runtime.node_id,
-                "entries": [entry_of(r, runtime.node_id).to_wire() for r in rows],
-                "down_head": head,
-            }
-        )
-        answer = await _call(client, runtime, "POST", "/sync/v1/up", body)
-        report.sent += len(rows)
-        progressed = False
-        async with runtime.db.write() as session:
-            for result in answer.get("results", []):
-                if result.get("receipt"):
-                    if await store_receipt(session, runtime, Receipt.from_wire(result["receipt"])):
-                        report.receipted += 1
-                        progressed = True
-                if result.get("status") == "rejected":
-                    report.rejected += 1
-                    report.errors += (
-                        f"seq {result.get('seq')}: {result.get('code')} {result.get('detail')}",
-                    )
-            await set_meta(session, "last_push_answer", json.dumps({"head": answer.get("head")}))
-        if not progressed:
-            return  # central refused the next entry: keep it queued and report, never drop it
+        entries = [
+            LogEntry(runtime.node_id, "down", r.seq, r.prev_hash, r.kind, r.ciphertext, r.signature).to_wire()
+            for r in rows
+        ]
+        body = canonical_json({"node_id": runtime.node_id, "entries": entries})
+        await _call(client, runtime, "POST", "/sync/v1/down/restore", body)
+        report.down_restored += len(rows)
+        after = rows[-1].seq
 
 
 async def pull(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncReport) -> None:
@@ -135,10 +296,22 @@ async def pull(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncRepo
 
 
 async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncReport:
-    """One full round: push then pull. The link state and any error are recorded for the sync page."""
+    """One full round: reconcile heads, push entries, upload attachments (letting new entries overtake them),
+    hand back down entries central lost, pull. The link state and any error are recorded for the sync page."""
     report = SyncReport()
     try:
+        async with runtime.db.read() as session:
+            enrolled = (await receipted_head(session))[0] > 0
+        if not enrolled:
+            await push(client, runtime, report)  # the enrolment entry goes first: central knows us after it
+        answer = await reconcile(client, runtime, report)
         await push(client, runtime, report)
+        uploader = Uploader(client, runtime, before_chunk=lambda: push_if_pending(client, runtime, report))
+        report.attachments += await uploader.upload_all()
+        report.attachment_bytes += uploader.bytes_sent
+        want = answer.get("want_down_from")
+        if isinstance(want, int) and want > 0:
+            await restore_central_down(client, runtime, want - 1, report)
         await pull(client, runtime, report)
     except Exception as exc:
         async with runtime.db.write() as session:

@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.models import CaseEvent, DownEntry, Meta, UpEntry
+from node.models import CaseEvent, Counter, DownEntry, Meta, UpEntry
 from node.runtime import CALENDAR_KEY, NodeRuntime
 from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
@@ -26,10 +26,53 @@ MAX_EVENTS_PER_ENTRY = 500
 DOWN_HEAD = "down_head"
 
 
+UP_BASE = "up_base"
+
+
 async def up_head(session: AsyncSession) -> tuple[int, str]:
-    """(seq, entry_hash) of the newest up entry, (0, genesis) when empty."""
+    """(seq, entry_hash) of the newest up entry, (0, genesis) when empty.
+
+    After a restore from an older backup the node may have learnt from central a head beyond its own newest
+    entry (`UP_BASE`); new entries chain after that."""
     row = (await session.exec(select(UpEntry).order_by(col(UpEntry.seq).desc()).limit(1))).first()
-    return (row.seq, row.entry_hash) if row else (0, GENESIS_HASH)
+    head = (row.seq, row.entry_hash) if row else (0, GENESIS_HASH)
+    base = await get_meta(session, UP_BASE)
+    if base:
+        seq, digest = base.split(":", 1)
+        if int(seq) > head[0]:
+            return int(seq), digest
+    return head
+
+
+async def rechain_after(session: AsyncSession, runtime: NodeRuntime, seq: int, digest: str) -> int:
+    """Central holds entries up to `seq` that this node lost (it was restored from an older backup): drop the
+    node's unreceipted entries, which central never took, and let their events be sealed again after central's
+    head. Events keep their ids, so any that central already has are harmless. Returns the entries dropped."""
+    rows = (await session.exec(select(UpEntry).where(col(UpEntry.receipt).is_(None)))).all()
+    dropped = {row.seq for row in rows}
+    for row in rows:
+        await session.delete(row)
+    if dropped:
+        events = (await session.exec(select(CaseEvent).where(col(CaseEvent.up_seq).in_(dropped)))).all()
+        for event in events:
+            event.up_seq = None
+            session.add(event)
+    await set_meta(session, UP_BASE, f"{seq}:{digest}")
+    await session.flush()
+    await seal_pending(session, runtime)
+    return len(dropped)
+
+
+async def lose_receipts_after(session: AsyncSession, seq: int) -> int:
+    """Central was restored from an older backup and now holds only up to `seq`: keep the receipts it gave for
+    later entries as proof, but send those entries again."""
+    rows = (
+        await session.exec(select(UpEntry).where(col(UpEntry.seq) > seq, col(UpEntry.receipt).is_not(None)))
+    ).all()
+    for row in rows:
+        row.lost_receipt, row.receipt, row.receipted_at = row.receipt, None, None
+        session.add(row)
+    return len(rows)
 
 
 async def append_up_entry(
@@ -89,13 +132,52 @@ async def seal_pending(session: AsyncSession, runtime: NodeRuntime) -> int:
         if not rows:
             return sealed
         entry = await append_up_entry(
-            session, runtime, kind="events", payload={"events": [row_to_event(r).to_dict() for r in rows]}
+            session,
+            runtime,
+            kind="events",
+            payload={
+                "events": [row_to_event(r).to_dict() for r in rows],
+                "counters": await live_counters(session, runtime),
+            },
         )
         for row in rows:
             row.up_seq = entry.seq
             session.add(row)
         sealed += len(rows)
         await session.flush()
+
+
+async def live_counters(session: AsyncSession, runtime: NodeRuntime) -> dict[str, int]:
+    """Today's and this year's number counters: central keeps the highest it saw, so a node restored from an
+    older backup learns them back and never issues a number twice."""
+    today = runtime.today()
+    rows = (
+        await session.exec(
+            select(Counter).where(
+                col(Counter.name).endswith(f":{today:%Y%m%d}") | col(Counter.name).endswith(f":{today.year}")
+            )
+        )
+    ).all()
+    return {row.name: row.value for row in rows}
+
+
+async def raise_counters(session: AsyncSession, stated: Any) -> int:
+    """Advance local counters to what central says this node already used; returns how many moved."""
+    moved = 0
+    if not isinstance(stated, dict):
+        return 0
+    for name, value in stated.items():
+        if not isinstance(name, str) or not isinstance(value, int):
+            continue
+        row = await session.get(Counter, name)
+        if row is None:
+            session.add(Counter(name=name, value=value))
+            moved += 1
+        elif row.value < value:
+            row.value = value
+            session.add(row)
+            moved += 1
+    return moved
 
 
 async def pending_entries(session: AsyncSession, limit: int) -> list[UpEntry]:
@@ -110,8 +192,16 @@ def entry_of(row: UpEntry, node_id: str) -> LogEntry:
     return LogEntry(node_id, "up", row.seq, row.prev_hash, row.kind, row.ciphertext, row.signature)
 
 
-async def store_receipt(session: AsyncSession, runtime: NodeRuntime, receipt: Receipt) -> bool:
-    """Keep central's signed receipt for an entry after checking it names this node, entry and hash."""
+async def store_receipt(
+    session: AsyncSession,
+    runtime: NodeRuntime,
+    receipt: Receipt,
+    *,
+    central_status: str = "",
+    reason: str | None = None,
+) -> bool:
+    """Keep central's signed receipt for an entry after checking it names this node, entry and hash, with what
+    central did with it (accepted, or quarantined with a reason the sync page shows)."""
     receipt.verify(runtime.identity.county_sign_key)
     row = await session.get(UpEntry, receipt.seq)
     if row is None or row.entry_hash != receipt.entry_hash or receipt.node_id != runtime.node_id:
@@ -119,8 +209,24 @@ async def store_receipt(session: AsyncSession, runtime: NodeRuntime, receipt: Re
     if row.receipt is None:
         row.receipt = json.dumps(receipt.to_wire())
         row.receipted_at = runtime.now_iso()
-        session.add(row)
+    if central_status:
+        row.central_status = central_status
+        row.central_reason = reason or row.central_reason
+    session.add(row)
     return True
+
+
+async def receipted_head(session: AsyncSession) -> tuple[int, str]:
+    """(seq, entry_hash) of the newest entry central has receipted, (0, genesis) when none."""
+    row = (
+        await session.exec(
+            select(UpEntry)
+            .where(col(UpEntry.receipt).is_not(None))
+            .order_by(col(UpEntry.seq).desc())
+            .limit(1)
+        )
+    ).first()
+    return (row.seq, row.entry_hash) if row else (0, GENESIS_HASH)
 
 
 async def down_head(session: AsyncSession) -> tuple[int, str]:
@@ -224,8 +330,8 @@ async def set_meta(session: AsyncSession, key: str, value: str) -> None:
         session.add(row)
 
 
-async def queue_depth(session: AsyncSession) -> dict[str, int]:
-    """Entries and events not yet receipted by central."""
+async def queue_depth(session: AsyncSession) -> dict[str, Any]:
+    """Entries, bytes and events not yet receipted by central; the oldest unsent entry; the last receipt."""
     unreceipted = (
         await session.exec(select(func.count()).select_from(UpEntry).where(col(UpEntry.receipt).is_(None)))
     ).one()
@@ -239,8 +345,25 @@ async def queue_depth(session: AsyncSession) -> dict[str, int]:
     receipted_seq = (
         await session.exec(select(func.max(UpEntry.seq)).where(col(UpEntry.receipt).is_not(None)))
     ).one() or 0
+    queued_bytes, oldest = (
+        await session.exec(
+            select(
+                func.coalesce(func.sum(func.length(UpEntry.ciphertext)), 0), func.min(UpEntry.created_at)
+            ).where(col(UpEntry.receipt).is_(None))
+        )
+    ).one()
+    last_receipt = (await session.exec(select(func.max(UpEntry.receipted_at)))).one()
+    quarantined = (
+        await session.exec(
+            select(func.count()).select_from(UpEntry).where(UpEntry.central_status == "quarantined")
+        )
+    ).one()
     return {
         "entries": int(unreceipted),
+        "bytes": int(queued_bytes),
+        "oldest_unsent_at": oldest,
+        "last_receipt_at": last_receipt,
         "unsealed_events": int(unsealed),
         "receipted_seq": int(receipted_seq),
+        "quarantined": int(quarantined),
     }

@@ -8,10 +8,14 @@ from typing import Any
 from litestar import MediaType, Request, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
+from sqlmodel import col, select
 
+from node.models import UpEntry
+from node.sync.attachments import pending_blob_totals
 from node.sync.client import CentralUnavailable, central_client, sync_once
 from node.sync.log import get_meta, queue_depth
 from node.web import current_user, runtime_of
+from protocol.sync import SKEW_WARNING_MS, describe_skew
 
 
 async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
@@ -20,9 +24,27 @@ async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
         depth = await queue_depth(session)
         meta = {
             k: await get_meta(session, k)
-            for k in ("link", "last_attempt_at", "last_success_at", "last_error", "last_report")
+            for k in ("link", "last_attempt_at", "last_success_at", "last_error", "last_report", "skew_ms")
         }
+        quarantined = (
+            await session.exec(
+                select(UpEntry)
+                .where(UpEntry.central_status == "quarantined")
+                .order_by(col(UpEntry.seq))
+                .limit(50)
+            )
+        ).all()
+    attachments, attachment_bytes = await pending_blob_totals(runtime)
+    skew_ms = int(meta["skew_ms"]) if meta["skew_ms"] else None
+    transfer = runtime.sync_state.get("transfer")
     return {
+        "attachments": {"count": attachments, "bytes": attachment_bytes},
+        "transfer": transfer.to_dict() if transfer is not None else None,
+        "skew_ms": skew_ms,
+        "clock_warning": clock_warning(skew_ms),
+        "quarantined": [
+            {"seq": q.seq, "reason": q.central_reason or "", "at": q.receipted_at} for q in quarantined
+        ],
         "node_id": runtime.node_id,
         "central_url": request.app.state.central_url,
         "link": meta["link"] or "unknown",
@@ -32,6 +54,16 @@ async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
         "last_error": meta["last_error"],
         "last_report": json.loads(meta["last_report"]) if meta["last_report"] else None,
     }
+
+
+def clock_warning(skew_ms: int | None) -> str:
+    """A clerk-readable warning when this machine's clock is off from the county's, else ""."""
+    if skew_ms is None or abs(skew_ms) < SKEW_WARNING_MS:
+        return ""
+    return (
+        f"本机时钟比县中心{describe_skew(skew_ms)}。办件照常受理、照常同步，法定时间以县中心接收时间为准；"
+        "请联系管理员校准本机时间。"
+    )
 
 
 @get("/sync", media_type=MediaType.HTML)
@@ -60,4 +92,11 @@ async def sync_now(request: Request[Any, Any, State]) -> Redirect:
     return Redirect(path="/sync")
 
 
-ROUTES = [sync_page, api_sync_status, sync_now]
+@get("/sync/progress", media_type=MediaType.HTML)
+async def sync_progress(request: Request[Any, Any, State]) -> Template:
+    """The live part of the sync page (queue, transfer), polled by HTMX while the page is open."""
+    current_user(request)
+    return Template(template_name="sync_progress.html", context={"s": await sync_status(request)})
+
+
+ROUTES = [sync_page, api_sync_status, sync_now, sync_progress]

@@ -1,4 +1,4 @@
-"""sync: attachments (tus uploads, arrived and expected blobs), node clock skew and self-report
+"""sync: attachments (tus uploads, arrived and expected blobs), node clock skew, self-report and counters
 
 Revision ID: 0004
 Revises: 0003
@@ -19,6 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("node", schema=None) as batch_op:
         batch_op.add_column(sa.Column("skew_ms", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("reported", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("counters", sa.Text(), nullable=True))
     op.create_table(
         "blob",
         sa.Column("sha256", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
@@ -66,5 +67,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_blob_node_id"), table_name="blob")
     op.drop_table("blob")
     with op.batch_alter_table("node", schema=None) as batch_op:
+        batch_op.drop_column("counters")
         batch_op.drop_column("reported")
         batch_op.drop_column("skew_ms")

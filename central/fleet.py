@@ -1,0 +1,86 @@
+"""The fleet view (R-PROV-5, R-SYNC): where every node stands with the county, and what needs attention.
+
+Each row joins what central knows for itself (log positions, last contact, measured clock skew, attachments
+expected and arrived, quarantined entries) with what the node said of itself at its last reconcile (queue,
+oldest unsent item, version, disk, devices).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from central.attachments import blob_counts
+from central.models import NodeRecord, QuarantineRecord
+from protocol.sync import SKEW_WARNING_MS, describe_skew
+
+#: A node not heard from for this long is flagged.
+SILENT_AFTER_S = 24 * 3600
+
+
+@dataclass
+class FleetRow:
+    node: NodeRecord
+    reported: dict[str, Any]
+    expected_blobs: int
+    arrived_blobs: int
+    quarantined: int
+    attention: list[str] = field(default_factory=list)
+
+    @property
+    def skew(self) -> str:
+        return describe_skew(self.node.skew_ms)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.node.model_dump(exclude={"secret_digest", "reported", "counters"}),
+            "reported": self.reported,
+            "expected_blobs": self.expected_blobs,
+            "arrived_blobs": self.arrived_blobs,
+            "quarantined": self.quarantined,
+            "skew": self.skew,
+            "attention": self.attention,
+        }
+
+
+async def fleet(session: AsyncSession, *, now: datetime | None = None) -> list[FleetRow]:
+    now = now or datetime.now(UTC)
+    nodes = (await session.exec(select(NodeRecord).order_by(col(NodeRecord.number)))).all()
+    rows = []
+    for node in nodes:
+        expected, arrived = await blob_counts(session, node.node_id)
+        quarantined = (
+            await session.exec(
+                select(func.count())
+                .select_from(QuarantineRecord)
+                .where(QuarantineRecord.node_id == node.node_id)
+            )
+        ).one()
+        row = FleetRow(node, json.loads(node.reported or "{}"), expected, arrived, int(quarantined))
+        if node.status == "revoked":
+            row.attention.append("已吊销")
+        if node.status == "active" and node.last_contact_at:
+            silent = (now - datetime.fromisoformat(node.last_contact_at)).total_seconds()
+            if silent > SILENT_AFTER_S:
+                row.attention.append(f"已 {silent / 86400:.0f} 天未联系")
+        if node.skew_ms is not None and abs(node.skew_ms) >= SKEW_WARNING_MS:
+            row.attention.append(f"时钟{row.skew}")
+        if row.quarantined:
+            row.attention.append(f"{row.quarantined} 条已隔离")
+        if expected > arrived:
+            row.attention.append(f"缺 {expected - arrived} 个附件")
+        rows.append(row)
+    return rows
+
+
+async def quarantine_list(session: AsyncSession, limit: int = 100) -> list[QuarantineRecord]:
+    result = await session.exec(
+        select(QuarantineRecord).order_by(col(QuarantineRecord.id).desc()).limit(limit)
+    )
+    return list(result.all())

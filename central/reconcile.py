@@ -1,0 +1,130 @@
+"""Reconciliation with a node (R-SYNC-6): compare log heads both ways in one round trip, and take back the
+down entries central lost when it was restored from an older backup.
+
+The answer is a statement signed by the county, because the node acts on it: it resends entries whose receipts
+central no longer honours, or re-chains its unsent events after a head it lost.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from central.attachments import AttachmentStore, missing_blobs
+from central.county import CountyKeys
+from central.ingest import note_contact, refresh_case, store_event
+from central.models import DownEntryRecord, NodeRecord, UpEntryRecord
+from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, VALIDATION, OneWindowError
+from protocol.events import CENTRAL_EVENT_TYPES, Event
+from protocol.log import GENESIS_HASH, LogEntry, open_entry, verify_entry
+from protocol.sync import Head, sign_statement
+
+#: What a node may tell central about itself in its hello (shown on the fleet page), and nothing else.
+REPORT_FIELDS = (
+    "queue_entries",
+    "queue_bytes",
+    "oldest_unsent_at",
+    "pending_attachments",
+    "pending_attachment_bytes",
+    "last_receipt_at",
+    "version",
+    "devices",
+    "disk_free_bytes",
+    "skew_ms",
+)
+
+
+async def hello(
+    session: AsyncSession,
+    county: CountyKeys,
+    store: AttachmentStore,
+    node: NodeRecord,
+    document: dict[str, Any],
+    *,
+    node_time: str,
+    now: str,
+) -> dict[str, Any]:
+    """Central's side of one reconcile round trip, signed by the county."""
+    up = Head.from_wire(document.get("up"), "up")
+    receipted = Head.from_wire(document.get("receipted"), "receipted")
+    down = Head.from_wire(document.get("down"), "down")
+    note_contact(node, node_time, now)
+    report = document.get("report") if isinstance(document.get("report"), dict) else {}
+    node.reported = json.dumps(
+        {k: report[k] for k in REPORT_FIELDS if k in report}, ensure_ascii=False, sort_keys=True
+    )
+    session.add(node)
+
+    async def holds(head: Head) -> bool:
+        if head.seq == 0:
+            return True
+        row = await session.get(UpEntryRecord, (node.node_id, head.seq))
+        return row is not None and row.entry_hash == head.hash
+
+    answer: dict[str, Any] = {
+        "node_id": node.node_id,
+        "up": {"seq": node.up_seq, "hash": node.up_hash},
+        "down": {"seq": node.down_seq, "hash": node.down_hash},
+        "holds_node_up_head": await holds(up),
+        "holds_node_receipted": await holds(receipted),
+        "server_time": now,
+        "skew_ms": node.skew_ms,
+        "missing_blobs": await missing_blobs(session, store, node.node_id),
+        "want_down_from": node.down_seq + 1 if down.seq > node.down_seq else None,
+        "counters": json.loads(node.counters) if node.counters else {},
+    }
+    return sign_statement(answer, county.signing_key)
+
+
+async def restore_down(
+    session: AsyncSession, county: CountyKeys, node: NodeRecord, raw_entries: list[Any]
+) -> int:
+    """Take back down entries central wrote but lost (restored from an older backup) from the node's copy.
+
+    Each must be signed by this county and chain exactly onto central's down head; its central-authored events
+    are stored again (idempotent by event id) so the back office sees its own lost decisions."""
+    restored = 0
+    for raw in raw_entries:
+        entry = LogEntry.from_wire(raw)
+        if entry.node_id != node.node_id or entry.stream != "down":
+            raise OneWindowError(VALIDATION, "entry of another node or stream", field="entries")
+        if entry.seq <= node.down_seq:
+            continue
+        if entry.seq != node.down_seq + 1:
+            raise OneWindowError(ENTRY_GAP, f"down seq {entry.seq} after {node.down_seq}", field="seq")
+        if entry.prev_hash != (node.down_hash or GENESIS_HASH):
+            raise OneWindowError(ENTRY_CHAIN_BROKEN, f"down seq {entry.seq}", field="prev_hash")
+        verify_entry(entry, county.verify_key)
+        session.add(
+            DownEntryRecord(
+                node_id=node.node_id,
+                seq=entry.seq,
+                prev_hash=entry.prev_hash,
+                entry_hash=entry.entry_hash,
+                kind=entry.kind,
+                ciphertext=entry.ciphertext,
+                signature=entry.signature,
+                created_at=node.last_contact_at or "",
+            )
+        )
+        node.down_seq, node.down_hash = entry.seq, entry.entry_hash
+        node.down_acked = max(node.down_acked, entry.seq)
+        restored += 1
+        try:
+            payload = open_entry(entry, county.age_identities)
+        except OneWindowError:
+            continue  # written before down entries were also encrypted to the county: the chain is restored
+        touched: set[str] = set()
+        for event_raw in payload.get("events", []):
+            event = Event.from_dict(event_raw)
+            if event.type in CENTRAL_EVENT_TYPES and await store_event(
+                session, event, node_id=None, up_seq=None
+            ):
+                touched.add(event.case_id)
+        for case_id in touched:
+            await refresh_case(session, case_id)
+    session.add(node)
+    await session.flush()
+    return restored

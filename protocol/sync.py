@@ -1,0 +1,201 @@
+"""Reconciliation and courier files: what node and central say to each other beyond single log entries.
+
+* A **statement** is a canonical JSON object signed by one side (the county for central's answers, the node for
+  its courier files): the node acts on central's reconcile answer (it may resend or re-chain), so that answer
+  is signed like a receipt.
+* **Reconcile** (`hello`): one round trip compares log heads both ways. The node sends its up head, its highest
+  receipted entry and its down head; central answers with its heads for that node, its clock, whether the node's
+  receipted entry is one it holds, and the attachments its events refer to that have not arrived.
+* A **courier file** (sneakernet, R-SYNC-9) is an uncompressed tar: ``manifest.json`` (a signed statement that
+  lists every other member with its SHA-256), then the members. A reader checks the signature and every
+  member's hash before it uses anything, so a tampered file is refused whole.
+* **Attachment uploads** follow tus 1.0 (core, creation, checksum, termination); the names of the metadata
+  keys and the rule for choosing compression live here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import tarfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from protocol.canonical import canonical_json, parse_json
+from protocol.errors import COURIER_FILE_INVALID, STATEMENT_INVALID, OneWindowError
+from protocol.keys import SigningKey, VerifyKey
+
+_STATEMENT_TAG = b"onewindow/statement/v1\x00"
+COURIER_FORMAT = "onewindow-courier/v1"
+TUS_VERSION = "1.0.0"
+TUS_EXTENSIONS = "creation,checksum,termination"
+#: A clock further off than this (either way) is shown as a warning at both ends.
+SKEW_WARNING_MS = 2 * 60 * 1000
+#: Media types whose bytes are already compressed: compressing them again only costs time.
+INCOMPRESSIBLE = frozenset(
+    {
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "application/zip",
+        "application/gzip",
+        "application/x-7z-compressed",
+        "video/mp4",
+    }
+)
+
+
+def sign_statement(body: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
+    """`body` with a ``signature`` over its canonical form."""
+    clean = {k: v for k, v in body.items() if k != "signature"}
+    signature = key.sign(_STATEMENT_TAG + canonical_json(clean))
+    return {**clean, "signature": base64.b64encode(signature).decode("ascii")}
+
+
+def verify_statement(document: Any, key: VerifyKey) -> dict[str, Any]:
+    """The statement without its signature; OW-1219 unless `key` signed exactly this."""
+    if not isinstance(document, Mapping) or not isinstance(document.get("signature"), str):
+        raise OneWindowError(STATEMENT_INVALID, "not a signed statement", field="signature")
+    body = {k: v for k, v in document.items() if k != "signature"}
+    try:
+        signature = base64.b64decode(document["signature"], validate=True)
+    except ValueError as exc:
+        raise OneWindowError(STATEMENT_INVALID, "signature is not base64", field="signature") from exc
+    if not key.verify(signature, _STATEMENT_TAG + canonical_json(body)):
+        raise OneWindowError(STATEMENT_INVALID, "signature does not match", field="signature")
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A log position: the seq of an entry and its hash (seq 0 with the genesis hash for an empty log)."""
+
+    seq: int
+    hash: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"seq": self.seq, "hash": self.hash}
+
+    @classmethod
+    def from_wire(cls, data: Any, name: str) -> Head:
+        if not isinstance(data, Mapping):
+            raise OneWindowError(STATEMENT_INVALID, "must be {seq, hash}", field=name)
+        seq, digest = data.get("seq"), data.get("hash")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0 or not isinstance(digest, str):
+            raise OneWindowError(STATEMENT_INVALID, "must be {seq, hash}", field=name)
+        return cls(seq, digest)
+
+
+def describe_skew(skew_ms: int | None) -> str:
+    """A clock offset as people say it: 快 3 天 / 慢 2 小时 / 准确."""
+    if skew_ms is None:
+        return "未知"
+    if abs(skew_ms) < SKEW_WARNING_MS:
+        return "准确"
+    seconds = abs(skew_ms) / 1000
+    for unit, size in (("天", 86400), ("小时", 3600), ("分钟", 60)):
+        if seconds >= size:
+            amount = f"{seconds / size:.1f}".rstrip("0").rstrip(".")
+            return f"{'快' if skew_ms > 0 else '慢'} {amount} {unit}"
+    return f"{'快' if skew_ms > 0 else '慢'} {seconds:.0f} 秒"
+
+
+def should_compress(media_type: str, sample: bytes) -> bool:
+    """Compress before encrypting only where it pays: never for already-compressed formats, and only when
+    a trial on the first 256 KiB saves at least a tenth."""
+    import zlib
+
+    if media_type in INCOMPRESSIBLE or len(sample) < 512:
+        return False
+    head = sample[: 256 * 1024]
+    return len(zlib.compress(head, 1)) < 0.9 * len(head)
+
+
+def tus_metadata(values: Mapping[str, str]) -> str:
+    """The ``Upload-Metadata`` header: comma-separated ``key base64(value)`` pairs."""
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+
+
+def parse_tus_metadata(header: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in filter(None, (p.strip() for p in header.split(","))):
+        key, _, encoded = pair.partition(" ")
+        try:
+            values[key] = base64.b64decode(encoded, validate=True).decode("utf-8") if encoded else ""
+        except ValueError as exc:
+            raise ValueError(f"Upload-Metadata: {key} is not base64") from exc
+    return values
+
+
+def checksum_header(chunk: bytes) -> str:
+    """``Upload-Checksum`` for a chunk (tus checksum extension, sha256)."""
+    return "sha256 " + base64.b64encode(hashlib.sha256(chunk).digest()).decode()
+
+
+def checksum_matches(header: str, chunk: bytes) -> bool:
+    algorithm, _, value = header.partition(" ")
+    return algorithm.lower() == "sha256" and value.strip() == checksum_header(chunk).split(" ", 1)[1]
+
+
+# ---- courier files ---------------------------------------------------------------------------------------
+
+
+def write_courier_file(
+    out: io.BufferedIOBase | Any,
+    manifest: Mapping[str, Any],
+    members: Mapping[str, bytes],
+    key: SigningKey,
+) -> dict[str, Any]:
+    """Write a courier file: the signed manifest (listing each member's hash and size), then the members."""
+    listed = {
+        name: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        for name, data in members.items()
+    }
+    signed = sign_statement({**manifest, "format": COURIER_FORMAT, "members": listed}, key)
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in [("manifest.json", canonical_json(signed)), *members.items()]:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o600, 0
+            tar.addfile(info, io.BytesIO(data))
+    return signed
+
+
+def read_courier_file(data: bytes, key_for: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Check and open a courier file. `key_for(manifest)` names the key that must have signed it (the node's
+    or the county's). Every member must be listed with its hash and nothing unlisted may be present; any
+    difference refuses the whole file (OW-1218) before anything is used."""
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            members: dict[str, bytes] = {}
+            for info in tar.getmembers():
+                if not info.isfile() or info.name in members or info.name.startswith(("/", "..")):
+                    raise OneWindowError(
+                        COURIER_FILE_INVALID, f"unexpected member {info.name!r}", field="file"
+                    )
+                extracted = tar.extractfile(info)
+                members[info.name] = extracted.read() if extracted else b""
+    except (tarfile.TarError, EOFError) as exc:
+        raise OneWindowError(COURIER_FILE_INVALID, f"not a courier file: {exc}", field="file") from exc
+    if "manifest.json" not in members:
+        raise OneWindowError(COURIER_FILE_INVALID, "no manifest", field="file")
+    try:
+        manifest = parse_json(members.pop("manifest.json"))
+    except ValueError as exc:
+        raise OneWindowError(COURIER_FILE_INVALID, f"manifest: {exc}", field="manifest") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != COURIER_FORMAT:
+        raise OneWindowError(COURIER_FILE_INVALID, "not a courier manifest", field="manifest")
+    try:
+        body = verify_statement(manifest, key_for(manifest))
+    except OneWindowError as exc:
+        raise OneWindowError(COURIER_FILE_INVALID, f"signature: {exc.reason}", field="signature") from exc
+    listed = body.get("members")
+    if not isinstance(listed, dict) or set(listed) != set(members):
+        raise OneWindowError(COURIER_FILE_INVALID, "members differ from the manifest", field="members")
+    for name, content in members.items():
+        expected = listed[name]
+        if not isinstance(expected, dict) or hashlib.sha256(content).hexdigest() != expected.get("sha256"):
+            raise OneWindowError(COURIER_FILE_INVALID, f"{name}: content does not match", field=name)
+    return body, members

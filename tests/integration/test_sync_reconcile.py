@@ -1,0 +1,345 @@
+"""Sync that never loses anything, in-process: attachments over tus, metadata before scans, reconciliation after
+either side is restored from an older backup, poisoned entries isolated, clocks that are wrong.
+
+The node and central talk real HTTP semantics through ASGI; backups are real copies of the SQLite files taken
+with SQLite's online backup API while the stack runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from central.models import (
+    BlobRecord,
+    CaseRecord,
+    EventRecord,
+    NodeRecord,
+    QuarantineRecord,
+    RatingRecord,
+    UpEntryRecord,
+)
+from node.intake.service import store_blob
+from node.models import Blob, CaseEvent, UpEntry
+from node.sync.attachments import MAX_CHUNK, Uploader, pending_blobs
+from node.sync.client import sync_once
+from node.sync.log import seal_pending
+from protocol.events import CASE_DECIDED
+from protocol.ids import uuid7
+from tests.conftest import Stack, login_central, login_node
+from tests.integration.test_walking_skeleton import accept_one, central_counts
+from tests.support import VALID_IDS
+
+
+def sqlite_backup(source: Path, target: Path) -> None:
+    """A consistent copy of a live SQLite database (WAL included), as a county's nightly backup takes it."""
+    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
+        src.backup(dst)
+    dst.close()
+
+
+def restore(backup: Path, live: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        Path(str(live) + suffix).unlink(missing_ok=True)
+    shutil.copyfile(backup, live)
+
+
+async def central_blobs(stack: Stack) -> dict[str, int]:
+    async with stack.central_app.state.central.db.transaction() as session:
+        return {b.sha256: b.size for b in (await session.exec(select(BlobRecord))).all()}
+
+
+async def node_blob_hashes(stack: Stack) -> set[str]:
+    async with stack.runtime.db.read() as session:
+        return {b.sha256 for b in (await session.exec(select(Blob))).all()}
+
+
+async def test_attachments_arrive_verified_and_compressed_only_where_it_pays(stack: Stack) -> None:
+    await login_node(stack)
+    case = await accept_one(stack)
+    text_like = b"%PDF-1.4\n" + b"BT /F1 12 Tf (scan line) Tj ET\n" * 40_000 + b"%%EOF\n"
+    jpeg_like = b"\xff\xd8\xff\xe0" + os.urandom(300_000) + b"\xff\xd9"
+    async with stack.runtime.db.write() as session:
+        pdf = await store_blob(
+            session, stack.runtime, text_like, media_type="application/pdf", filename="a.pdf"
+        )
+        jpg = await store_blob(session, stack.runtime, jpeg_like, media_type="image/jpeg", filename="b.jpg")
+
+    report = await sync_once(stack.central, stack.runtime)
+    assert report.rejected == 0
+    arrived = await central_blobs(stack)
+    assert await node_blob_hashes(stack) <= set(arrived)
+    assert arrived[pdf] == len(text_like) and arrived[jpg] == len(jpeg_like)
+    store = stack.setup.root / "central" / "blobs"
+    for digest in (pdf, jpg):
+        assert hashlib.sha256((store / digest[:2] / digest).read_bytes()).hexdigest() == digest
+    async with stack.runtime.db.read() as session:
+        rows = {b.sha256: b for b in (await session.exec(select(Blob))).all()}
+    assert rows[pdf].compression == "zlib" and rows[pdf].spool_size is not None
+    assert rows[pdf].spool_size < len(text_like) / 10  # the text-heavy scan went over compressed
+    assert rows[jpg].compression == ""  # a JPEG is already compressed: sent as is
+    assert all(r.uploaded_at for r in rows.values())
+    assert not list((stack.node_dir / "spool").glob("*.age"))  # spools are removed once central confirms
+    assert case["case_id"]
+
+    # A second round sends nothing again.
+    again = await sync_once(stack.central, stack.runtime)
+    assert again.attachments == 0 and again.sent == 0
+
+
+async def test_upload_resumes_from_centrals_offset_after_a_cut(stack: Stack) -> None:
+    """The node stops after two chunks (a crash, a cut link): the next round asks central where it stands
+    (tus HEAD) and sends only the rest."""
+    await sync_once(stack.central, stack.runtime)  # enrol first
+    data = os.urandom(5 * MAX_CHUNK + 999)
+    async with stack.runtime.db.write() as session:
+        digest = await store_blob(session, stack.runtime, data, media_type="image/jpeg", filename="big.jpg")
+
+    class Crash(Exception):
+        pass
+
+    calls = {"n": 0}
+
+    async def crash_before_the_third_chunk() -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Crash
+
+    uploader = Uploader(stack.central, stack.runtime, before_chunk=crash_before_the_third_chunk)
+    uploader.chunk = MAX_CHUNK
+    (blob,) = await pending_blobs(stack.runtime)
+    try:
+        await uploader.upload(blob)
+    except Crash:
+        pass
+    assert uploader.bytes_sent == 2 * MAX_CHUNK
+    assert digest not in await central_blobs(stack)
+
+    report = await sync_once(stack.central, stack.runtime)
+    assert report.attachments == 1
+    async with stack.runtime.db.read() as session:
+        row = await session.get(Blob, digest)
+    assert row is not None and row.spool_size is not None and row.uploaded_at is not None
+    assert report.attachment_bytes == row.spool_size - 2 * MAX_CHUNK  # only what central did not have
+    assert (await central_blobs(stack))[digest] == len(data)
+
+
+async def test_new_case_overtakes_queued_scans(stack: Stack) -> None:
+    """Metadata entries go before attachments: a case accepted while scans upload reaches central first."""
+    await login_node(stack)
+    await sync_once(stack.central, stack.runtime)
+    for n in range(3):
+        async with stack.runtime.db.write() as session:
+            await store_blob(
+                session,
+                stack.runtime,
+                os.urandom(3 * MAX_CHUNK),
+                media_type="image/jpeg",
+                filename=f"{n}.jpg",
+            )
+    seen_case_before_last_scan: dict[str, Any] = {}
+    original = stack.runtime.sync_state
+
+    async def accept_during_upload() -> None:
+        if "accepted" not in seen_case_before_last_scan:
+            seen_case_before_last_scan["accepted"] = await accept_one(stack, VALID_IDS[1], "李四")
+
+    from node.sync import client as sync_client
+
+    real = sync_client.push_if_pending
+
+    async def hooked(client: Any, runtime: Any, report: Any) -> None:
+        await accept_during_upload()
+        await real(client, runtime, report)
+        if "central_cases" not in seen_case_before_last_scan:
+            seen_case_before_last_scan["central_cases"] = (await central_counts(stack))["cases"]
+            seen_case_before_last_scan["blobs"] = len(await central_blobs(stack))
+
+    sync_client.push_if_pending = hooked  # type: ignore[assignment]
+    try:
+        await sync_once(stack.central, stack.runtime)
+    finally:
+        sync_client.push_if_pending = real  # type: ignore[assignment]
+    assert original is stack.runtime.sync_state
+    assert seen_case_before_last_scan["central_cases"] == 1  # the case arrived …
+    assert seen_case_before_last_scan["blobs"] < 3 + 6  # … before the scans had all gone
+
+
+async def test_central_restored_from_an_older_backup_gets_everything_again(stack: Stack) -> None:
+    await login_node(stack)
+    first = await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    central_db = stack.setup.root / "central" / "central.db"
+    backup = stack.setup.root / "central-backup.db"
+    sqlite_backup(central_db, backup)
+
+    second = await accept_one(stack, VALID_IDS[1], "李四")
+    await sync_once(stack.central, stack.runtime)
+    await login_central(stack)
+    decided = await stack.central.post(
+        f"/api/v1/cases/{first['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
+    )
+    assert decided.status_code == 200
+    await sync_once(stack.central, stack.runtime)  # the decision reaches the node
+    before = await central_counts(stack)
+    blobs_before = await central_blobs(stack)
+
+    # The county restores last night's backup: central forgets the second case, the decision and blobs' rows.
+    await stack.central_app.state.central.db.close()
+    restore(backup, central_db)
+    async with stack.central_app.state.central.db.transaction() as session:
+        assert (await session.exec(select(func.count()).select_from(CaseRecord))).one() == 1
+
+    report = await sync_once(stack.central, stack.runtime)
+    assert report.resent >= 1 and report.down_restored == 1
+    after = await central_counts(stack)
+    assert after == before  # every entry, event and case again, none twice
+    assert await central_blobs(stack) == blobs_before
+    async with stack.central_app.state.central.db.transaction() as session:
+        node = (await session.exec(select(NodeRecord))).first()
+        decisions = (await session.exec(select(EventRecord).where(EventRecord.type == CASE_DECIDED))).all()
+        assert node is not None and node.down_seq == 1
+    assert len(decisions) == 1  # central's own decision, read back from the node's copy of the down entry
+    async with stack.runtime.db.read() as session:
+        lost = (await session.exec(select(UpEntry).where(col(UpEntry.lost_receipt).is_not(None)))).all()
+        assert lost and all(r.receipt for r in lost)  # the old receipt kept as proof, and a new one
+    assert second["case_id"]
+
+
+async def test_node_restored_from_an_older_backup_rechains_and_nothing_doubles(stack: Stack) -> None:
+    await login_node(stack)
+    first = await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    node_db = stack.node_dir / "node.db"
+    backup = stack.setup.root / "node-backup.db"
+    sqlite_backup(node_db, backup)
+    lost = await accept_one(stack, VALID_IDS[1], "李四")  # sent, then lost with the node's disk
+    await sync_once(stack.central, stack.runtime)
+    before = await central_counts(stack)
+
+    # The node's disk dies; last night's backup comes back, and the clerk records a rating before any sync:
+    # its entry takes a seq central already holds (a fork), so the node must learn the head it lost.
+    await stack.runtime.db.close()
+    restore(backup, node_db)
+    from node.db import Database
+
+    stack.runtime.db = Database(node_db)
+    rated = await stack.node.post("/api/v1/ratings", json={"case_id": first["case_id"], "level": 5})
+    assert rated.status_code == 201, rated.text
+    async with stack.runtime.db.write() as session:
+        await seal_pending(session, stack.runtime)
+
+    report = await sync_once(stack.central, stack.runtime)
+    assert report.rechained >= 1 and report.rejected == 0 and report.quarantined == 0, report
+    # Having reconciled, the node also knows the numbers it used in the lost day: a new case never repeats one.
+    third = await accept_one(stack, VALID_IDS[2], "王五")
+    assert third["case_number"] != lost["case_number"]
+    await sync_once(stack.central, stack.runtime)
+
+    after = await central_counts(stack)
+    assert after["cases"] == before["cases"] + 1
+    assert after["quarantine"] == before["quarantine"] == 0
+    async with stack.central_app.state.central.db.transaction() as session:
+        case_ids = set((await session.exec(select(CaseRecord.case_id))).all())
+        node = (await session.exec(select(NodeRecord))).first()
+        ratings = (await session.exec(select(func.count()).select_from(RatingRecord))).one()
+    assert case_ids == {first["case_id"], lost["case_id"], third["case_id"]}
+    assert ratings == 1
+    async with stack.runtime.db.read() as session:
+        head = (await session.exec(select(func.max(UpEntry.seq)))).one()
+        unsent = (
+            await session.exec(
+                select(func.count()).select_from(UpEntry).where(col(UpEntry.receipt).is_(None))
+            )
+        ).one()
+    assert node is not None and node.up_seq == head and unsent == 0  # both heads equal, all receipted
+
+
+async def test_poisoned_entry_is_quarantined_while_the_hundred_after_it_apply(stack: Stack) -> None:
+    await login_node(stack)
+    await sync_once(stack.central, stack.runtime)
+    runtime = stack.runtime
+    poison_case = uuid7()
+    async with runtime.db.write() as session:
+        # A node may not author a back-office decision: central quarantines the entry that carries one.
+        session.add(
+            CaseEvent(
+                id=uuid7(),
+                case_id=poison_case,
+                type=CASE_DECIDED,
+                authority=runtime.node_id,
+                actor="clerk",
+                hlc=runtime.clock.now(),
+                payload=json.dumps({"outcome": "approve"}),
+                content_hash="x" * 64,
+                origin="local",
+            )
+        )
+        await seal_pending(session, runtime)
+    for n in range(100):
+        if n == 50:  # an item has 99 case numbers a day at this node: the second half is tomorrow's work
+            stack.clock.set(datetime.now(UTC) + timedelta(days=1))
+        await accept_one(stack, VALID_IDS[n % 3], f"申请人{n}")
+        async with runtime.db.write() as session:
+            await seal_pending(session, runtime)
+    async with runtime.db.read() as session:
+        after_poison = (
+            await session.exec(
+                select(func.count()).select_from(UpEntry).where(col(UpEntry.receipt).is_(None))
+            )
+        ).one()
+    assert after_poison >= 101  # the poisoned entry and at least a hundred behind it
+    report = await sync_once(stack.central, runtime)
+    assert report.quarantined == 1 and report.rejected == 0
+    counts = await central_counts(stack)
+    assert counts["cases"] == 100 and counts["quarantine"] == 1
+    async with stack.central_app.state.central.db.transaction() as session:
+        quarantined = (await session.exec(select(QuarantineRecord))).one()
+        entries = (await session.exec(select(func.count()).select_from(UpEntryRecord))).one()
+    assert "may not author" in quarantined.reason
+    async with runtime.db.read() as session:
+        node_entries = (await session.exec(select(func.count()).select_from(UpEntry))).one()
+        flagged = (await session.exec(select(UpEntry).where(UpEntry.central_status == "quarantined"))).all()
+    assert entries == node_entries  # the chain is whole: every entry stored and receipted
+    assert len(flagged) == 1 and "OW-1208" in (flagged[0].central_reason or "")
+    page = await stack.node.get("/sync", headers={"accept": "text/html"})
+    assert "已隔离" in page.text
+
+
+async def test_a_node_clock_days_fast_or_hours_slow_still_syncs_and_the_skew_shows(stack: Stack) -> None:
+    await login_node(stack)
+    await login_central(stack)
+    for n, (skew, label) in enumerate(((timedelta(days=3), "快"), (timedelta(hours=-2), "慢"))):
+        stack.clock.set(datetime.now(UTC) + skew)
+        case = await accept_one(stack, VALID_IDS[n], f"时钟{label}")
+        report = await sync_once(stack.central, stack.runtime)
+        assert report.rejected == 0
+        listed = {c["case_id"] for c in (await stack.central.get("/api/v1/cases")).json()["cases"]}
+        assert case["case_id"] in listed
+        nodes = (await stack.central.get("/api/v1/nodes")).json()["nodes"]
+        skew_ms = next(n["skew_ms"] for n in nodes if n["node_id"] == stack.runtime.node_id)
+        assert abs(skew_ms - skew.total_seconds() * 1000) < 60_000, skew_ms
+        fleet = await stack.central.get("/fleet", headers={"accept": "text/html"})
+        assert "时钟偏差" in fleet.text
+        page = await stack.node.get("/sync", headers={"accept": "text/html"})
+        assert f"本机时钟比县中心{label}" in page.text
+        # Legal times at central are bounded by central's receipt: never later than the entry arrived.
+        async with stack.central_app.state.central.db.transaction() as session:
+            record = await session.get(CaseRecord, case["case_id"])
+            entry_time = (await session.exec(select(func.max(UpEntryRecord.received_at)))).one()
+        assert record is not None and record.received_at <= entry_time
+        assert record.accepted_at <= entry_time
+    # A decision on the fast node's case still sorts after its acceptance (no anomaly) …
+    decided = await stack.central.post(
+        f"/api/v1/cases/{case['case_id']}/decision", json={"outcome": "approve", "reason": "符合"}
+    )
+    assert decided.status_code == 200, decided.text
