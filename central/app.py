@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlmodel import col, select
 
-from central import sync_routes
+from central import archive_routes, sync_routes
 from central.backoffice import case_events, case_state, decide_case, list_cases, list_nodes
 from central.county import CountyKeys, import_registry, load_county
 from central.db import CentralDatabase, migrate
@@ -426,6 +426,7 @@ def create_app(settings: CentralSettings) -> Litestar:
     return Litestar(
         route_handlers=[
             *sync_routes.ROUTES,
+            *archive_routes.ROUTES,
             api_login,
             api_cases,
             api_case,

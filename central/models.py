@@ -207,3 +207,22 @@ class UploadRecord(CentralTable, table=True):
     created_at: str
     completed_at: str | None = None
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ArchiveRecord(CentralTable, table=True):
+    """An archive package (归档信息包) received from a node, with the four-property check central ran on it
+    (移交接收检测) and the event that told the node: confirmed, or refused with the failed items."""
+
+    __tablename__ = "archive_package"
+    sha256: str = Field(primary_key=True)
+    node_id: str = Field(index=True)
+    case_id: str = Field(index=True)
+    case_number: str
+    archival_number: str = Field(index=True)
+    retention: str
+    passed: bool
+    failed_items: int = 0
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))
+    report: str = Field(sa_column=Column(Text, nullable=False))  # the full report, JSON
+    received_at: str = Field(index=True)
+    answer_event: str = ""  # id of the case.archive_confirmed event sent down ("" when no case to answer)

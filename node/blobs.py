@@ -41,3 +41,11 @@ class BlobStore:
 
     def exists(self, digest: str) -> bool:
         return self.path(digest).exists()
+
+    def delete(self, digest: str) -> bool:
+        """Remove a blob's file (archive purge only, after central confirmed its copy); False when absent."""
+        try:
+            self.path(digest).unlink()
+        except FileNotFoundError:
+            return False
+        return True

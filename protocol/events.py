@@ -37,6 +37,8 @@ CASE_HANDED_TO_LOGISTICS = (
     "case.handed_to_logistics"  # 出件: result handed to the logistics window for mailing
 )
 CASE_DECIDED = "case.decided"  # 办理决定 (central: approve / deny)
+CASE_ARCHIVED = "case.archived"  # 归档: the node sealed the closed case into an archive package
+CASE_ARCHIVE_CONFIRMED = "case.archive_confirmed"  # 接收检测: central re-checked the package (pass or fail)
 
 NODE_EVENT_TYPES = frozenset(
     {
@@ -53,9 +55,10 @@ NODE_EVENT_TYPES = frozenset(
         CASE_DECIDED_ON_SPOT,
         CASE_ISSUED,
         CASE_HANDED_TO_LOGISTICS,
+        CASE_ARCHIVED,
     }
 )
-CENTRAL_EVENT_TYPES = frozenset({CASE_DECIDED})
+CENTRAL_EVENT_TYPES = frozenset({CASE_DECIDED, CASE_ARCHIVE_CONFIRMED})
 EVENT_TYPES = NODE_EVENT_TYPES | CENTRAL_EVENT_TYPES
 
 EVENT_LABELS = {
@@ -73,6 +76,8 @@ EVENT_LABELS = {
     CASE_ISSUED: "窗口出件",
     CASE_HANDED_TO_LOGISTICS: "交物流窗口寄递",
     CASE_DECIDED: "办理决定",
+    CASE_ARCHIVED: "归档",
+    CASE_ARCHIVE_CONFIRMED: "县级接收检测",
 }
 
 # Case statuses, in workflow order.
@@ -99,6 +104,9 @@ STATUS_LABELS = {
 DECIDABLE = frozenset({ACCEPTED})
 RESULT_READY = frozenset({APPROVED, DENIED})
 OPEN_FOR_MATERIALS = frozenset({RECEIVED, CORRECTION_REQUESTED, ACCEPTED})
+# Closed for good, so archivable: nothing more happens at the window. A mailed result is not closed yet (its
+# delivery result still comes back to the case), nor is a decided result the applicant has not collected.
+ARCHIVABLE = frozenset({ISSUED, REFUSED, TERMINATED})
 
 # Notice kinds (the official documents a case produces), with their titles.
 NOTICE_TITLES = {
@@ -226,6 +234,8 @@ class CaseState:
     notices: tuple[Notice, ...] = ()
     received_by: str = ""
     accepted_by: str = ""
+    archive: Mapping[str, Any] | None = None  # the newest case.archived: {package, archival_number, …}
+    archive_checks: tuple[Mapping[str, Any], ...] = ()  # central's receipt checks: {package, passed, …}
     event_count: int = 0
     last_hlc: int = 0
     anomalies: tuple[str, ...] = ()
@@ -241,6 +251,14 @@ class CaseState:
     @property
     def waiver_pending(self) -> bool:
         return self.waiver is not None and not self.waiver.get("supplied_at")
+
+    @property
+    def archive_confirmed(self) -> bool:
+        """Central confirmed (its check passed) the very package the newest case.archived names."""
+        return self.archive is not None and any(
+            c.get("passed") is True and c.get("package") == self.archive.get("package")
+            for c in self.archive_checks
+        )
 
     def notice(self, kind: str) -> Notice | None:
         """The newest notice of that kind (a second correction notice replaces the first)."""
@@ -400,6 +418,14 @@ def apply_event(state: CaseState, event: Event) -> CaseState:
             return _decided(state, event, p, on_spot=True)
         if event.type == CASE_DECIDED:
             return _decided(state, event, p, on_spot=False)
+        if event.type == CASE_ARCHIVED:
+            if state.status not in ARCHIVABLE:
+                return _anomaly(state, event, f"archived in status {state.status}")
+            archive = {**dict(p), "package": str(p["package_blob"]), "event_id": event.id}
+            return replace(state, archive=archive)
+        if event.type == CASE_ARCHIVE_CONFIRMED:
+            check = {**dict(p), "package": str(p["package"]), "passed": p["passed"] is True}
+            return replace(state, archive_checks=(*state.archive_checks, check))
         if event.type in (CASE_ISSUED, CASE_HANDED_TO_LOGISTICS):
             if state.status not in RESULT_READY:
                 return _anomaly(state, event, f"issuing in status {state.status}")

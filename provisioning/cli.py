@@ -112,12 +112,41 @@ def _provision(args: argparse.Namespace) -> int:
     return 2
 
 
+def _archive(args: argparse.Namespace) -> int:
+    """`onewindow archive verify PATH`: the four-property check of a package; non-zero exit on any failure."""
+    from protocol.archive import check_package, render_text
+    from protocol.keys import VerifyKey
+
+    try:
+        key = VerifyKey.from_text(args.node_key) if args.node_key else None
+    except ValueError as exc:
+        print(f"错误：节点公钥格式不对（{exc}）", file=sys.stderr)
+        return 2
+    if not args.path.exists():
+        print(f"错误：{args.path} 不存在", file=sys.stderr)
+        return 2
+    report = check_package(args.path, stage=args.stage, trusted_key=key)
+    print(report.to_json() if args.json else render_text(report).rstrip("\n"))
+    return 0 if report.passed else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="onewindow", description="OneWindow Edge 一窗受理·集成服务")
     sub = parser.add_subparsers(dest="command", required=True)
     _provision_parser(sub.add_parser("provision", help="county keys, nodes and accounts"))
     node_cli = sub.add_parser("node", help="the centre's node")
     central_cli = sub.add_parser("central", help="the county's central server")
+    archive = sub.add_parser("archive", help="electronic archive packages (BagIt, four-property check)")
+    archive_sub = archive.add_subparsers(dest="archive_command", required=True)
+    verify = archive_sub.add_parser(
+        "verify", help="check a package (ZIP or unpacked bag); exit 1 on any failure"
+    )
+    verify.add_argument("path", type=Path)
+    verify.add_argument("--node-key", help="the node's public key (ow-edpk-…) to verify the signer against")
+    verify.add_argument(
+        "--stage", choices=("GD", "YJ"), default="YJ", help="GD 归档 or YJ 移交接收 (default)"
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
     demo = sub.add_parser("demo", help="a demo county with two centres on loopback")
     demo.add_argument("--dir", type=Path, default=Path(os.environ.get("ONEWINDOW_DEMO_DIR", "demo-data")))
     demo.add_argument("--port", type=int, default=8100, help="central's port; the centres use the next two")
@@ -136,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "central":
         result = importlib.import_module("central.cli").run(args)
         return result
+    if args.command == "archive":
+        return _archive(args)
     if args.command == "demo":
         from provisioning.demo import run_demo
 
