@@ -24,6 +24,14 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     publish.add_argument("--county-dir", type=Path, required=True)
     publish.add_argument("--database-url", default=None)
     publish.add_argument("--file", type=Path, required=True, help="calendar JSON (see provisioning/data)")
+    courier = sub.add_parser(
+        "import", help="ingest a courier's sync file from a node and write the reply file"
+    )
+    courier.add_argument("file", type=Path, help="the file `onewindow node export` wrote")
+    courier.add_argument("--out", type=Path, required=True, help="where to write the reply for the node")
+    courier.add_argument("--data", type=Path, required=True, help="central data directory")
+    courier.add_argument("--county-dir", type=Path, required=True)
+    courier.add_argument("--database-url", default=None)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,4 +61,10 @@ def run(args: argparse.Namespace) -> int:
         from central.calendar_cli import publish
 
         return asyncio.run(publish(args))
+    if args.central_command == "import":
+        import asyncio
+
+        from central.courier import import_command
+
+        return asyncio.run(import_command(args))
     return 2

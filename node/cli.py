@@ -34,6 +34,14 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--scan-folder", type=Path, default=None, help="hot folder the scanner / document camera saves into"
     )
+    export = sub.add_parser(
+        "export", help="write every unsent entry and attachment to one file for the courier"
+    )
+    export.add_argument("--data", type=Path, required=True)
+    export.add_argument("--out", type=Path, required=True)
+    imp = sub.add_parser("import", help="apply the reply file central wrote for this node")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--data", type=Path, required=True)
     sync = sub.add_parser("sync", help="run one sync round now and print what it did")
     sync.add_argument("--data", type=Path, required=True)
     sync.add_argument("--central-url", default=None)
@@ -76,7 +84,44 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.node_command == "sync":
         return asyncio.run(_sync(args.data, args.central_url))
+    if args.node_command == "export":
+        return asyncio.run(_export(args.data, args.out))
+    if args.node_command == "import":
+        return asyncio.run(_import(args.data, args.file))
     return 2
+
+
+async def _export(data: Path, out: Path) -> int:
+    from node.runtime import open_runtime
+    from node.sync.courier import export_courier_file
+
+    runtime = await open_runtime(data)
+    try:
+        exported = await export_courier_file(runtime, out)
+    finally:
+        await runtime.close()
+    print(exported.summary())
+    print("请交信使带到县中心导入：onewindow central import …；带回的回执文件用 onewindow node import 导入。")
+    return 0
+
+
+async def _import(data: Path, reply: Path) -> int:
+    from node.runtime import open_runtime
+    from node.sync.courier import import_courier_reply
+
+    runtime = await open_runtime(data)
+    try:
+        report = await import_courier_reply(runtime, reply.read_bytes())
+    except OneWindowError as exc:
+        print(f"导入失败，文件整份拒收，未作任何更改：{exc.reason}", file=sys.stderr)
+        return 1
+    finally:
+        await runtime.close()
+    print(
+        f"已导入回执：确认条目 {report.receipted} 条，附件 {report.attachments} 个，"
+        f"下发条目 {report.pulled} 条（新事件 {report.applied_events} 个）"
+    )
+    return 0
 
 
 async def _sync(data: Path, central_url: str | None) -> int:

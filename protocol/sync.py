@@ -155,12 +155,19 @@ def write_courier_file(
         for name, data in members.items()
     }
     signed = sign_statement({**manifest, "format": COURIER_FORMAT, "members": listed}, key)
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in [("manifest.json", canonical_json(signed)), *members.items()]:
+    out.write(_tar([("manifest.json", canonical_json(signed)), *members.items()]))
+    return signed
+
+
+def _tar(members: list[tuple[str, bytes]]) -> bytes:
+    """The one byte layout a courier file has for its members (fixed headers, no times, no owners)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in members:
             info = tarfile.TarInfo(name)
             info.size, info.mode, info.mtime = len(data), 0o600, 0
             tar.addfile(info, io.BytesIO(data))
-    return signed
+    return buffer.getvalue()
 
 
 def read_courier_file(data: bytes, key_for: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -179,8 +186,12 @@ def read_courier_file(data: bytes, key_for: Any) -> tuple[dict[str, Any], dict[s
                 members[info.name] = extracted.read() if extracted else b""
     except (tarfile.TarError, EOFError) as exc:
         raise OneWindowError(COURIER_FILE_INVALID, f"not a courier file: {exc}", field="file") from exc
-    if "manifest.json" not in members:
+    if "manifest.json" not in members or next(iter(members)) != "manifest.json":
         raise OneWindowError(COURIER_FILE_INVALID, "no manifest", field="file")
+    if _tar(list(members.items())) != data:
+        # Every byte of a courier file is determined by its members: any other change (padding, headers)
+        # means the file was altered on the way, and it is refused like altered content.
+        raise OneWindowError(COURIER_FILE_INVALID, "file layout altered", field="file")
     try:
         manifest = parse_json(members.pop("manifest.json"))
     except ValueError as exc:

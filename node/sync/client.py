@@ -118,13 +118,23 @@ async def _push_batch(client: httpx.AsyncClient, runtime: NodeRuntime, report: S
     )
     answer = await _call(client, runtime, "POST", "/sync/v1/up", body)
     report.sent += len(rows)
+    progressed, forked = await apply_push_results(runtime, list(answer.get("results", [])), report)
+    async with runtime.db.write() as session:
+        await set_meta(session, "last_push_answer", json.dumps({"head": answer.get("head")}))
+    if forked:
+        return "fork"
+    return "progress" if progressed else "stuck"
+
+
+async def apply_push_results(
+    runtime: NodeRuntime, results: list[dict[str, Any]], report: SyncReport
+) -> tuple[bool, bool]:
+    """Keep the receipts central gave (checked), with its verdict per entry; returns (progressed, forked)."""
     progressed, forked = False, False
     async with runtime.db.write() as session:
-        for result in answer.get("results", []):
+        for result in results:
             if result.get("receipt"):
-                quarantined = (
-                    result.get("central_status") == "quarantined" or result.get("status") == "quarantined"
-                )
+                quarantined = result.get("central_status") == "quarantined"
                 kept = await store_receipt(
                     session,
                     runtime,
@@ -135,15 +145,12 @@ async def _push_batch(client: httpx.AsyncClient, runtime: NodeRuntime, report: S
                 if kept:
                     report.receipted += 1
                     progressed = True
-                    report.quarantined += int(quarantined and result.get("status") == "quarantined")
+                    report.quarantined += int(result.get("status") == "quarantined")
             if result.get("status") == "rejected":
                 report.rejected += 1
                 forked = forked or result.get("code") == ENTRY_FORK.code
                 report.errors += (f"seq {result.get('seq')}: {result.get('code')} {result.get('detail')}",)
-        await set_meta(session, "last_push_answer", json.dumps({"head": answer.get("head")}))
-    if forked:
-        return "fork"
-    return "progress" if progressed else "stuck"
+    return progressed, forked
 
 
 async def push(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncReport) -> None:
@@ -235,6 +242,8 @@ async def apply_hello_answer(runtime: NodeRuntime, answer: Any, report: SyncRepo
                 report.rechained += await rechain_after(session, runtime, central_up.seq, central_up.hash)
         if isinstance(body.get("skew_ms"), int):
             await set_meta(session, "skew_ms", str(body["skew_ms"]))
+        want = body.get("want_down_from")
+        await set_meta(session, "want_down_from", str(want) if isinstance(want, int) and want > 0 else "")
         await set_meta(session, "central_time", str(body.get("server_time", "")))
     missing = [d for d in body.get("missing_blobs") or [] if isinstance(d, str)]
     if missing:
@@ -312,6 +321,8 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
         want = answer.get("want_down_from")
         if isinstance(want, int) and want > 0:
             await restore_central_down(client, runtime, want - 1, report)
+            async with runtime.db.write() as session:
+                await set_meta(session, "want_down_from", "")
         await pull(client, runtime, report)
     except Exception as exc:
         async with runtime.db.write() as session:

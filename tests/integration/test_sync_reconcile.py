@@ -343,3 +343,95 @@ async def test_a_node_clock_days_fast_or_hours_slow_still_syncs_and_the_skew_sho
         f"/api/v1/cases/{case['case_id']}/decision", json={"outcome": "approve", "reason": "符合"}
     )
     assert decided.status_code == 200, decided.text
+
+
+async def test_tus_refusals_change_nothing(stack: Stack) -> None:
+    """Checksum mismatch (460), wrong offset (409), unsigned or foreign requests, a lying hash (422)."""
+    from protocol import age
+    from protocol.requests import sign_request
+    from protocol.sync import checksum_header, tus_metadata
+
+    await sync_once(stack.central, stack.runtime)  # the node is enrolled at central
+    runtime = stack.runtime
+
+    def signed(method: str, path: str, body: bytes = b"", **extra: str) -> dict[str, str]:
+        return {
+            "Tus-Resumable": "1.0.0",
+            **extra,
+            **sign_request(
+                runtime.identity.signing_key, runtime.node_id, method, path, runtime.now_iso(), body
+            ),
+        }
+
+    options = await stack.central.options("/sync/v1/files")
+    assert options.headers["Tus-Version"] == "1.0.0"
+    assert set(options.headers["Tus-Extension"].split(",")) == {"creation", "checksum", "termination"}
+
+    plaintext = os.urandom(4000)
+    ciphertext = age.encrypt(plaintext, [runtime.identity.county_recipient.raw])
+    spool_sha = hashlib.sha256(ciphertext).hexdigest()
+    lying = "0" * 64  # the node claims another plaintext hash
+    meta = tus_metadata(
+        {"sha256": lying, "spool_sha256": spool_sha, "media_type": "image/jpeg", "filename": "x"}
+    )
+    unsigned = await stack.central.post("/sync/v1/files", headers={"Upload-Length": str(len(ciphertext))})
+    assert unsigned.status_code in (401, 403)
+    created = await stack.central.post(
+        "/sync/v1/files",
+        headers=signed(
+            "POST", "/sync/v1/files", **{"Upload-Length": str(len(ciphertext)), "Upload-Metadata": meta}
+        ),
+    )
+    assert created.status_code == 201 and created.headers["Upload-Offset"] == "0"
+    url = created.headers["Location"]
+    again = await stack.central.post(
+        "/sync/v1/files",
+        headers=signed(
+            "POST", "/sync/v1/files", **{"Upload-Length": str(len(ciphertext)), "Upload-Metadata": meta}
+        ),
+    )
+    assert again.headers["Location"] == url  # creating the same upload twice is harmless
+
+    first = ciphertext[:1000]
+    patch_headers = {"Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    damaged = await stack.central.patch(
+        url,
+        content=first,
+        headers=signed(
+            "PATCH", url, first, **patch_headers, **{"Upload-Checksum": checksum_header(b"other")}
+        ),
+    )
+    assert damaged.status_code == 460
+    offset = await stack.central.head(url, headers=signed("HEAD", url))
+    assert offset.headers["Upload-Offset"] == "0"  # nothing of the damaged chunk was kept
+    ok = await stack.central.patch(
+        url,
+        content=first,
+        headers=signed("PATCH", url, first, **patch_headers, **{"Upload-Checksum": checksum_header(first)}),
+    )
+    assert ok.status_code == 204 and ok.headers["Upload-Offset"] == "1000"
+    replay = await stack.central.patch(
+        url,
+        content=first,
+        headers=signed("PATCH", url, first, **patch_headers, **{"Upload-Checksum": checksum_header(first)}),
+    )
+    assert replay.status_code == 409  # the duplicated request is refused, not appended twice
+    rest = ciphertext[1000:]
+    lie = await stack.central.patch(
+        url,
+        content=rest,
+        headers=signed(
+            "PATCH",
+            url,
+            rest,
+            **{**patch_headers, "Upload-Offset": "1000"},
+            **{"Upload-Checksum": checksum_header(rest)},
+        ),
+    )
+    assert lie.status_code == 422 and "OW-1217" in lie.text
+    assert lying not in await central_blobs(stack)
+
+    terminated = await stack.central.delete(url, headers=signed("DELETE", url))
+    assert terminated.status_code == 204
+    gone = await stack.central.head(url, headers=signed("HEAD", url))
+    assert gone.status_code == 404
