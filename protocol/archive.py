@@ -1096,7 +1096,8 @@ def _check(
         "ZS", 3, "数字摘要一致性", digests, f"{len(manifest) + len(tagmanifest)} 个文件的 SHA-256 与清单一致"
     )
 
-    entries = metadata.get("files") if isinstance(metadata.get("files"), list) else []
+    raw_entries = metadata.get("files")
+    entries: list[Any] = raw_entries if isinstance(raw_entries, list) else []
     content: list[tuple[str, str]] = []
     for entry in entries:
         if not isinstance(entry, dict):
@@ -1140,7 +1141,8 @@ def _check(
             accuracy.append(("archival_number_retention", "档号中的保管期限代码与保管期限不一致"))
         if str(metadata.get("year", "")) != match["year"] or str(metadata.get("fonds", "")) != match["fonds"]:
             accuracy.append(("archival_number_parts", "档号中的年度或全宗号与元数据不一致"))
-    case_meta = metadata.get("case") if isinstance(metadata.get("case"), dict) else {}
+    raw_case = metadata.get("case")
+    case_meta: dict[str, Any] = raw_case if isinstance(raw_case, dict) else {}
     for name, expected_value in (
         ("Archival-Number", number),
         ("Retention-Period", retention),
@@ -1198,8 +1200,9 @@ def _check(
                 linked.append(
                     ("material_not_in_package", f"事件记录的材料 {material.get('filename')} 不在文件元数据中")
                 )
-        if state.anomalies:
-            linked.append(("fold_anomaly", f"事件记录有 {len(state.anomalies)} 处异常：{state.anomalies[0]}"))
+        # Anomalies are facts of the record, not defects of the package: they must be disclosed, not hidden.
+        if list(state.anomalies) != list(case_meta.get("anomalies") or []):
+            linked.append(("anomalies_undisclosed", "元数据记载的事件异常与事件记录复算的不一致"))
     c.add("ZS", 6, "元数据与内容关联（事件记录）", linked, f"{len(events)} 个事件复算的办件状态与元数据一致")
 
     # ---- 完整性 integrity ----
@@ -1318,7 +1321,8 @@ def _check(
                 formats.append(("format_not_archival", f"{entry.get('path')}：{role} 不应为 {fmt} 格式"))
     c.add("KY", 4, "格式符合归档要求", formats, "文书为 PDF，材料为 PDF/JPEG/PNG/TIFF，签名为 PNG")
     environment: list[tuple[str, str]] = []
-    env = metadata.get("environment") if isinstance(metadata.get("environment"), dict) else {}
+    raw_env = metadata.get("environment")
+    env: dict[str, Any] = raw_env if isinstance(raw_env, dict) else {}
     for name in ("software", "version", "runtime"):
         if not env.get(name):
             environment.append(("environment_missing", f"软硬件环境元数据缺少 {name}"))

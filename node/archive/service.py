@@ -196,6 +196,7 @@ def case_metadata(
             "status_label": STATUS_LABELS.get(state.status or "", ""),
             "result": _result(state),
             "corrections": [plain(dict(c)) for c in state.corrections],
+            "anomalies": list(state.anomalies),
         },
         "notices": [
             {"kind": n.kind, "title": n.title, "number": n.number, "issued_at": n.issued_at}
@@ -281,6 +282,46 @@ async def staff_names(runtime: NodeRuntime) -> dict[str, str]:
         return {s.username: s.display_name for s in (await session.exec(select(Staff))).all()}
 
 
+def _build_and_check(
+    runtime: NodeRuntime,
+    state: CaseState,
+    item: CatalogueItem,
+    meta: dict[str, Any],
+    history: list[Event],
+    files: list[ArchiveFile],
+) -> tuple[bytes, CheckReport]:
+    """Seal the package and run the archiving-stage check on exactly those bytes (CPU work: run in a thread)."""
+    number = str(meta["archival_number"])
+    package = build_package(
+        bag_name=safe_name(state.case_number, state.case_id),
+        metadata=meta,
+        events=history,
+        files=files,
+        signer=runtime.identity.signing_key,
+        bag_info=[
+            ("Source-Organization", runtime.identity.name),
+            ("Contact-Name", f"{runtime.identity.county_name}{runtime.identity.name}"),
+            ("External-Identifier", state.case_number),
+            ("Internal-Sender-Identifier", state.case_id),
+            ("External-Description", f"{state.item_name}：{state.applicant.get('name', '')}"),
+            ("Archival-Number", number),
+            ("Retention-Period", item.retention),
+            ("Division-Code", runtime.identity.division),
+            ("Item-Code", state.item_code),
+            ("Node-Id", runtime.node_id),
+        ],
+        bagging_date=runtime.today().isoformat(),
+    )
+    report = check_package(
+        package,
+        stage="GD",
+        trusted_key=runtime.identity.sign_key,
+        expected_node=runtime.node_id,
+        checked_at=runtime.now_iso(),
+    )
+    return package, report
+
+
 async def archive_case(runtime: NodeRuntime, *, actor: Actor, case_id: str) -> ArchiveOutcome:
     """归档 one closed case; the outcome carries the four-property check report either way."""
     if actor.role not in (*ARCHIVE_ROLES, "system"):
@@ -307,32 +348,8 @@ async def archive_case(runtime: NodeRuntime, *, actor: Actor, case_id: str) -> A
                 )
             number = await _next_archival_number(session, runtime, item.retention, year)
             meta = case_metadata(runtime, state, item, archival_number=number, year=year, actor=actor)
-            package = build_package(
-                bag_name=safe_name(state.case_number, state.case_id),
-                metadata=meta,
-                events=history,
-                files=files,
-                signer=runtime.identity.signing_key,
-                bag_info=[
-                    ("Source-Organization", runtime.identity.name),
-                    ("Contact-Name", f"{runtime.identity.county_name}{runtime.identity.name}"),
-                    ("External-Identifier", state.case_number),
-                    ("Internal-Sender-Identifier", state.case_id),
-                    ("External-Description", f"{state.item_name}：{state.applicant.get('name', '')}"),
-                    ("Archival-Number", number),
-                    ("Retention-Period", item.retention),
-                    ("Division-Code", runtime.identity.division),
-                    ("Item-Code", state.item_code),
-                    ("Node-Id", runtime.node_id),
-                ],
-                bagging_date=runtime.today().isoformat(),
-            )
-            report = check_package(
-                package,
-                stage="GD",
-                trusted_key=runtime.identity.sign_key,
-                expected_node=runtime.node_id,
-                checked_at=runtime.now_iso(),
+            package, report = await asyncio.to_thread(
+                _build_and_check, runtime, state, item, meta, history, files
             )
             if not report.passed:
                 raise _CheckFailed(report)  # rolls back: no blob row, no event, the archival number unused
@@ -370,9 +387,20 @@ async def archivable_cases(runtime: NodeRuntime) -> list[Case]:
         archived = set(
             (await session.exec(select(CaseEvent.case_id).where(CaseEvent.type == CASE_ARCHIVED))).all()
         )
+        # Only cases the county has refused a package of can need a new one (payloads are canonical JSON).
+        refusals = set(
+            (
+                await session.exec(
+                    select(CaseEvent.case_id).where(
+                        CaseEvent.type == CASE_ARCHIVE_CONFIRMED,
+                        col(CaseEvent.payload).contains('"passed":false'),
+                    )
+                )
+            ).all()
+        )
         refused: list[Case] = []
         for row in rows:
-            if row.case_id in archived:
+            if row.case_id in archived and row.case_id in refusals:
                 state = fold(row.case_id, await case_events(session, row.case_id))
                 if may_archive(state):
                     refused.append(row)

@@ -17,12 +17,19 @@ from sqlmodel import select
 
 from central.archive import on_blob_arrived
 from central.models import ArchiveRecord, EventRecord, NodeRecord
-from node.archive.service import archive_case, list_packages, purge_confirmed_packages
+from node.archive.service import archive_case, archive_closed_cases, list_packages, purge_confirmed_packages
 from node.sync.client import CentralUnavailable, sync_once
 from protocol.archive import ARCHIVE_MEDIA_TYPE, sha256
 from protocol.keys import SigningKey
 from tests.conftest import Stack, login_central
-from tests.unit.protocol.test_archive import LEAD_ACTOR, change_a_byte_in_a_material, issued_case, tamper
+from tests.support import VALID_IDS
+from tests.unit.protocol.test_archive import (
+    LEAD_ACTOR,
+    change_a_byte_in_a_material,
+    issued_case,
+    jpeg,
+    tamper,
+)
 
 
 class LosesDownAnswers(httpx.AsyncBaseTransport):
@@ -224,3 +231,33 @@ async def test_archive_pages_and_the_verify_command(stack: Stack, tmp_path: Path
     assert bad.returncode == 1 and "结论：不通过" in bad.stdout and "digest_mismatch" in bad.stdout
     stranger = verify(str(path), "--node-key", SigningKey.generate().verify_key.to_text())
     assert stranger.returncode == 1 and "key_untrusted" in stranger.stdout
+
+
+async def test_the_sweep_archives_closed_cases_only_and_does_not_rebuild_a_failing_one(stack: Stack) -> None:
+    closed = await issued_case(stack)
+    broken = await issued_case(stack, id_card=jpeg((200, 150))[:700])
+    still_open = (
+        await stack.node.post(
+            "/api/v1/cases",
+            json={
+                "item_code": closed["item_code"],
+                "applicant": {"name": "赵六", "cert_type": "111", "cert_number": VALID_IDS[2]},
+            },
+        )
+    ).json()
+    assert still_open["status"] == "received"
+
+    outcomes = {o.case_id: o for o in await archive_closed_cases(stack.runtime)}
+    assert set(outcomes) == {closed["case_id"], broken["case_id"]}
+    assert outcomes[closed["case_id"]].archived and not outcomes[broken["case_id"]].archived
+    assert outcomes[closed["case_id"]].report.archival_number.endswith("-D30-00001")
+    # Next round: the archived case is done, the failing one is not rebuilt until something changes.
+    assert await archive_closed_cases(stack.runtime) == []
+    listed = (await stack.node.get("/api/v1/archive")).json()
+    assert [c["case_id"] for c in listed["closed"]] == [broken["case_id"]]
+    assert [p["case_id"] for p in listed["packages"]] == [closed["case_id"]]
+    failed = await stack.node.post(f"/api/v1/archive/cases/{broken['case_id']}")
+    assert failed.status_code == 422 and failed.json()["report"]["passed"] is False
+    # The open case cannot be archived by hand either.
+    refused = await stack.node.post(f"/api/v1/archive/cases/{still_open['case_id']}")
+    assert refused.status_code == 409 and "尚未办结" in refused.json()["detail"]
