@@ -63,6 +63,7 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
             evaluator_window=settings.evaluator_window,
         )
         app.state.devices = devices  # status() goes into the heartbeat
+        runtime.sync_state["devices"] = devices.status  # reported to central at each reconcile
         device_work = asyncio.create_task(
             run_devices(
                 devices,

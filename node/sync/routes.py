@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from litestar import MediaType, Request, get, post
-from litestar.datastructures import State
-from litestar.response import Redirect, Template
+from litestar.datastructures import State, UploadFile
+from litestar.params import FromPath
+from litestar.response import File, Redirect, Template
 from sqlmodel import col, select
 
 from node.models import UpEntry
+from node.runtime import CST
 from node.sync.attachments import pending_blob_totals
 from node.sync.client import CentralUnavailable, central_client, sync_once
+from node.sync.courier import export_courier_file, import_courier_reply
 from node.sync.log import get_meta, queue_depth
 from node.web import current_user, runtime_of
+from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
 from protocol.sync import SKEW_WARNING_MS, describe_skew
 
 
@@ -24,7 +30,15 @@ async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
         depth = await queue_depth(session)
         meta = {
             k: await get_meta(session, k)
-            for k in ("link", "last_attempt_at", "last_success_at", "last_error", "last_report", "skew_ms")
+            for k in (
+                "link",
+                "last_attempt_at",
+                "last_success_at",
+                "last_error",
+                "last_report",
+                "skew_ms",
+                "last_courier_import",
+            )
         }
         quarantined = (
             await session.exec(
@@ -42,6 +56,9 @@ async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
         "transfer": transfer.to_dict() if transfer is not None else None,
         "skew_ms": skew_ms,
         "clock_warning": clock_warning(skew_ms),
+        "last_courier_import": json.loads(meta["last_courier_import"])
+        if meta["last_courier_import"]
+        else None,
         "quarantined": [
             {"seq": q.seq, "reason": q.central_reason or "", "at": q.receipted_at} for q in quarantined
         ],
@@ -99,4 +116,63 @@ async def sync_progress(request: Request[Any, Any, State]) -> Template:
     return Template(template_name="sync_progress.html", context={"s": await sync_status(request)})
 
 
-ROUTES = [sync_page, api_sync_status, sync_now, sync_progress]
+# ---- the courier's USB stick ------------------------------------------------------------------------------
+
+
+def _courier_dir(request: Request[Any, Any, State]) -> Path:
+    return runtime_of(request).data_dir / "courier"
+
+
+async def _page(request: Request[Any, Any, State], **extra: Any) -> Template:
+    user = current_user(request)
+    context = {"user": user, "s": await sync_status(request), "active": "sync", **extra}
+    status = extra.get("status_code", 200)
+    return Template(template_name="sync.html", context=context, status_code=status)
+
+
+@post("/sync/courier/export", media_type=MediaType.HTML, status_code=200)
+async def courier_export(request: Request[Any, Any, State]) -> Template:
+    """Write the pending queue to a file the clerk downloads onto the courier's USB stick."""
+    current_user(request)
+    runtime = runtime_of(request)
+    stamp = runtime.now().astimezone(CST).strftime("%Y%m%d-%H%M%S")
+    exported = await export_courier_file(runtime, _courier_dir(request) / f"up-{stamp}.owc")
+    return await _page(request, courier_done=exported.summary(), courier_file=exported.path.name)
+
+
+@get("/sync/courier/files/{name:str}", media_type="application/octet-stream")
+async def courier_file(request: Request[Any, Any, State], name: FromPath[str]) -> File:
+    current_user(request)
+    if not re.fullmatch(r"up-\d{8}-\d{6}\.owc", name):
+        raise OneWindowError(VALIDATION, "文件名不正确", field="name")
+    path = _courier_dir(request) / name
+    if not path.exists():
+        raise OneWindowError(NOT_FOUND, "文件不存在", field="name")
+    return File(path=path, filename=name, media_type="application/octet-stream")
+
+
+@post("/sync/courier/import", media_type=MediaType.HTML, status_code=200)
+async def courier_import(request: Request[Any, Any, State]) -> Template:
+    """Apply the reply file the courier brought back from the county."""
+    current_user(request)
+    upload = (await request.form()).get("file")
+    try:
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise OneWindowError(REQUIRED_FIELD, "请选择信使带回的回执文件", field="file")
+        report = await import_courier_reply(runtime_of(request), await upload.read())
+    except OneWindowError as exc:
+        return await _page(
+            request,
+            courier_error=f"导入失败，文件整份拒收，未作任何更改：{exc.reason}",
+            status_code=exc.problem.status,
+        )
+    return await _page(
+        request,
+        courier_done=(
+            f"已导入回执：确认条目 {report.receipted} 条，附件 {report.attachments} 个，"
+            f"下发条目 {report.pulled} 条（新事件 {report.applied_events} 个）"
+        ),
+    )
+
+
+ROUTES = [sync_page, api_sync_status, sync_now, sync_progress, courier_export, courier_file, courier_import]
