@@ -435,3 +435,40 @@ async def test_tus_refusals_change_nothing(stack: Stack) -> None:
     assert terminated.status_code == 204
     gone = await stack.central.head(url, headers=signed("HEAD", url))
     assert gone.status_code == 404
+
+
+async def test_a_dead_central_is_not_hammered(stack: Stack) -> None:
+    """While central is unreachable the loop backs off exponentially (with jitter) instead of retrying at
+    its normal interval; the failure is recorded for the sync page."""
+    import asyncio
+
+    from node.sync import client as sync_client
+    from tests.support import free_port
+
+    await login_node(stack)
+    attempts: list[float] = []
+    real = sync_client.sync_once
+
+    async def counted(client: Any, runtime: Any) -> Any:
+        attempts.append(asyncio.get_running_loop().time())
+        return await real(client, runtime)
+
+    sync_client.sync_once = counted  # type: ignore[assignment]
+    stop = asyncio.Event()
+    try:
+        loop = asyncio.create_task(
+            sync_client.sync_loop(
+                stack.runtime, base_url=f"http://127.0.0.1:{free_port()}", interval_s=0.1, stop=stop
+            )
+        )
+        await asyncio.sleep(3.2)
+        stop.set()
+        await loop
+    finally:
+        sync_client.sync_once = real  # type: ignore[assignment]
+    # At a fixed 0.1 s interval this would be ~30 attempts; doubling from 0.2 s gives about five.
+    assert 3 <= len(attempts) <= 7, len(attempts)
+    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
+    assert all(later > earlier for earlier, later in zip(gaps, gaps[1:], strict=False))
+    status = (await stack.node.get("/api/v1/sync/status")).json()
+    assert status["link"] == "down" and "ConnectError" in status["last_error"]
