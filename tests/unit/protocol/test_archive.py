@@ -473,3 +473,21 @@ def test_png_with_a_corrupt_chunk_and_pdf_with_a_broken_stream_do_not_open() -> 
     broken = document[:start] + b"\x00" * 8 + document[start + 8 :]
     with pytest.raises(FormatError, match="解压"):
         check_pdf(broken)
+
+
+def test_a_signature_with_nothing_to_verify_it_against_fails() -> None:
+    package = tamper(small_package(), lambda f: f.pop("tagmanifest-sha256.txt"))
+    result = failed(check_package(package, trusted_key=SIGNER.verify_key))
+    assert result["ZS-1"] == "signature_unverifiable"
+    assert result["WZ-1"] == "manifest_missing"
+
+
+def test_a_path_leaving_the_bag_is_refused_and_never_read() -> None:
+    bag, files = members(small_package())
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path, data in files.items():
+            archive.writestr(f"{bag}/{path}", data)
+        archive.writestr(f"{bag}/../../etc/cron.d/evil", b"* * * * * root sh\n")
+    report = check_package(buffer.getvalue(), trusted_key=SIGNER.verify_key)
+    assert failed(report) == {"AQ-3": "unsafe_path", "WZ-1": "unsafe_path"}
