@@ -79,6 +79,9 @@ class DeviceModel:
     def on_reset(self) -> None:
         """USB port reset."""
 
+    def on_power_off(self) -> None:
+        """The cable was pulled: whatever the device held in RAM is gone."""
+
     # -- helpers for models
     def wait_for(self, ready: Any, timeout_s: float) -> None:
         """Wait (holding `condition`) until `ready()` is true; a timeout or an unplug raise as libusb would."""
@@ -183,6 +186,7 @@ class FakeUsbBackend(usb.backend.IBackend):  # type: ignore[misc]
             self._devices = [d for d in self._devices if d.model is not model]
         with model.condition:
             model.plugged = False
+            model.on_power_off()
             model.condition.notify_all()
 
     def models(self) -> list[DeviceModel]:

@@ -145,6 +145,13 @@ class SamReaderModel(DeviceModel):
             self.faults[command] = sw3
 
     # -- USB
+    def on_power_off(self) -> None:
+        # The SAM restarts: queued replies and the find/select/lift state are gone; the card still lies there.
+        self._incoming.clear()
+        for queue in self._out.values():
+            queue.clear()
+        self.needs_lift = self.found = self.selected = False
+
     def on_out(self, endpoint: int, data: bytes) -> None:
         self._incoming += data
         while len(self._incoming) >= sam.HEADER_SIZE:

@@ -57,6 +57,13 @@ MAGIC = {
 }
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (possibly nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
 def ignored(name: str) -> bool:
     """Temp, lock and hidden files a scanner or an office program leaves while it works."""
     lower = name.lower()
@@ -168,19 +175,19 @@ class HotFolder:
                             self.rescan()
                             last_rescan = self.clock()
                         await self.settle()
-                except WatchfilesRustInternalError as exc:
-                    # A non-UTF-8 name: the batch is lost and the watcher dead. Rename, restart, rescan.
-                    self.last_error = f"文件名无法解码，已重命名后继续：{exc}"
+                except Exception as exc:  # the watcher died (it arrives wrapped in an anyio ExceptionGroup)
                     self.restarts += 1
-                    log.warning("hot folder watcher restarted: %s", exc)
-                    self.fix_undecodable_names()
-                    await asyncio.sleep(0.05)
-                except (OSError, RuntimeError) as exc:
-                    self.last_error = f"扫描文件夹出错：{exc}"
-                    self.restarts += 1
-                    log.exception("hot folder watcher failed; restarting")
-                    await asyncio.sleep(1.0)
-                    self.folder.mkdir(parents=True, exist_ok=True)
+                    if any(isinstance(e, WatchfilesRustInternalError) for e in _leaves(exc)):
+                        # A non-UTF-8 name: the batch is lost and the watcher dead. Rename, restart, rescan.
+                        self.last_error = "文件名不是 UTF-8 编码，已按 GB18030 重命名后继续"
+                        log.warning("hot folder watcher restarted after an undecodable file name")
+                        self.fix_undecodable_names()
+                        await asyncio.sleep(0.05)
+                    else:
+                        self.last_error = f"扫描文件夹出错，已重新开始监视：{exc}"
+                        log.exception("hot folder watcher failed; restarting")
+                        await asyncio.sleep(1.0)
+                        self.folder.mkdir(parents=True, exist_ok=True)
         finally:
             self.running = False
 

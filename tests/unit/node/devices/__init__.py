@@ -1,0 +1,1 @@
+"""Tests of node.devices: codecs, drivers over the fake pyusb backend, the device manager."""
