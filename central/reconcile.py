@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.attachments import AttachmentStore, missing_blobs
+from central.backoffice import append_down
 from central.county import CountyKeys
 from central.ingest import note_contact, refresh_case, store_event
 from central.models import DownEntryRecord, NodeRecord, UpEntryRecord
@@ -57,6 +59,12 @@ async def hello(
     )
     session.add(node)
 
+    async def holds_down(head: Head) -> bool:
+        if head.seq == 0:
+            return True
+        row = await session.get(DownEntryRecord, (node.node_id, head.seq))
+        return row is not None and row.entry_hash == head.hash
+
     async def holds(head: Head) -> bool:
         if head.seq == 0:
             return True
@@ -72,10 +80,35 @@ async def hello(
         "server_time": now,
         "skew_ms": node.skew_ms,
         "missing_blobs": await missing_blobs(session, store, node.node_id),
-        "want_down_from": node.down_seq + 1 if down.seq > node.down_seq else None,
+        # Central restored from an older backup lost down entries the node holds (and may have written others
+        # at the same seqs since): everything up to what the node acknowledged before is common to both.
+        "want_down_from": None if await holds_down(down) else min(node.down_acked, down.seq) + 1,
         "counters": json.loads(node.counters) if node.counters else {},
     }
     return sign_statement(answer, county.signing_key)
+
+
+async def _displace_from(
+    session: AsyncSession, county: CountyKeys, node: NodeRecord, seq: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Remove central's down entries from `seq` on, returning their contents to be written again."""
+    rows = (
+        await session.exec(
+            select(DownEntryRecord)
+            .where(DownEntryRecord.node_id == node.node_id, col(DownEntryRecord.seq) >= seq)
+            .order_by(col(DownEntryRecord.seq))
+        )
+    ).all()
+    contents: list[tuple[str, dict[str, Any]]] = []
+    previous = await session.get(DownEntryRecord, (node.node_id, seq - 1))
+    for row in rows:
+        entry = LogEntry(row.node_id, "down", row.seq, row.prev_hash, row.kind, row.ciphertext, row.signature)
+        contents.append((row.kind, open_entry(entry, county.age_identities)))
+        await session.delete(row)
+    await session.flush()
+    node.down_seq = seq - 1
+    node.down_hash = previous.entry_hash if previous is not None else GENESIS_HASH
+    return contents
 
 
 async def restore_down(
@@ -86,17 +119,23 @@ async def restore_down(
     Each must be signed by this county and chain exactly onto central's down head; its central-authored events
     are stored again (idempotent by event id) so the back office sees its own lost decisions."""
     restored = 0
+    displaced: list[tuple[str, dict[str, Any]]] = []
     for raw in raw_entries:
         entry = LogEntry.from_wire(raw)
         if entry.node_id != node.node_id or entry.stream != "down":
             raise OneWindowError(VALIDATION, "entry of another node or stream", field="entries")
+        verify_entry(entry, county.verify_key)
         if entry.seq <= node.down_seq:
-            continue
+            stored = await session.get(DownEntryRecord, (node.node_id, entry.seq))
+            if stored is not None and stored.entry_hash == entry.entry_hash:
+                continue
+            # Written after the restore at a seq the node already held: take those entries out, put the node's
+            # (older, already applied there) in their place, and send their contents again after them.
+            displaced += await _displace_from(session, county, node, entry.seq)
         if entry.seq != node.down_seq + 1:
             raise OneWindowError(ENTRY_GAP, f"down seq {entry.seq} after {node.down_seq}", field="seq")
         if entry.prev_hash != (node.down_hash or GENESIS_HASH):
             raise OneWindowError(ENTRY_CHAIN_BROKEN, f"down seq {entry.seq}", field="prev_hash")
-        verify_entry(entry, county.verify_key)
         session.add(
             DownEntryRecord(
                 node_id=node.node_id,
@@ -125,6 +164,8 @@ async def restore_down(
                 touched.add(event.case_id)
         for case_id in touched:
             await refresh_case(session, case_id)
+    for kind, payload in displaced:
+        await append_down(session, county, node, payload, kind=kind)
     session.add(node)
     await session.flush()
     return restored

@@ -177,6 +177,7 @@ async def test_new_case_overtakes_queued_scans(stack: Stack) -> None:
 async def test_central_restored_from_an_older_backup_gets_everything_again(stack: Stack) -> None:
     await login_node(stack)
     first = await accept_one(stack, VALID_IDS[0], "张三")
+    third = await accept_one(stack, VALID_IDS[2], "王五")
     await sync_once(stack.central, stack.runtime)
     central_db = stack.setup.root / "central" / "central.db"
     backup = stack.setup.root / "central-backup.db"
@@ -193,22 +194,32 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
     before = await central_counts(stack)
     blobs_before = await central_blobs(stack)
 
-    # The county restores last night's backup: central forgets the second case, the decision and blobs' rows.
+    # The county restores last night's backup: central forgets the second case, the decision, blobs' rows.
     await stack.central_app.state.central.db.close()
     restore(backup, central_db)
     async with stack.central_app.state.central.db.transaction() as session:
-        assert (await session.exec(select(func.count()).select_from(CaseRecord))).one() == 1
+        assert (await session.exec(select(func.count()).select_from(CaseRecord))).one() == 2
+    # Before the node calls, the restored central decides the third case: its down entry takes seq 1 again,
+    # which the node already holds with the lost decision.
+    later = await stack.central.post(
+        f"/api/v1/cases/{third['case_id']}/decision", json={"outcome": "deny", "reason": "不符合条件"}
+    )
+    assert later.status_code == 200, later.text
 
     report = await sync_once(stack.central, stack.runtime)
-    assert report.resent >= 1 and report.down_restored == 1
+    assert report.resent >= 1 and report.down_restored >= 1 and report.applied_events == 1, report
     after = await central_counts(stack)
-    assert after == before  # every entry, event and case again, none twice
+    assert after["entries"] == before["entries"] and after["cases"] == before["cases"] == 3
+    assert after["events"] == before["events"] + 1  # everything again, none twice, plus the new decision
     assert await central_blobs(stack) == blobs_before
     async with stack.central_app.state.central.db.transaction() as session:
         node = (await session.exec(select(NodeRecord))).first()
         decisions = (await session.exec(select(EventRecord).where(EventRecord.type == CASE_DECIDED))).all()
-        assert node is not None and node.down_seq == 1
-    assert len(decisions) == 1  # central's own decision, read back from the node's copy of the down entry
+        assert node is not None and node.down_seq == 2
+    # Central's own lost decision, read back from the node's copy, and the one made after the restore.
+    assert {d.case_id for d in decisions} == {first["case_id"], third["case_id"]}
+    assert (await stack.node.get(f"/api/v1/cases/{first['case_id']}")).json()["status"] == "approved"
+    assert (await stack.node.get(f"/api/v1/cases/{third['case_id']}")).json()["status"] == "denied"
     async with stack.runtime.db.read() as session:
         lost = (await session.exec(select(UpEntry).where(col(UpEntry.lost_receipt).is_not(None)))).all()
         assert lost and all(r.receipt for r in lost)  # the old receipt kept as proof, and a new one
