@@ -22,7 +22,7 @@ import usb.core
 import usb.util
 from sqlmodel import col, select
 
-from node.devices.errors import DEVICE_ABSENT, DeviceError, DeviceGone
+from node.devices.errors import DEVICE_ABSENT, NO_CARD, DeviceError, DeviceGone
 from node.devices.evaluator import Evaluator
 from node.devices.idcard import IdCardReader, ReaderTimeouts
 from node.devices.printer import TicketPrinter, TicketSlip
@@ -234,7 +234,8 @@ class DeviceManager:
                 self._mark_gone(slot, exc.reason)
             raise
         except DeviceError as exc:
-            slot.message = exc.reason
+            if exc.problem is not NO_CARD:  # no card on the reader is not a fault of the reader
+                slot.message = exc.reason
             raise
         slot.last_ok_at, slot.message = _now_iso(), ""
         return result
