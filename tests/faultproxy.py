@@ -72,7 +72,7 @@ class _Closed(Exception):
 
 
 @dataclass
-class _Message:
+class Message:
     """A parsed HTTP/1.1 request or response head."""
 
     head: bytes
@@ -107,7 +107,7 @@ class _Message:
         return self.headers.get("connection", "").lower() == "close"
 
 
-async def _read_head(reader: asyncio.StreamReader) -> _Message | None:
+async def _read_head(reader: asyncio.StreamReader) -> Message | None:
     """The next message head, None on a clean EOF between messages."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -123,7 +123,7 @@ async def _read_head(reader: asyncio.StreamReader) -> _Message | None:
         if ":" in line:
             name, value = line.split(":", 1)
             headers[name.strip().lower()] = value.strip()
-    return _Message(head, lines[0], headers)
+    return Message(head, lines[0], headers)
 
 
 async def _read_exactly(reader: asyncio.StreamReader, n: int) -> bytes:
@@ -134,7 +134,7 @@ async def _read_exactly(reader: asyncio.StreamReader, n: int) -> bytes:
 
 
 async def _body_pieces(
-    reader: asyncio.StreamReader, message: _Message, *, read_to_eof: bool
+    reader: asyncio.StreamReader, message: Message, *, read_to_eof: bool
 ) -> AsyncIterator[bytes]:
     """The raw bytes of the message body as they arrive (chunk framing included, since they are relayed)."""
     if message.chunked:
@@ -172,11 +172,11 @@ async def _body_pieces(
             yield piece
 
 
-def _response_has_body(request_method: str, response: _Message) -> bool:
+def _response_has_body(request_method: str, response: Message) -> bool:
     return not (request_method == "HEAD" or response.status in (204, 304) or 100 <= response.status < 200)
 
 
-async def _read_response(reader: asyncio.StreamReader, request_method: str) -> tuple[_Message, bytes]:
+async def _read_response(reader: asyncio.StreamReader, request_method: str) -> tuple[Message, bytes]:
     """One complete response (head + body bytes as sent)."""
     head = await _read_head(reader)
     if head is None:
@@ -216,7 +216,7 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._stats = ProxyStats()
         self._cut_at: int | None = None  # one-shot: cut when this many more body bytes have been forwarded
-        self._cut_match: Callable[[_Message], bool] | None = None
+        self._cut_match: Callable[[Message], bool] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.Server | None = None
@@ -279,7 +279,7 @@ class FaultProxy:
         """No more faults from now on (a one-shot cut already armed stays armed)."""
         self.faults = Faults()
 
-    def cut_at_body_byte(self, n: int, *, match: Callable[[_Message], bool] | None = None) -> None:
+    def cut_at_body_byte(self, n: int, *, match: Callable[[Message], bool] | None = None) -> None:
         """Cut once: after `n` more request-body bytes (of requests `match` accepts) have been forwarded."""
         with self._lock:
             self._cut_at, self._cut_match = n, match
@@ -383,7 +383,7 @@ class FaultProxy:
             if task is not None:
                 self._tasks.discard(task)
 
-    def _take_cut(self, request: _Message, body_size: int) -> int | None:
+    def _take_cut(self, request: Message, body_size: int) -> int | None:
         """How many body bytes of this request to forward before cutting, or None to forward it all."""
         with self._lock:
             if self._cut_at is not None and (self._cut_match is None or self._cut_match(request)):
@@ -446,7 +446,7 @@ class FaultProxy:
 
     async def _exchange_twice(
         self,
-        request: _Message,
+        request: Message,
         when: str,
         lose: bool,
         client_reader: asyncio.StreamReader,
@@ -478,8 +478,8 @@ class FaultProxy:
 
     async def _answer(
         self,
-        request: _Message,
-        response: _Message,
+        request: Message,
+        response: Message,
         body: bytes,
         lose: bool,
         client_writer: asyncio.StreamWriter,
