@@ -22,7 +22,7 @@ from central.backoffice import append_down, case_events
 from central.county import CountyKeys
 from central.ingest import refresh_case, store_event, utc_iso
 from central.models import ArchiveRecord, NodeRecord
-from protocol.archive import ARCHIVE_MEDIA_TYPE, CheckItem, CheckReport, check_package
+from protocol.archive import ARCHIVE_MEDIA_TYPE, CheckItem, CheckReport, check_package, kept_until
 from protocol.errors import NOT_FOUND, OneWindowError
 from protocol.events import CASE_ARCHIVE_CONFIRMED, Event, fold
 from protocol.hlc import HybridClock
@@ -142,6 +142,7 @@ def record_to_json(record: ArchiveRecord) -> dict[str, Any]:
         "case_number": record.case_number,
         "archival_number": record.archival_number,
         "retention": record.retention,
+        "kept_until": kept_until(record.archival_number, record.retention),
         "passed": record.passed,
         "failed_items": record.failed_items,
         "size": record.size,

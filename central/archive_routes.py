@@ -12,7 +12,7 @@ from litestar.response import Template
 
 from central.archive import list_packages, package_report, record_to_json
 from central.backoffice import list_nodes
-from protocol.archive import PROPERTIES, RETENTION_LABELS, STAGES
+from protocol.archive import PROPERTIES, RETENTION_LABELS, STAGES, kept_until
 from protocol.errors import AUTH_REQUIRED, OneWindowError
 
 
@@ -42,6 +42,7 @@ async def archive_page(request: Request[Any, Any, State]) -> Template:
             "nodes": nodes,
             "retention_labels": RETENTION_LABELS,
             "passed": sum(1 for p in packages if p.passed),
+            "kept_until": kept_until,
             "active": "archive",
         },
     )
@@ -67,6 +68,7 @@ async def report_page(request: Request[Any, Any, State], sha256: FromPath[str]) 
             "node_name": nodes.get(record.node_id, record.node_id),
             "stages": STAGES,
             "retention_labels": RETENTION_LABELS,
+            "kept_until": kept_until,
             "active": "archive",
         },
     )

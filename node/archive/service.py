@@ -43,6 +43,7 @@ from protocol.archive import (
     CheckReport,
     build_package,
     check_package,
+    kept_until,
     safe_name,
     sniff,
 )
@@ -450,6 +451,10 @@ class PackageRow:
     @property
     def retention_label(self) -> str:
         return RETENTION_LABELS.get(self.retention, self.retention)
+
+    @property
+    def kept_until(self) -> str:
+        return kept_until(self.archival_number, self.retention)
 
 
 STATE_LABELS = {

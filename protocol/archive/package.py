@@ -50,6 +50,20 @@ RETENTION_LABELS = {"permanent": "永久", "30y": "定期30年", "10y": "定期1
 ARCHIVAL_NUMBER = re.compile(
     r"^(?P<fonds>\d{12})-WS·(?P<year>\d{4})-(?P<retention>Y|D30|D10)-(?P<serial>\d{5})$"
 )
+RETENTION_YEARS = {"30y": 30, "10y": 10}
+
+
+def kept_until(archival_number: str, retention: str) -> str:
+    """Until when the record is kept: 永久, or the last year of the period, counted (as archives do) from
+    1 January of the year after the filing year in the archival number; "" when the number does not parse."""
+    match = ARCHIVAL_NUMBER.match(archival_number)
+    if retention == "permanent":
+        return "永久"
+    if match is None or retention not in RETENTION_YEARS:
+        return ""
+    return f"{int(match['year']) + RETENTION_YEARS[retention]}年底"
+
+
 ROLE_DIRS = {"material": "materials", "notice": "notices", "signature": "signatures"}
 ROLE_FORMATS = {"material": ("pdf", "jpg", "png", "tiff"), "notice": ("pdf",), "signature": ("png",)}
 

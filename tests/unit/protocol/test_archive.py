@@ -38,6 +38,7 @@ from protocol.archive import (
     check_pdf,
     check_png,
     check_tiff,
+    kept_until,
     render_text,
     sha256,
     signed_message,
@@ -491,3 +492,10 @@ def test_a_path_leaving_the_bag_is_refused_and_never_read() -> None:
         archive.writestr(f"{bag}/../../etc/cron.d/evil", b"* * * * * root sh\n")
     report = check_package(buffer.getvalue(), trusted_key=SIGNER.verify_key)
     assert failed(report) == {"AQ-3": "unsafe_path", "WZ-1": "unsafe_path"}
+
+
+def test_retention_runs_from_the_year_after_filing() -> None:
+    assert kept_until("220581101000-WS·2026-D30-00001", "30y") == "2056年底"
+    assert kept_until("220581101000-WS·2026-D10-00007", "10y") == "2036年底"
+    assert kept_until("220581101000-WS·2026-Y-00002", "permanent") == "永久"
+    assert kept_until("not a number", "30y") == ""
