@@ -21,13 +21,14 @@ from node.archive.service import archive_case, archive_closed_cases, list_packag
 from node.sync.client import CentralUnavailable, sync_once
 from protocol.archive import ARCHIVE_MEDIA_TYPE, sha256
 from protocol.keys import SigningKey
-from tests.conftest import Stack, login_central
-from tests.support import VALID_IDS
+from tests.conftest import Stack, login_central, login_node
+from tests.support import LEAD, VALID_IDS
 from tests.unit.protocol.test_archive import (
     LEAD_ACTOR,
     change_a_byte_in_a_material,
     issued_case,
     jpeg,
+    members,
     tamper,
 )
 
@@ -261,3 +262,34 @@ async def test_the_sweep_archives_closed_cases_only_and_does_not_rebuild_a_faili
     # The open case cannot be archived by hand either.
     refused = await stack.node.post(f"/api/v1/archive/cases/{still_open['case_id']}")
     assert refused.status_code == 409 and "尚未办结" in refused.json()["detail"]
+
+
+async def test_a_refused_case_is_archived_with_its_refusal_for_permanent_keeping(stack: Stack) -> None:
+    await login_node(stack, LEAD)
+    items = (await stack.node.get("/api/v1/items")).json()["items"]
+    item = next(i for i in items if i["name"] == "农村宅基地申请")  # retention: permanent
+    case = (
+        await stack.node.post(
+            "/api/v1/cases",
+            json={
+                "item_code": item["code"],
+                "applicant": {"name": "张三", "cert_type": "111", "cert_number": VALID_IDS[0]},
+            },
+        )
+    ).json()
+    refused = await stack.node.post(
+        f"/api/v1/cases/{case['case_id']}/refuse",
+        json={"reasons": "申请人已有一处宅基地。", "legal_basis": "《中华人民共和国土地管理法》第六十二条"},
+    )
+    assert refused.json()["status"] == "refused"
+    archived = await stack.node.post(f"/api/v1/archive/cases/{case['case_id']}")
+    assert archived.status_code == 200, archived.text
+    report = archived.json()["report"]
+    assert report["passed"] and report["retention"] == "permanent"
+    assert "-WS·" in report["archival_number"] and report["archival_number"].split("-")[-2] == "Y"
+    package = stack.runtime.blobs.get(archived.json()["package"])
+    _bag, files = members(package)
+    meta = json.loads(files["data/metadata/case.json"])
+    assert meta["case"]["status"] == "refused" and meta["case"]["result"]["refusal"]["reasons"]
+    assert meta["case"]["closed_at"] == refused.json()["refusal"]["refused_at"]
+    assert sorted(f["title"] for f in meta["files"]) == ["不予受理决定书", "收件凭证"]
