@@ -26,7 +26,7 @@ from node.runtime import NodeRuntime
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
 from protocol.ids import uuid7
 
-#: A session nobody touched for this long stops waiting (the clerk has moved on).
+#: A capture session stops waiting this long after it started (the clerk has moved on).
 SESSION_IDLE = timedelta(minutes=30)
 FORMAT_NAMES = {"pdf": "PDF", "jpg": "JPEG", "png": "PNG", "tiff": "TIFF"}
 

@@ -206,3 +206,67 @@ async def test_a_reader_unplugged_and_replugged_is_reported_then_used_again(
     await client.post("/devices/sim/card", data={"card": "2"})
     response = await client.post("/api/v1/devices/idcard/read")
     assert response.status_code == 200 and response.json()["name"] == "李小龙"
+
+
+async def test_the_document_camera_photographs_a_page_onto_the_case(
+    node: tuple[AsyncTestClient[Litestar], Litestar],
+) -> None:
+    client, _app = node
+    await client.post("/devices/sim/card", data={"card": "2"})
+    fields = (await client.post("/api/v1/devices/idcard/read")).json()
+    case_id = (
+        await client.post(
+            "/api/v1/cases",
+            json={
+                "item_code": ITEM,
+                "applicant": {k: fields[k] for k in ("name", "cert_type", "cert_number")},
+            },
+        )
+    ).json()["case_id"]
+    await client.post(
+        f"/cases/{case_id}/capture", data={"material_id": "household-register", "window": "2号窗口"}
+    )
+    response = await client.post(f"/devices/camera/capture?next=/cases/{case_id}")
+    assert response.status_code in (200, 302, 303)
+
+    async def attached() -> list[dict[str, Any]]:
+        return (await client.get(f"/api/v1/cases/{case_id}")).json()["materials"]
+
+    material = (await eventually(attached))[0]
+    assert (material["material_id"], material["media_type"]) == ("household-register", "image/jpeg")
+    assert material["filename"].startswith("高拍仪-")
+
+
+async def test_a_decoder_plug_in_turns_the_photo_into_an_image(
+    county: CountySetup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    plugin = types.ModuleType("fake_wlt_vendor")
+    plugin.decode = lambda wlt: b"BM" + bytes(38860)  # type: ignore[attr-defined]  # a 102x126 BMP's size
+    monkeypatch.setitem(sys.modules, "fake_wlt_vendor", plugin)
+    node_dir = tmp_path / "node1"
+    await enroll(
+        county.bundles[0].bundle_path, node_dir, expected_county=county.bundles[0].county_fingerprint
+    )
+    app = create_app(
+        NodeSettings(
+            data_dir=node_dir,
+            sync_enabled=False,
+            clock_interval_s=0,
+            simulate_devices=True,
+            device_poll_s=0.1,
+            photo_decoder="fake_wlt_vendor:decode",
+        )
+    )
+    async with AsyncTestClient(app=app, base_url="http://node.test") as client:
+        await client.post("/api/v1/login", json={"username": CLERK[0], "password": CLERK[1]})
+        await eventually(lambda: _all_connected(app.state.devices))
+        await client.post("/devices/sim/card", data={"card": "0"})
+        fields = (await client.post("/api/v1/devices/idcard/read")).json()
+        assert fields["photo_kept"] and fields["photo_decoded"]
+        runtime: NodeRuntime = app.state.runtime
+        async with runtime.db.read() as db:
+            read = (await db.exec(select(IdCardRead))).one()
+        assert len(runtime.blobs.get(read.photo_decoded_blob)) == 38862
