@@ -114,6 +114,8 @@ def _provision(args: argparse.Namespace) -> int:
 
 def _archive(args: argparse.Namespace) -> int:
     """`onewindow archive verify PATH`: the four-property check of a package; non-zero exit on any failure."""
+    from datetime import UTC, datetime
+
     from protocol.archive import check_package, render_text
     from protocol.keys import VerifyKey
 
@@ -125,7 +127,8 @@ def _archive(args: argparse.Namespace) -> int:
     if not args.path.exists():
         print(f"错误：{args.path} 不存在", file=sys.stderr)
         return 2
-    report = check_package(args.path, stage=args.stage, trusted_key=key)
+    checked_at = datetime.now(UTC).isoformat(timespec="seconds")
+    report = check_package(args.path, stage=args.stage, trusted_key=key, checked_at=checked_at)
     print(report.to_json() if args.json else render_text(report).rstrip("\n"))
     return 0 if report.passed else 1
 

@@ -143,10 +143,10 @@ def render_text(report: CheckReport) -> str:
     """The report as plain text for a terminal (`onewindow archive verify`)."""
     lines = [
         f"四性检测报告（{STAGES.get(report.stage, report.stage)}）",
-        f"信息包 {report.bag_name}  SHA-256 {report.package_sha256}",
+        f"信息包 {report.bag_name or '—'}  SHA-256 {report.package_sha256 or '—（目录）'}",
         f"办件编号 {report.case_number or '—'}  档号 {report.archival_number or '—'}  "
         f"保管期限 {RETENTION_LABELS.get(report.retention, report.retention or '—')}",
-        f"检测时间 {report.checked_at}",
+        f"检测时间 {report.checked_at or '—'}",
         "",
     ]
     for item in report.items:
