@@ -505,7 +505,7 @@ async def list_packages(runtime: NodeRuntime) -> list[PackageRow]:
                     archived_at=str(event.payload.get("archived_at", "")),
                     state=state,
                     local_copy=runtime.blobs.exists(package),
-                    uploaded=bool(getattr(blob, "uploaded_at", None)),
+                    uploaded=blob is not None and blob.uploaded_at is not None,
                     central_checks=tuple(mine),
                 )
             )

@@ -69,7 +69,7 @@ async def test_the_node_purges_only_after_central_confirms_across_a_lost_confirm
     assert await purge_confirmed_packages(runtime) == []
     assert runtime.blobs.exists(digest)
     (row,) = await list_packages(runtime)
-    assert (row.state, row.local_copy) == ("awaiting", True)
+    assert (row.state, row.uploaded, row.local_copy) == ("awaiting", False, True)
 
     # The round that uploads the package: central checks it and queues the confirmation, but the node never
     # hears it — the answer to its pull is lost.
@@ -83,6 +83,8 @@ async def test_the_node_purges_only_after_central_confirms_across_a_lost_confirm
     assert record.archival_number == outcome.report.archival_number
     assert await purge_confirmed_packages(runtime) == []
     assert runtime.blobs.exists(digest)
+    (row,) = await list_packages(runtime)
+    assert (row.state, row.uploaded, row.local_copy) == ("awaiting", True, True)  # uploaded, not confirmed
 
     # The retry brings the confirmation down; now, and only now, the local copy goes.
     await sync_once(stack.central, runtime)
