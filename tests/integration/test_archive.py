@@ -6,9 +6,11 @@ check fails. Plus the pages on both sides and `onewindow archive verify`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -17,7 +19,13 @@ from sqlmodel import select
 
 from central.archive import on_blob_arrived
 from central.models import ArchiveRecord, EventRecord, NodeRecord
-from node.archive.service import archive_case, archive_closed_cases, list_packages, purge_confirmed_packages
+from node.archive.service import (
+    archive_case,
+    archive_closed_cases,
+    archive_loop,
+    list_packages,
+    purge_confirmed_packages,
+)
 from node.sync.client import CentralUnavailable, sync_once
 from protocol.archive import ARCHIVE_MEDIA_TYPE, sha256
 from protocol.keys import SigningKey
@@ -295,3 +303,38 @@ async def test_a_refused_case_is_archived_with_its_refusal_for_permanent_keeping
     assert meta["case"]["status"] == "refused" and meta["case"]["result"]["refusal"]["reasons"]
     assert meta["case"]["closed_at"] == refused.json()["refusal"]["refused_at"]
     assert sorted(f["title"] for f in meta["files"]) == ["不予受理决定书", "收件凭证"]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, seconds: float = 30.0) -> None:
+    """Poll a condition the background loop is expected to bring about."""
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the background loop did not get there in time")
+
+
+async def test_the_background_loop_archives_and_later_purges_by_itself(stack: Stack) -> None:
+    state = await issued_case(stack)
+    runtime = stack.runtime
+    stop = asyncio.Event()
+    loop = asyncio.create_task(archive_loop(runtime, interval_s=0.05, stop=stop))
+
+    async def archived() -> bool:
+        return bool(await list_packages(runtime))
+
+    try:
+        await eventually(archived)
+        (row,) = await list_packages(runtime)
+        assert row.case.case_id == state["case_id"] and row.event.actor == "system:archive"
+        await sync_once(stack.central, runtime)  # upload, central confirms, the answer comes down
+
+        async def purged() -> bool:
+            return not runtime.blobs.exists(row.package)
+
+        await eventually(purged)
+    finally:
+        stop.set()
+        await loop
+    (row,) = await list_packages(runtime)
+    assert (row.state, row.local_copy) == ("confirmed", False)
