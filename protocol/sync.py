@@ -116,7 +116,8 @@ def should_compress(media_type: str, sample: bytes) -> bool:
 
 def tus_metadata(values: Mapping[str, str]) -> str:
     """The ``Upload-Metadata`` header: comma-separated ``key base64(value)`` pairs."""
-    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in values.items())
+    # An empty value is the bare key: a header must not end in a space (HTTP/1.1 strips or refuses it).
+    return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" if v else k for k, v in values.items())
 
 
 def parse_tus_metadata(header: str) -> dict[str, str]:
