@@ -124,6 +124,10 @@ async def test_the_node_purges_only_after_central_confirms_across_a_lost_confirm
     assert report["stage"] == "YJ" and report["passed"] and report["case_number"] == state["case_number"]
     html = await stack.central.get(f"/archive/{digest}", headers={"accept": "text/html"})
     assert "检测通过" in html.text and state["case_number"] in html.text
+    case_page = await stack.central.get(f"/cases/{state['case_id']}", headers={"accept": "text/html"})
+    assert case_page.status_code == 200 and "归档" in case_page.text and "县级接收检测" in case_page.text
+    at_node = await stack.node.get(f"/cases/{state['case_id']}", headers={"accept": "text/html"})
+    assert at_node.status_code == 200 and "已出件" in at_node.text
 
 
 async def test_a_package_central_refuses_is_never_purged_and_the_case_can_be_archived_again(
