@@ -29,7 +29,7 @@ READER = "身份证读卡器"
 
 def is_gone(exc: usb.core.USBError) -> bool:
     """Whether a pyusb error means the device is no longer there (unplugged, port reset)."""
-    return exc.errno == errno.ENODEV or exc.backend_error_code == -4  # LIBUSB_ERROR_NO_DEVICE
+    return bool(exc.errno == errno.ENODEV or exc.backend_error_code == -4)  # LIBUSB_ERROR_NO_DEVICE
 
 
 class BulkTransport:

@@ -233,9 +233,20 @@ def decode_text(block: bytes, *, today: date | None = None) -> IdCard:
         parse_resident_id(values["number"], today=today)
     except ValueError as exc:
         problem = str(exc)
+    # Vendor documents (unverified) put a card-type letter at byte 248: I = 外国人永久居留身份证,
+    # J = 港澳台居民居住证. Those cards use other layouts; the letter is kept so they can be told apart.
+    marker = reserved[14:15]
     return IdCard(
-        **values,
-        card_type=reserved[-2:].strip() if reserved[-2:].strip() in ("I", "J") else "",
+        name=values["name"],
+        sex=values["sex"],
+        nation=values["nation"],
+        birth=values["birth"],
+        address=values["address"],
+        number=values["number"],
+        authority=values["authority"],
+        valid_from=values["valid_from"],
+        valid_to=values["valid_to"],
+        card_type=marker if marker in ("I", "J") else "",
         number_valid=not problem,
         number_problem=problem,
     )

@@ -135,3 +135,10 @@ def test_every_status_code_has_a_sentence_for_the_clerk() -> None:
     ):
         assert sam.status_message(code) != f"读卡器返回未知状态 0x{code:02X}"
     assert sam.status_message(0x55) == "读卡器返回未知状态 0x55"
+
+
+def test_the_card_type_letter_at_byte_248_is_kept() -> None:
+    block = bytearray(sam.encode_text(SAMPLE_CARDS[0]))
+    assert sam.decode_text(bytes(block)).card_type == ""
+    block[248:250] = "J".encode("utf-16-le")
+    assert sam.decode_text(bytes(block)).card_type == "J"
