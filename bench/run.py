@@ -1,0 +1,591 @@
+"""The benchmark suite of issue 11: `make bench` (or `python -m bench.run [--quick]`).
+
+Every figure is measured here, now, on this machine (node and central on loopback), and where a target is a ratio
+its baseline is measured in the same run. Results go to ``bench/results.json`` and ``bench/results.txt``.
+
+Scenarios (full sizes; ``--quick`` shrinks them so the suite's smoke test runs in seconds):
+1. central ingest: 99 nodes push at once through the real HTTP path vs. the same rows into plain sqlite3;
+2. drain after an outage: one node with 10,000 queued cases (≈ 50,000 events) until all are receipted;
+3. attachments: 200 MB of scans through tus; throughput and bytes on the wire vs. the encrypted size;
+4. thin link: 1 Mbit/s with 500 MB of scans queued; how long a newly accepted case's metadata takes;
+5. window latency: 20 tablets running the clerk's mix while sync runs; p50 / p99 per action;
+6. node footprint: resident memory idle and under the mix, cold start to the first page;
+7. reconciliation: the in-sync check of a node with 1,000,000 log entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.harness import (
+    CLERK,
+    PDF,
+    ROOT,
+    BenchCounty,
+    CountingProxy,
+    Figure,
+    Results,
+    Scratch,
+    free_port,
+    open_node,
+    percentile,
+    queue_cases,
+    rss_mb,
+    spawn,
+    start_central,
+    stop,
+    template_case,
+    wait_healthy,
+    write_results,
+)
+from protocol.canonical import canonical_json
+from protocol.events import Event
+from protocol.requests import sign_request
+
+
+@dataclass(frozen=True)
+class Sizes:
+    ingest_nodes: int
+    ingest_cases_per_node: int
+    drain_cases: int
+    attachment_files: int
+    attachment_mb: int
+    thin_queue_mb: int
+    tablets: int
+    cases_per_tablet: int
+    reconcile_entries: int
+
+
+FULL = Sizes(99, 200, 10_000, 40, 5, 500, 20, 5, 1_000_000)
+QUICK = Sizes(3, 20, 200, 2, 1, 4, 3, 2, 20_000)
+
+
+async def _template(work: Path) -> list[Event]:
+    county = BenchCounty(work / "template", 1, free_port())
+    runtime = await open_node(await county.enroll(0))
+    try:
+        return await template_case(runtime)
+    finally:
+        await runtime.close()
+
+
+# ---- 1. central ingest ------------------------------------------------------------------------------------
+
+
+async def bench_ingest(results: Results, work: Path, sizes: Sizes, template: list[Event]) -> None:
+    name = "1. central ingest (HTTP, verify, decrypt, store, receipts)"
+    county = BenchCounty(work / "ingest", sizes.ingest_nodes, free_port())
+    requests: list[list[tuple[bytes, dict[str, str]]]] = []
+    event_rows: list[tuple[Any, ...]] = []
+    for index in range(sizes.ingest_nodes):
+        runtime = await open_node(await county.enroll(index))
+        try:
+            await queue_cases(runtime, template, sizes.ingest_cases_per_node, seal_every=20)
+            from node.sync.log import entry_of, pending_entries
+
+            async with runtime.db.read() as session:
+                rows = await pending_entries(session, 100_000)
+                from sqlmodel import select
+
+                from node.models import CaseEvent
+
+                for e in (await session.exec(select(CaseEvent))).all():
+                    event_rows.append(
+                        (
+                            e.id,
+                            e.case_id,
+                            e.type,
+                            e.authority,
+                            e.actor,
+                            e.hlc,
+                            e.payload,
+                            1,
+                            e.content_hash,
+                            runtime.node_id,
+                            1,
+                        )
+                    )
+            bodies = []
+            for start in range(0, len(rows), 5):
+                body = canonical_json(
+                    {
+                        "node_id": runtime.node_id,
+                        "entries": [entry_of(r, runtime.node_id).to_wire() for r in rows[start : start + 5]],
+                        "down_head": 0,
+                    }
+                )
+                headers = {
+                    "content-type": "application/json",
+                    **sign_request(
+                        runtime.identity.signing_key,
+                        runtime.node_id,
+                        "POST",
+                        "/sync/v1/up",
+                        runtime.now_iso(),
+                        body,
+                    ),
+                }
+                bodies.append((body, headers))
+            requests.append(bodies)
+        finally:
+            await runtime.close()
+    central = start_central(county, work)
+    try:
+        accepted = 0
+
+        async def node_pushes(client: httpx.AsyncClient, bodies: list[tuple[bytes, dict[str, str]]]) -> int:
+            events = 0
+            for body, headers in bodies:
+                answer = (await client.post("/sync/v1/up", content=body, headers=headers)).json()
+                events += sum(r["status"] == "accepted" for r in answer["results"])
+            return events
+
+        limits = httpx.Limits(max_connections=sizes.ingest_nodes + 5)
+        async with httpx.AsyncClient(base_url=county.central_url, timeout=300, limits=limits) as client:
+            started = time.perf_counter()
+            entry_counts = await asyncio.gather(*(node_pushes(client, b) for b in requests))
+            elapsed = time.perf_counter() - started
+        accepted = sum(entry_counts)
+        with sqlite3.connect(county.root / "central" / "central.db") as db:
+            stored = db.execute("SELECT count(*) FROM event").fetchone()[0]
+        if stored != len(event_rows):
+            raise AssertionError(f"central stored {stored} events, nodes sent {len(event_rows)}")
+    finally:
+        stop(central)
+    baseline = sqlite_baseline(work / "baseline.db", event_rows)
+    rate = len(event_rows) / elapsed
+    results.add(name, Figure("nodes pushing concurrently", sizes.ingest_nodes, "nodes"))
+    results.add(name, Figure("entries accepted", accepted, "entries"))
+    results.add(name, Figure("events", len(event_rows), "events"))
+    results.add(name, Figure("plain sqlite3 batch insert (baseline)", baseline, "events/s"))
+    pg = postgres_baseline(event_rows)
+    if pg is not None:
+        results.add(name, Figure("plain PostgreSQL batch insert (baseline)", pg, "events/s"))
+    results.add(name, Figure("ingest throughput", rate, "events/s", "≥ 10,000", rate >= 10_000))
+    results.add(
+        name,
+        Figure("ingest / sqlite3 baseline", 100 * rate / baseline, "%", "≥ 50 %", rate >= 0.5 * baseline),
+    )
+
+
+EVENT_DDL = """CREATE TABLE event (id TEXT PRIMARY KEY, case_id TEXT NOT NULL, type TEXT NOT NULL,
+    authority TEXT NOT NULL, actor TEXT NOT NULL, hlc BIGINT NOT NULL, payload TEXT NOT NULL,
+    schema_version INTEGER NOT NULL, content_hash TEXT NOT NULL, node_id TEXT, up_seq INTEGER)"""
+
+
+def sqlite_baseline(path: Path, rows: list[tuple[Any, ...]]) -> float:
+    """The same event rows into a same-shaped SQLite table (WAL, synchronous=FULL), 1,000 a transaction."""
+    path.unlink(missing_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute(EVENT_DDL)
+    db.execute("CREATE INDEX ix_event_case ON event (case_id, hlc)")
+    started = time.perf_counter()
+    for start in range(0, len(rows), 1000):
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO event VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows[start : start + 1000])
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    db.close()
+    return len(rows) / elapsed
+
+
+def postgres_baseline(rows: list[tuple[Any, ...]]) -> float | None:
+    """The same rows into PostgreSQL (127.0.0.1, trust auth) where it is reachable; None otherwise."""
+    try:
+        import psycopg
+
+        admin = psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=2
+        )
+    except Exception:
+        return None
+    name = f"ow_bench_{os.getpid()}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{name}") as conn:
+                conn.execute(EVENT_DDL)
+                conn.execute("CREATE INDEX ix_event_case ON event (case_id, hlc)")
+                conn.commit()
+                started = time.perf_counter()
+                with conn.cursor() as cur:
+                    for start in range(0, len(rows), 1000):
+                        cur.executemany(
+                            "INSERT INTO event VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+                            rows[start : start + 1000],
+                        )
+                        conn.commit()
+                elapsed = time.perf_counter() - started
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return len(rows) / elapsed
+
+
+# ---- 2. drain after an outage -------------------------------------------------------------------------------
+
+
+async def bench_drain(results: Results, work: Path, sizes: Sizes, template: list[Event]) -> None:
+    from node.sync.client import central_client, sync_once
+
+    name = "2. drain after an outage"
+    county = BenchCounty(work / "drain", 1, free_port())
+    runtime = await open_node(await county.enroll(0))
+    central = start_central(county, work)
+    try:
+        events = await queue_cases(runtime, template, sizes.drain_cases, seal_every=1)
+        async with central_client(runtime, county.central_url) as client:
+            started = time.perf_counter()
+            report = await sync_once(client, runtime)
+            elapsed = time.perf_counter() - started
+        if report.rejected or report.receipted != sizes.drain_cases + 1:
+            raise AssertionError(f"drain incomplete: {report}")
+    finally:
+        await runtime.close()
+        stop(central)
+    results.add(name, Figure("queued cases", sizes.drain_cases, "cases"))
+    results.add(name, Figure("queued events", events, "events"))
+    results.add(name, Figure("until every entry receipted", elapsed, "s", "≤ 2.5 s", elapsed <= 2.5))
+    results.add(name, Figure("drain rate", events / elapsed, "events/s"))
+
+
+# ---- 3. attachments ---------------------------------------------------------------------------------------
+
+
+async def bench_attachments(results: Results, work: Path, sizes: Sizes) -> None:
+    from sqlmodel import select
+
+    from node.intake.service import store_blob
+    from node.models import Blob
+    from node.sync.client import central_client, sync_once
+
+    name = "3. attachments over tus"
+    county = BenchCounty(work / "attach", 1, free_port())
+    runtime = await open_node(await county.enroll(0))
+    central = start_central(county, work)
+    try:
+        async with central_client(runtime, county.central_url) as client:
+            await sync_once(client, runtime)  # enrolment first
+        total = 0
+        for n in range(sizes.attachment_files):
+            data = b"\xff\xd8\xff\xe0" + os.urandom(sizes.attachment_mb * 1024 * 1024 - 6) + b"\xff\xd9"
+            async with runtime.db.write() as session:
+                await store_blob(session, runtime, data, media_type="image/jpeg", filename=f"scan{n}.jpg")
+            total += len(data)
+        with CountingProxy(county.central_port) as proxy:
+            async with central_client(runtime, proxy.url) as client:
+                started = time.perf_counter()
+                report = await sync_once(client, runtime)
+                elapsed = time.perf_counter() - started
+        async with runtime.db.read() as session:
+            spools = sum(b.spool_size or 0 for b in (await session.exec(select(Blob))).all())
+        if report.attachments != sizes.attachment_files:
+            raise AssertionError(f"uploaded {report.attachments} of {sizes.attachment_files}")
+    finally:
+        await runtime.close()
+        stop(central)
+    mb = total / 1024 / 1024
+    results.add(name, Figure("scans", mb, "MB"))
+    results.add(
+        name,
+        Figure("throughput (encrypt + upload + verify)", mb / elapsed, "MB/s", "≥ 100", mb / elapsed >= 100),
+    )
+    ratio = proxy.up / spools
+    results.add(name, Figure("bytes on the wire / encrypted size", ratio, "×", "≤ 1.02", ratio <= 1.02))
+
+
+# ---- 4. thin link -----------------------------------------------------------------------------------------
+
+
+async def bench_thin_link(results: Results, work: Path, sizes: Sizes, template: list[Event]) -> None:
+    from node.intake.service import store_blob
+    from node.sync.client import sync_loop
+
+    name = "4. thin link (1 Mbit/s), scans queued"
+    county = BenchCounty(work / "thin", 1, free_port())
+    runtime = await open_node(await county.enroll(0))
+    central = start_central(county, work)
+    stop_loop = asyncio.Event()
+    try:
+        for n in range(sizes.thin_queue_mb // 5 or 1):
+            data = b"\xff\xd8\xff\xe0" + os.urandom(5 * 1024 * 1024 - 6) + b"\xff\xd9"
+            async with runtime.db.write() as session:
+                await store_blob(session, runtime, data, media_type="image/jpeg", filename=f"big{n}.jpg")
+        with CountingProxy(county.central_port, rate=125_000) as proxy:
+            loop = asyncio.create_task(sync_loop(runtime, base_url=proxy.url, interval_s=0.5, stop=stop_loop))
+            deadline = time.monotonic() + 60
+            while not (runtime.sync_state.get("transfer") and runtime.sync_state["transfer"].offset > 0):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("the upload never started")
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.5)  # well inside a scan
+            before = set(_central_cases(county))
+            started = time.perf_counter()
+            await queue_cases(runtime, template, 1)
+            while not set(_central_cases(county)) - before:
+                if time.perf_counter() - started > 60:
+                    raise TimeoutError("the new case never reached central")
+                await asyncio.sleep(0.05)
+            latency = time.perf_counter() - started
+            stop_loop.set()
+            loop.cancel()
+            try:
+                await loop
+            except asyncio.CancelledError:
+                pass
+    finally:
+        await runtime.close()
+        stop(central)
+    results.add(name, Figure("scans queued", sizes.thin_queue_mb, "MB"))
+    results.add(name, Figure("new case's metadata at central after", latency, "s", "≤ 5 s", latency <= 5))
+
+
+def _central_cases(county: BenchCounty) -> list[str]:
+    try:
+        with sqlite3.connect(county.root / "central" / "central.db", timeout=5) as db:
+            return [r[0] for r in db.execute('SELECT case_id FROM "case"')]
+    except sqlite3.OperationalError:
+        return []
+
+
+# ---- 5 and 6. window latency and node footprint ------------------------------------------------------------
+
+
+async def bench_window(results: Results, work: Path, sizes: Sizes) -> None:
+    name5, name6 = "5. window latency (tablets + sync)", "6. node footprint"
+    county = BenchCounty(work / "window", 1, free_port())
+    node_dir = await county.enroll(0)
+    central = start_central(county, work)
+    node_port = free_port()
+    node_url = f"http://127.0.0.1:{node_port}"
+    args = ["-m", "node", "serve", "--data", str(node_dir), "--port", str(node_port), "--sync-interval", "1"]
+    started = time.perf_counter()
+    node = spawn(args, work / "node.log")
+    try:
+        await asyncio.to_thread(wait_healthy, node_url, node)
+        async with httpx.AsyncClient(timeout=10) as plain:
+            first_page = await plain.get(node_url + "/login")
+        cold = time.perf_counter() - started
+        assert first_page.status_code == 200
+        await asyncio.sleep(2)
+        idle = rss_mb(node.pid)
+        peak = [idle]
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.is_set():
+                peak.append(rss_mb(node.pid))
+                time.sleep(0.2)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        timings: dict[str, list[float]] = {}
+        errors: list[str] = []
+        items_codes: list[str] = []
+
+        async def timed(action: str, call: Any) -> httpx.Response:
+            t0 = time.perf_counter()
+            response = await call
+            timings.setdefault(action, []).append((time.perf_counter() - t0) * 1000)
+            if response.status_code >= 400:
+                errors.append(f"{action}: {response.status_code} {response.text[:200]}")
+            return response
+
+        async def tablet(n: int) -> None:
+            async with httpx.AsyncClient(base_url=node_url, timeout=60) as c:
+                await c.post("/api/v1/login", json={"username": CLERK[0], "password": CLERK[1]})
+                items = (await c.get("/api/v1/items")).json()["items"]
+                choices = [i for i in items if i.get("case_type") != 1] or items
+                for k in range(sizes.cases_per_tablet):
+                    item = choices[(n * sizes.cases_per_tablet + k) % len(choices)]
+                    items_codes.append(item["code"])
+                    await timed("search items", c.get("/api/v1/items", params={"q": item["name"][:2]}))
+                    created = await timed(
+                        "receive case",
+                        c.post(
+                            "/api/v1/cases",
+                            json={
+                                "item_code": item["code"],
+                                "applicant": {"name": f"村民{n}-{k}", "cert_number": "11010519491231002X"},
+                            },
+                        ),
+                    )
+                    case_id = created.json()["case_id"]
+                    for material in item["materials"]:
+                        if material["mandatory"]:
+                            await timed(
+                                "attach scan",
+                                c.post(
+                                    f"/api/v1/cases/{case_id}/materials",
+                                    data={"material_id": material["id"]},
+                                    files={"file": scan_for(material["formats"])},
+                                ),
+                            )
+                    await timed("accept", c.post(f"/api/v1/cases/{case_id}/accept"))
+                    await timed("open case", c.get(f"/api/v1/cases/{case_id}"))
+                    await timed("print notice", c.get(f"/api/v1/cases/{case_id}/notices/acceptance.pdf"))
+
+        await asyncio.gather(*(tablet(n) for n in range(sizes.tablets)))
+        sampling.set()
+        sampler.join(2)
+        if errors:
+            raise AssertionError("; ".join(errors[:5]))
+    finally:
+        stop(node)
+        stop(central)
+    results.add(name5, Figure("tablets", sizes.tablets, "tablets"))
+    for action, values in timings.items():
+        target = "≤ 300 ms" if action == "print notice" else "≤ 100 ms"
+        limit = 300 if action == "print notice" else 100
+        results.add(name5, Figure(f"{action} p50", percentile(values, 50), "ms"))
+        p99 = percentile(values, 99)
+        results.add(name5, Figure(f"{action} p99", p99, "ms", target, p99 <= limit))
+    results.add(name6, Figure("resident memory idle", idle, "MB", "≤ 150", idle <= 150))
+    results.add(
+        name6, Figure("resident memory under the mix (peak)", max(peak), "MB", "≤ 150", max(peak) <= 150)
+    )
+    results.add(name6, Figure("cold start to first page", cold, "s", "≤ 3 s", cold <= 3))
+
+
+JPEG = b"\xff\xd8\xff\xe0" + bytes(2000) + b"\xff\xd9"
+
+
+def scan_for(formats: list[str]) -> tuple[str, bytes, str]:
+    """A small scan in a format the checklist slot accepts."""
+    return ("scan.pdf", PDF, "application/pdf") if "pdf" in formats else ("photo.jpg", JPEG, "image/jpeg")
+
+
+# ---- 7. reconciliation ------------------------------------------------------------------------------------
+
+
+async def bench_reconcile(results: Results, work: Path, sizes: Sizes) -> None:
+    from node.sync.client import SyncReport, central_client, reconcile, sync_once
+
+    name = "7. reconciliation (in sync)"
+    county = BenchCounty(work / "reconcile", 1, free_port())
+    node_dir = await county.enroll(0)
+    runtime = await open_node(node_dir)
+    central = start_central(county, work)
+    try:
+        async with central_client(runtime, county.central_url) as client:
+            await sync_once(client, runtime)
+    finally:
+        await runtime.close()
+        stop(central)
+    head_hash = _fill_logs(
+        node_dir / "node.db", county.root / "central" / "central.db", sizes.reconcile_entries
+    )
+    runtime = await open_node(node_dir)
+    central = start_central(county, work)
+    timings = []
+    try:
+        async with central_client(runtime, county.central_url) as client:
+            report = SyncReport()
+            await reconcile(client, runtime, report)  # warm
+            for _ in range(20):
+                t0 = time.perf_counter()
+                answer = await reconcile(client, runtime, report)
+                timings.append((time.perf_counter() - t0) * 1000)
+        if answer["up"]["seq"] != sizes.reconcile_entries or answer["up"]["hash"] != head_hash:
+            raise AssertionError(f"central's head is not the node's: {answer['up']}")
+        if report.resent or report.rechained:
+            raise AssertionError(f"in-sync check changed something: {report}")
+    finally:
+        await runtime.close()
+        stop(central)
+    results.add(name, Figure("log entries", sizes.reconcile_entries, "entries"))
+    median = percentile(timings, 50)
+    results.add(name, Figure("in-sync check, one round trip (median)", median, "ms", "≤ 50 ms", median <= 50))
+    results.add(name, Figure("in-sync check (worst of 20)", max(timings), "ms"))
+
+
+def _fill_logs(node_db: Path, central_db: Path, total: int) -> str:
+    """Make both logs `total` entries long and receipted (rows as the logs hold them; contents are filler)."""
+    import hashlib
+    import json
+
+    with sqlite3.connect(node_db) as db:
+        node_id = json.loads((node_db.parent / "node.json").read_text())["node_id"]
+        start, prev = db.execute("SELECT max(seq), entry_hash FROM up_entry").fetchone()
+    rows = []
+    for seq in range(start + 1, total + 1):
+        digest = hashlib.sha256(f"{prev}{seq}".encode()).hexdigest()
+        rows.append((seq, prev, digest))
+        prev = digest
+    now = "2026-12-01T00:00:00.000+00:00"
+    with sqlite3.connect(node_db) as db:
+        db.executemany(
+            "INSERT INTO up_entry (seq, prev_hash, entry_hash, kind, ciphertext, signature, created_at, receipt,"
+            " receipted_at, central_status) VALUES (?, ?, ?, 'heartbeat', x'00', x'00', ?, '{}', ?, 'accepted')",
+            [(s, p, h, now, now) for s, p, h in rows],
+        )
+    with sqlite3.connect(central_db) as db:
+        db.executemany(
+            "INSERT INTO up_entry (node_id, seq, prev_hash, entry_hash, kind, ciphertext, signature, received_at)"
+            " VALUES (?, ?, ?, ?, 'heartbeat', x'00', x'00', ?)",
+            [(node_id, s, p, h, now) for s, p, h in rows],
+        )
+        db.execute("UPDATE node SET up_seq = ?, up_hash = ? WHERE node_id = ?", (total, prev, node_id))
+    return str(prev)
+
+
+# ---- main ---------------------------------------------------------------------------------------------------
+
+
+async def main(quick: bool, only: set[str]) -> Results:
+    sizes = QUICK if quick else FULL
+    results = Results(quick=quick)
+    print(f"machine: {results.machine}", flush=True)
+    with Scratch(Path(os.environ.get("ONEWINDOW_BENCH_DIR", "/tmp/onewindow-bench"))) as work:
+        template = await _template(work)
+        scenarios: list[tuple[str, Any]] = [
+            ("ingest", lambda: bench_ingest(results, work, sizes, template)),
+            ("drain", lambda: bench_drain(results, work, sizes, template)),
+            ("attachments", lambda: bench_attachments(results, work, sizes)),
+            ("thin", lambda: bench_thin_link(results, work, sizes, template)),
+            ("window", lambda: bench_window(results, work, sizes)),
+            ("reconcile", lambda: bench_reconcile(results, work, sizes)),
+        ]
+        for key, run in scenarios:
+            if only and key not in only:
+                continue
+            print(f"== {key}", flush=True)
+            t0 = time.monotonic()
+            try:
+                await run()
+            except Exception as exc:  # one broken scenario must not hide the others' figures
+                traceback.print_exc()
+                results.errors[key] = f"{type(exc).__name__}: {exc}"
+            print(f"   ({time.monotonic() - t0:.1f} s)", flush=True)
+    return results
+
+
+def cli(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test, not figures)")
+    parser.add_argument("--only", action="append", default=[], help="run only these scenarios")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results.json")
+    args = parser.parse_args(argv)
+    results = asyncio.run(main(args.quick, set(args.only)))
+    write_results(results, args.out)
+    print()
+    print(results.summary())
+    print(f"\nwritten: {args.out} and {args.out.with_suffix('.txt')}")
+    return 1 if results.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())
