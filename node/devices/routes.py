@@ -293,6 +293,7 @@ async def sim_controls(request: Request[Any, Any, State]) -> Template:
             "simulated": simulated,
             "target": target,
             "sample_cards": _sample_names() if simulated else [],
+            "levels": SATISFACTION_LABELS,
         },
     )
 

@@ -120,7 +120,11 @@ async def test_the_evaluator_rates_the_visit_the_clerk_asked_about(
     await eventually(lambda: _event(devices, "当前没有待评价的办事"))
     response = await client.post("/api/v1/evaluator/request", json={"window": "1号窗口", "visit": "A001"})
     assert response.status_code == 200, response.text
-    await client.post("/devices/sim/press", data={"button": "2"})
+    # The case page offers the simulated evaluator's buttons beside 用评价器评价.
+    controls = await client.get("/devices/sim/controls?for=evaluator")
+    assert "评价器：非常满意" in controls.text and "评价器：非常不满意" in controls.text
+    answer = await client.post("/devices/sim/press", data={"button": "2"}, headers={"HX-Request": "true"})
+    assert "已按下评价器「满意」" in answer.text
 
     async def rated() -> list[dict[str, Any]]:
         return [r for r in (await client.get("/api/v1/ratings")).json()["ratings"] if r["visit"] == "A001"]
