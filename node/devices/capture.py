@@ -199,13 +199,22 @@ def content_problem(name: str, data: bytes) -> str:
 async def ingest_file(runtime: NodeRuntime, path: Path, folders: ScanFolders) -> ScanFile:
     """Take one complete file from the scan folder: attach it to the waiting session's case, or quarantine it."""
     stamp = runtime.now().strftime("%Y%m%d-%H%M%S")
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
+    size = path.stat().st_size
+    if size > MAX_MATERIAL_BYTES:
+        # Never read a huge file into memory: hash it in pieces; content_problem() refuses it by size.
+        hasher = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                hasher.update(block)
+        digest, data = hasher.hexdigest(), b""
+    else:
+        data = path.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()
     record = ScanFile(
         id=uuid7(),
         sha256=digest,
         filename=_safe_name(path.name),
-        size=len(data),
+        size=size,
         status="quarantined",
         received_at=runtime.now_iso(),
     )
@@ -217,7 +226,11 @@ async def ingest_file(runtime: NodeRuntime, path: Path, folders: ScanFolders) ->
         earlier = (
             await db.exec(select(ScanFile).where(ScanFile.sha256 == digest, ScanFile.status == "attached"))
         ).first()
-    problem = content_problem(path.name, data)
+    problem = (
+        f"文件超过 {MAX_MATERIAL_BYTES // 1024 // 1024} MB"
+        if size > MAX_MATERIAL_BYTES
+        else content_problem(path.name, data)
+    )
     if problem:
         record.reason = problem
     elif earlier is not None:

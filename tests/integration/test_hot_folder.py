@@ -283,3 +283,21 @@ async def test_without_a_waiting_window_a_scan_is_quarantined_with_the_reason(
     record = {r.filename: r for r in await folder.wait_for(4)}["nobody.pdf"]
     assert record.status == "quarantined"
     assert "没有窗口在等待扫描件" in record.reason
+
+
+@pytest.mark.slow
+async def test_an_oversized_scan_is_quarantined_without_being_read_whole(folder: Folder) -> None:
+    await folder.wait_for(3)
+    big = folder.folders.incoming / "huge.pdf"
+
+    def write_big() -> None:
+        with big.open("wb") as f:
+            f.write(b"%PDF-1.4\n")
+            f.truncate(21 * 1024 * 1024)  # sparse: 21 MB without writing them
+            f.seek(0, 2)
+            f.write(b"\n%%EOF\n")
+
+    await asyncio.to_thread(write_big)
+    record = {r.filename: r for r in await folder.wait_for(4)}["huge.pdf"]
+    assert record.status == "quarantined" and "超过 20 MB" in record.reason
+    assert record.size > 21 * 1024 * 1024
