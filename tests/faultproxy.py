@@ -370,8 +370,11 @@ class FaultProxy:
                 self.target_host, self.target_port, limit=MAX_HEAD
             )
             self._writers.add(upstream_writer)
-            while await self._exchange(client_reader, client_writer, upstream_reader, upstream_writer):
-                pass
+            while (request := await self._next_request(client_reader, upstream_reader)) is not None:
+                if not await self._exchange(
+                    request, client_reader, client_writer, upstream_reader, upstream_writer
+                ):
+                    break
         except (_Closed, OSError, asyncio.IncompleteReadError, ValueError):
             pass  # either side went away: drop both, as a real middlebox would
         finally:
@@ -382,6 +385,26 @@ class FaultProxy:
             await _close(client_writer)
             if task is not None:
                 self._tasks.discard(task)
+
+    async def _next_request(
+        self, client_reader: asyncio.StreamReader, upstream_reader: asyncio.StreamReader
+    ) -> Message | None:
+        """The client's next request head; None when the client is done or the server closed the idle
+        connection first (uvicorn does after a few seconds): the link then closes, as a direct one would."""
+        head = asyncio.ensure_future(_read_head(client_reader))
+        gone = asyncio.ensure_future(upstream_reader.read(1))
+        try:
+            await asyncio.wait({head, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (head, gone):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(head, gone, return_exceptions=True)
+        if not head.cancelled() and head.exception() is None and head.result() is not None:
+            return head.result()
+        if not head.cancelled() and head.exception() is not None:
+            raise head.exception()  # type: ignore[misc]
+        return None
 
     def _take_cut(self, request: Message, body_size: int) -> int | None:
         """How many body bytes of this request to forward before cutting, or None to forward it all."""
@@ -398,15 +421,13 @@ class FaultProxy:
 
     async def _exchange(
         self,
+        request: Message,
         client_reader: asyncio.StreamReader,
         client_writer: asyncio.StreamWriter,
         upstream_reader: asyncio.StreamReader,
         upstream_writer: asyncio.StreamWriter,
     ) -> bool:
         """Relay one request and its response; False when the connection is done."""
-        request = await _read_head(client_reader)
-        if request is None:
-            return False
         self._count(requests=1, client_to_server=len(request.head))
         # Decide every fault of this request up front, so the RNG is drawn in a fixed order per request.
         delay = self.rng.uniform(0, self.faults.max_delay_s) if self._chance(self.faults.delay) else 0.0

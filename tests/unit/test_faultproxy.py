@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -82,18 +83,26 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, json.dumps({"path": self.path}).encode())
 
 
-@pytest.fixture
-def server() -> Iterator[tuple[int, Received]]:
+@contextmanager
+def _serve(**handler_attributes: object) -> Iterator[tuple[int, Received]]:
     received = Received()
-    handler = type("Handler", (_Handler,), {"received": received})
+    handler = type("Handler", (_Handler,), {"received": received, **handler_attributes})
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield httpd.server_address[1], received
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    try:
+        yield httpd.server_address[1], received
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[int, Received]]:
+    with _serve() as served:
+        yield served
 
 
 def _raw_exchange(port: int, request: bytes) -> bytes:
@@ -275,3 +284,19 @@ def test_the_same_seed_injects_the_same_faults(server: tuple[int, Received]) -> 
     assert first == again
     assert 0 in first and 201 in first
     assert first != other
+
+
+def test_a_server_closing_an_idle_connection_closes_the_link_too() -> None:
+    """uvicorn drops idle keep-alive connections after a few seconds; through a calm proxy the client must
+    see that close (and open a new connection), not a request swallowed on a dead upstream."""
+    with (
+        _serve(timeout=0.3) as (port, received),  # the server closes connections idle for 0.3 s
+        FaultProxy(port, seed=13) as proxy,
+        httpx.Client(base_url=proxy.url, timeout=5) as client,
+    ):
+        assert client.post("/echo", content=b"one").status_code == 201
+        time.sleep(0.8)
+        assert client.post("/echo", content=b"two").status_code == 201
+        stats = proxy.stats()
+    assert received.complete == [b"one", b"two"]
+    assert stats.connections == 2 and stats.total_faults() == 0
