@@ -1,7 +1,8 @@
 """Electronic archiving in a real headless Chromium, with central and the node as real processes: the lead sees
 a closed case under 待归档, archives it with one tap, reads the four-property report; the node's sync loop takes
 the package to central, whose register shows it checked again and confirmed, and the tablet then shows the case
-archived with its local copy purged. Screenshots land in /tmp/onewindow-shots/ for a human to look at.
+archived (its local copy goes at the next archive sweep, tested in-process). Screenshots land in
+/tmp/onewindow-shots/ for a human to look at.
 """
 
 from __future__ import annotations
