@@ -17,12 +17,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from central.bulk import apply_event_batch, refresh_cases
 from central.county import CountyKeys
 from central.models import (
-    CaseRecord,
     ComplaintRecord,
     EventRecord,
-    ExpectedBlobRecord,
     NodeRecord,
     QuarantineRecord,
     RatingRecord,
@@ -44,17 +43,11 @@ from protocol.errors import (
     OneWindowError,
 )
 from protocol.events import (
-    CASE_ACCEPTED,
-    CASE_ACCEPTED_WITH_WAIVER,
-    CASE_RECEIVED,
     NODE_EVENT_TYPES,
     Event,
-    blob_refs,
     event_columns,
-    fold,
-    projection_columns,
 )
-from protocol.hall import HALL_EVENT_TYPES, aggregate_kind, fold_complaint, fold_rating
+from protocol.hall import HALL_EVENT_TYPES, fold_complaint, fold_rating
 from protocol.keys import AgeRecipient, VerifyKey
 from protocol.log import LogEntry, Receipt, open_entry, verify_entry
 from protocol.requests import verify_request
@@ -106,43 +99,7 @@ async def _quarantine(session: AsyncSession, entry: LogEntry, error: OneWindowEr
 async def refresh_case(session: AsyncSession, case_id: str, *, now: str | None = None) -> None:
     """Rebuild one case's projection from all its events."""
     await session.flush()
-    rows = (await session.exec(select(EventRecord).where(EventRecord.case_id == case_id))).all()
-    state = fold(case_id, [record_to_event(r) for r in rows])
-    if state.status is None:
-        return
-    values = {
-        **projection_columns(state),
-        "origin_node": state.origin_node,
-        "centre_name": state.centre_name,
-        "decided_at": state.decision.decided_at if state.decision else "",
-    }
-    await _bound_legal_times(session, rows, values, now or utc_iso())
-    row = await session.get(CaseRecord, case_id)
-    if row is None:
-        session.add(CaseRecord(case_id=case_id, **values))
-    else:
-        for key, value in values.items():
-            setattr(row, key, value)
-        session.add(row)
-
-
-#: Legal times and the event types that state them: none may be later than central received the entry.
-_LEGAL_TIMES = {"received_at": (CASE_RECEIVED,), "accepted_at": (CASE_ACCEPTED, CASE_ACCEPTED_WITH_WAIVER)}
-
-
-async def _bound_legal_times(session: AsyncSession, rows: Any, values: dict[str, Any], now: str) -> None:
-    """A node with a clock running fast cannot state a receipt or acceptance time later than central got the
-    entry that carried it (R-SYNC-8): such times are cut to central's receipt time."""
-    for column, types in _LEGAL_TIMES.items():
-        stated = values.get(column)
-        carriers = [r for r in rows if r.type in types and r.node_id and r.up_seq]
-        if not stated or not carriers:
-            continue
-        entry = await session.get(UpEntryRecord, (carriers[0].node_id, carriers[0].up_seq))
-        if entry is not None and entry.received_at < stated:
-            values[column] = entry.received_at
-        elif entry is None:
-            values[column] = min(stated, now)  # arriving in this very entry, stored with this time
+    await refresh_cases(session, [case_id], now=now or utc_iso())
 
 
 async def refresh_aggregate(
@@ -231,48 +188,6 @@ async def store_event(
         return False
     session.add(EventRecord(**event_columns(event), node_id=node_id, up_seq=up_seq))
     return True
-
-
-async def _apply_events(
-    session: AsyncSession, node: NodeRecord, entry: LogEntry, payload: dict[str, Any], now: str
-) -> None:
-    raw_events = payload.get("events")
-    if not isinstance(raw_events, list):
-        raise OneWindowError(ENTRY_POISONED, "payload has no event list", field="events")
-    events: list[Event] = []
-    for raw in raw_events:
-        try:
-            event = Event.from_dict(raw)
-        except ValueError as exc:
-            raise OneWindowError(ENTRY_POISONED, str(exc), field="events") from exc
-        if event.type not in NODE_AUTHORED_TYPES:
-            raise OneWindowError(ENTRY_POISONED, f"a node may not author {event.type}", field="event.type")
-        if event.authority != node.node_id:
-            raise OneWindowError(
-                ENTRY_POISONED,
-                f"event {event.id} claims authority {event.authority}",
-                field="event.authority",
-            )
-        events.append(event)
-    touched: set[str] = set()
-    kinds: dict[str, str] = {}
-    for event in events:
-        if await store_event(session, event, node_id=node.node_id, up_seq=entry.seq):
-            touched.add(event.case_id)
-            kinds[event.case_id] = aggregate_kind(event.type)
-            await expect_blobs(session, node.node_id, event, now)
-    for aggregate_id in touched:
-        await refresh_aggregate(session, aggregate_id, kinds[aggregate_id], now=now)
-
-
-async def expect_blobs(session: AsyncSession, node_id: str, event: Event, now: str) -> None:
-    """Remember the attachments an event refers to, so a case is known complete only when they arrived."""
-    for digest in blob_refs(event):
-        if await session.get(ExpectedBlobRecord, digest) is None:
-            session.add(
-                ExpectedBlobRecord(sha256=digest, node_id=node_id, case_id=event.case_id, first_seen_at=now)
-            )
-            await session.flush()
 
 
 def _enrol(node: NodeRecord, payload: dict[str, Any], now: str) -> None:
@@ -387,15 +302,22 @@ async def ingest_entries(
     request_key: VerifyKey,
     now: str,
 ) -> IngestResult:
-    """Store and apply `entries` of an authenticated node in order; the same path for HTTP and courier files."""
+    """Store and apply `entries` of an authenticated node in order; the same path for HTTP and courier files.
+
+    First every entry is checked (chain, signature, decryption, the events' shape and authority) without
+    touching the database; then the events of all good entries are applied together in one savepoint
+    (`central.bulk`), and only if that fails, entry by entry, so a poisoned entry is quarantined alone."""
     result = IngestResult()
+    accepted: list[tuple[LogEntry, list[Event] | None]] = []  # events None: nothing to apply (enrol, …)
+    poisoned: dict[int, OneWindowError] = {}
+    head_seq, head_hash = node.up_seq, node.up_hash
     for entry in entries:
         if entry.node_id != node.node_id or entry.stream != "up":
             result.results.append(
                 _refusal(entry, OneWindowError(ENTRY_MALFORMED, "entry of another node or stream"))
             )
             break
-        if entry.seq <= node.up_seq:
+        if entry.seq <= head_seq:
             stored = await session.get(UpEntryRecord, (node.node_id, entry.seq))
             if stored is not None and stored.entry_hash == entry.entry_hash:
                 result.results.append(
@@ -413,12 +335,10 @@ async def ingest_entries(
             await _quarantine(session, entry, error, now)
             result.results.append(_refusal(entry, error))
             break
-        if entry.seq != node.up_seq + 1:
-            result.results.append(
-                _refusal(entry, OneWindowError(ENTRY_GAP, f"expected seq {node.up_seq + 1}"))
-            )
+        if entry.seq != head_seq + 1:
+            result.results.append(_refusal(entry, OneWindowError(ENTRY_GAP, f"expected seq {head_seq + 1}")))
             break
-        if entry.prev_hash != node.up_hash:
+        if entry.prev_hash != head_hash:
             result.results.append(_refusal(entry, OneWindowError(ENTRY_CHAIN_BROKEN, f"seq {entry.seq}")))
             break
         try:
@@ -427,7 +347,7 @@ async def ingest_entries(
         except OneWindowError as error:
             result.results.append(_refusal(entry, error))
             break
-        status, code, detail = "accepted", "", ""
+        events: list[Event] | None = None
         if entry.kind == "enrol":
             try:
                 _enrol(node, payload, now)
@@ -437,13 +357,36 @@ async def ingest_entries(
         elif entry.kind == "events":
             merge_counters(node, payload.get("counters"))
             try:
-                async with session.begin_nested():
-                    await _apply_events(session, node, entry, payload, now)
-            except (OneWindowError, IntegrityError) as error:
-                # Verified but not applicable: store the entry (the chain stays whole), quarantine the payload.
-                reason = error if isinstance(error, OneWindowError) else _integrity_poison(error)
-                await _quarantine(session, entry, reason, now)
-                status, code, detail = "quarantined", reason.code, reason.reason
+                events = node_events(node, payload)
+            except OneWindowError as error:
+                poisoned[entry.seq] = error
+        accepted.append((entry, events))
+        head_seq, head_hash = entry.seq, entry.entry_hash
+        result.results.append({"seq": entry.seq})  # completed below, once the events are applied
+
+    batch = [(entry.seq, events) for entry, events in accepted if events and entry.seq not in poisoned]
+    others: list[tuple[str, str]] = []
+    if batch:
+        try:
+            async with session.begin_nested():
+                others = await apply_event_batch(session, node.node_id, batch, now)
+        except (OneWindowError, IntegrityError):
+            others = []
+            for seq, events in batch:  # find the poisoned entries: each alone in its own savepoint
+                try:
+                    async with session.begin_nested():
+                        others += await apply_event_batch(session, node.node_id, [(seq, events)], now)
+                except (OneWindowError, IntegrityError) as error:
+                    poisoned[seq] = error if isinstance(error, OneWindowError) else _integrity_poison(error)
+    for aggregate_id, kind in dict(others).items():
+        await refresh_aggregate(session, aggregate_id, kind, now=now)
+
+    rows = []
+    by_seq = {entry.seq: entry for entry, _ in accepted}
+    for item in result.results:
+        entry = by_seq.get(item["seq"]) if "status" not in item else None
+        if entry is None:
+            continue
         row = UpEntryRecord(
             node_id=node.node_id,
             seq=entry.seq,
@@ -454,23 +397,67 @@ async def ingest_entries(
             signature=entry.signature,
             received_at=now,
         )
-        session.add(row)
-        node.up_seq, node.up_hash = entry.seq, entry.entry_hash
-        result.results.append(
+        rows.append(row)
+        error = poisoned.get(entry.seq)
+        if error is not None:
+            # Verified but not applicable: the entry is stored (the chain stays whole), its payload quarantined.
+            await _quarantine(session, entry, error, now)
+        item.update(
             {
-                "seq": entry.seq,
-                "status": status,
-                "code": code,
-                "detail": detail,
+                "status": "quarantined" if error else "accepted",
+                "code": error.code if error else "",
+                "detail": error.reason if error else "",
                 "receipt": receipt_for(county, row).to_wire(),
-                "central_status": "quarantined" if status == "quarantined" else "accepted",
+                "central_status": "quarantined" if error else "accepted",
             }
         )
+    if rows:
+        conn = await session.connection()
+        await conn.execute(
+            UpEntryRecord.__table__.insert(),  # type: ignore[attr-defined]
+            [{c: getattr(r, c) for c in UP_ENTRY_COLUMNS} for r in rows],
+        )
+    node.up_seq, node.up_hash = head_seq, head_hash
     session.add(node)
     await session.flush()
     result.head_seq, result.head_hash = node.up_seq, node.up_hash
     result.down_available = node.down_seq - node.down_acked
     return result
+
+
+UP_ENTRY_COLUMNS = (
+    "node_id",
+    "seq",
+    "prev_hash",
+    "entry_hash",
+    "kind",
+    "ciphertext",
+    "signature",
+    "received_at",
+)
+
+
+def node_events(node: NodeRecord, payload: dict[str, Any]) -> list[Event]:
+    """The events of an entry's payload, checked to be ones this node may author (else ENTRY_POISONED)."""
+    raw_events = payload.get("events")
+    if not isinstance(raw_events, list):
+        raise OneWindowError(ENTRY_POISONED, "payload has no event list", field="events")
+    events: list[Event] = []
+    for raw in raw_events:
+        try:
+            event = Event.from_dict(raw)
+        except ValueError as exc:
+            raise OneWindowError(ENTRY_POISONED, str(exc), field="events") from exc
+        if event.type not in NODE_AUTHORED_TYPES:
+            raise OneWindowError(ENTRY_POISONED, f"a node may not author {event.type}", field="event.type")
+        if event.authority != node.node_id:
+            raise OneWindowError(
+                ENTRY_POISONED,
+                f"event {event.id} claims authority {event.authority}",
+                field="event.authority",
+            )
+        events.append(event)
+    return events
 
 
 def merge_counters(node: NodeRecord, stated: Any) -> None:
