@@ -39,6 +39,14 @@ CASE_HANDED_TO_LOGISTICS = (
 CASE_DECIDED = "case.decided"  # 办理决定 (central: approve / deny)
 CASE_ARCHIVED = "case.archived"  # 归档: the node sealed the closed case into an archive package
 CASE_ARCHIVE_CONFIRMED = "case.archive_confirmed"  # 接收检测: central re-checked the package (pass or fail)
+# Back-office processing (后台办理, central): routing, joint opinions, clock pauses, extension, e-licence, dispatch.
+CASE_ROUTED = "case.routed"  # 分办: to the item's department(s); a joint case fans out, the first leads
+CASE_OPINION_GIVEN = "case.opinion_given"  # 联办意见: one department's opinion on a joint case
+CASE_CLOCK_PAUSED = "case.clock_paused"  # 计时暂停: 补正, hearing, site survey (踏勘), expert review
+CASE_CLOCK_RESUMED = "case.clock_resumed"  # 计时恢复: the paused step ended
+CASE_EXTENDED = "case.extended"  # 延期: +10 / +15 working days, approved by the department head with a reason
+CASE_LICENCE_ISSUED = "case.licence_issued"  # 电子证照: identifier per GB/T 36904 for an approved case
+CASE_RESULT_DISPATCHED = "case.result_dispatched"  # 结果下发: to the issuing centre (origin, or 就近办)
 
 NODE_EVENT_TYPES = frozenset(
     {
@@ -58,7 +66,19 @@ NODE_EVENT_TYPES = frozenset(
         CASE_ARCHIVED,
     }
 )
-CENTRAL_EVENT_TYPES = frozenset({CASE_DECIDED, CASE_ARCHIVE_CONFIRMED})
+CENTRAL_EVENT_TYPES = frozenset(
+    {
+        CASE_DECIDED,
+        CASE_ARCHIVE_CONFIRMED,
+        CASE_ROUTED,
+        CASE_OPINION_GIVEN,
+        CASE_CLOCK_PAUSED,
+        CASE_CLOCK_RESUMED,
+        CASE_EXTENDED,
+        CASE_LICENCE_ISSUED,
+        CASE_RESULT_DISPATCHED,
+    }
+)
 EVENT_TYPES = NODE_EVENT_TYPES | CENTRAL_EVENT_TYPES
 
 EVENT_LABELS = {
@@ -78,6 +98,13 @@ EVENT_LABELS = {
     CASE_DECIDED: "办理决定",
     CASE_ARCHIVED: "归档",
     CASE_ARCHIVE_CONFIRMED: "县级接收检测",
+    CASE_ROUTED: "分办",
+    CASE_OPINION_GIVEN: "联办意见",
+    CASE_CLOCK_PAUSED: "计时暂停",
+    CASE_CLOCK_RESUMED: "计时恢复",
+    CASE_EXTENDED: "延期",
+    CASE_LICENCE_ISSUED: "电子证照",
+    CASE_RESULT_DISPATCHED: "结果下发",
 }
 
 # Case statuses, in workflow order.
@@ -236,6 +263,12 @@ class CaseState:
     accepted_by: str = ""
     archive: Mapping[str, Any] | None = None  # the newest case.archived: {package, archival_number, …}
     archive_checks: tuple[Mapping[str, Any], ...] = ()  # central's receipt checks: {package, passed, …}
+    routing: Mapping[str, Any] | None = None  # {departments: [{code, name}], lead, joint, routed_at}
+    opinions: tuple[Mapping[str, Any], ...] = ()  # joint case: {department, agree, comment, given_at, by}
+    pauses: tuple[Mapping[str, Any], ...] = ()  # {pause_id, kind, reason, started_at, ended_at}
+    extension: Mapping[str, Any] | None = None  # {days, reason, approved_by, approved_at}
+    licence: Mapping[str, Any] | None = None  # {identifier, licence_name, issuer, …}
+    dispatch: Mapping[str, Any] | None = None  # {to_node, centre_name, nearby, dispatched_at}
     event_count: int = 0
     last_hlc: int = 0
     anomalies: tuple[str, ...] = ()
@@ -259,6 +292,11 @@ class CaseState:
             c.get("passed") is True and c.get("package") == self.archive.get("package")
             for c in self.archive_checks
         )
+
+    @property
+    def open_pause(self) -> Mapping[str, Any] | None:
+        """The clock pause still running, if any (at most one at a time)."""
+        return next((p for p in self.pauses if not p.get("ended_at")), None)
 
     def notice(self, kind: str) -> Notice | None:
         """The newest notice of that kind (a second correction notice replaces the first)."""
@@ -362,6 +400,69 @@ def _decided(state: CaseState, event: Event, p: Mapping[str, Any], *, on_spot: b
     return replace(state, status=APPROVED if outcome == "approve" else DENIED, decision=decision)
 
 
+def _backoffice(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState:
+    """Routing, opinions, pauses and extension: only while the case is with the back office (受理后、决定前)."""
+    if state.status != ACCEPTED:
+        return _anomaly(state, event, f"{EVENT_LABELS[event.type]} in status {state.status}")
+    if event.type == CASE_ROUTED:
+        if state.routing is not None:
+            return _anomaly(state, event, "case already routed")
+        departments = [{"code": str(d["code"]), "name": str(d["name"])} for d in p["departments"]]
+        if not departments:
+            return _anomaly(state, event, "routed to no department")
+        routing = {
+            "departments": departments,
+            "lead": departments[0]["code"],
+            "joint": bool(p.get("joint", False)),
+            "routed_at": str(p["routed_at"]),
+        }
+        return replace(state, routing=routing)
+    if event.type == CASE_OPINION_GIVEN:
+        if state.routing is None or not any(
+            d["code"] == p["department"] for d in state.routing["departments"]
+        ):
+            return _anomaly(
+                state, event, f"opinion from a department the case is not routed to ({p['department']})"
+            )
+        if any(o["department"] == p["department"] for o in state.opinions):
+            return _anomaly(state, event, f"second opinion from {p['department']}")
+        opinion = {
+            "department": str(p["department"]),
+            "department_name": str(p.get("department_name", "")),
+            "agree": p["agree"] is True,
+            "comment": str(p.get("comment", "")),
+            "given_at": str(p["given_at"]),
+            "by": event.actor,
+        }
+        return replace(state, opinions=(*state.opinions, opinion))
+    if event.type == CASE_CLOCK_PAUSED:
+        if state.open_pause is not None:
+            return _anomaly(state, event, "the clock is already paused")
+        pause = {
+            "pause_id": str(p["pause_id"]),
+            "kind": str(p["kind"]),
+            "reason": str(p.get("reason", "")),
+            "started_at": str(p["started_at"]),
+            "ended_at": "",
+        }
+        return replace(state, pauses=(*state.pauses, pause))
+    if event.type == CASE_CLOCK_RESUMED:
+        current = state.open_pause
+        if current is None or current["pause_id"] != p["pause_id"]:
+            return _anomaly(state, event, f"resume of a pause not running ({p['pause_id']})")
+        ended = {**current, "ended_at": str(p["ended_at"])}
+        return replace(state, pauses=tuple(ended if x is current else x for x in state.pauses))
+    if state.extension is not None:  # CASE_EXTENDED: art. 42 allows one extension
+        return _anomaly(state, event, "case already extended")
+    extension = {
+        "days": int(p["days"]),
+        "reason": str(p["reason"]),
+        "approved_by": str(p["approved_by"]),
+        "approved_at": str(p["approved_at"]),
+    }
+    return replace(state, extension=extension)
+
+
 def apply_event(state: CaseState, event: Event) -> CaseState:
     """One step of the fold. Total: an event that does not fit becomes an anomaly, never an exception."""
     state = replace(state, event_count=state.event_count + 1, last_hlc=max(state.last_hlc, event.hlc))
@@ -426,6 +527,24 @@ def apply_event(state: CaseState, event: Event) -> CaseState:
         if event.type == CASE_ARCHIVE_CONFIRMED:
             check = {**dict(p), "package": str(p["package"]), "passed": p["passed"] is True}
             return replace(state, archive_checks=(*state.archive_checks, check))
+        if event.type in (
+            CASE_ROUTED,
+            CASE_OPINION_GIVEN,
+            CASE_CLOCK_PAUSED,
+            CASE_CLOCK_RESUMED,
+            CASE_EXTENDED,
+        ):
+            return _backoffice(state, event, p)
+        if event.type == CASE_LICENCE_ISSUED:
+            if state.status not in (APPROVED, ISSUED, MAILING) or state.decision is None:
+                return _anomaly(state, event, f"licence in status {state.status}")
+            if state.decision.outcome != "approve":
+                return _anomaly(state, event, "licence for a denied case")
+            return replace(state, licence={**dict(p), "identifier": str(p["identifier"])})
+        if event.type == CASE_RESULT_DISPATCHED:
+            if state.status not in RESULT_READY:
+                return _anomaly(state, event, f"dispatch in status {state.status}")
+            return replace(state, dispatch={**dict(p), "to_node": str(p["to_node"])})
         if event.type in (CASE_ISSUED, CASE_HANDED_TO_LOGISTICS):
             if state.status not in RESULT_READY:
                 return _anomaly(state, event, f"issuing in status {state.status}")
