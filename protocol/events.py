@@ -47,6 +47,17 @@ CASE_CLOCK_RESUMED = "case.clock_resumed"  # 计时恢复: the paused step ended
 CASE_EXTENDED = "case.extended"  # 延期: +10 / +15 working days, approved by the department head with a reason
 CASE_LICENCE_ISSUED = "case.licence_issued"  # 电子证照: identifier per GB/T 36904 for an approved case
 CASE_RESULT_DISPATCHED = "case.result_dispatched"  # 结果下发: to the issuing centre (origin, or 就近办)
+CASE_PRE_REVIEWED = "case.pre_reviewed"  # 预受理结果: mailed materials reviewed, the applicant told (§7.1.4)
+# Chain of custody (物料流转): every step of a parcel that carries the case's paper, in or out.
+PARCEL_REGISTERED = (
+    "case.parcel_registered"  # 邮件登记签收: the logistics window signed for an incoming parcel
+)
+PARCEL_OPENED = "case.parcel_opened"  # 拆封: opened and its materials scanned into the case
+PARCEL_PACKED = "case.parcel_packed"  # 封装: an outgoing parcel made up with its tracking number
+PARCEL_HANDED_TO_COURIER = "case.parcel_handed_to_courier"  # 交寄: the courier signed the manifest
+PARCEL_RECEIVED = "case.parcel_received"  # 签收 (central): the county hall's logistics desk confirmed it
+PARCEL_DELIVERED = "case.parcel_delivered"  # 妥投: the courier reports it delivered
+PARCEL_RETURNED = "case.parcel_returned"  # 退回: the courier brought it back undelivered
 
 NODE_EVENT_TYPES = frozenset(
     {
@@ -64,12 +75,20 @@ NODE_EVENT_TYPES = frozenset(
         CASE_ISSUED,
         CASE_HANDED_TO_LOGISTICS,
         CASE_ARCHIVED,
+        CASE_PRE_REVIEWED,
+        PARCEL_REGISTERED,
+        PARCEL_OPENED,
+        PARCEL_PACKED,
+        PARCEL_HANDED_TO_COURIER,
+        PARCEL_DELIVERED,
+        PARCEL_RETURNED,
     }
 )
 CENTRAL_EVENT_TYPES = frozenset(
     {
         CASE_DECIDED,
         CASE_ARCHIVE_CONFIRMED,
+        PARCEL_RECEIVED,
         CASE_ROUTED,
         CASE_OPINION_GIVEN,
         CASE_CLOCK_PAUSED,
@@ -80,6 +99,25 @@ CENTRAL_EVENT_TYPES = frozenset(
     }
 )
 EVENT_TYPES = NODE_EVENT_TYPES | CENTRAL_EVENT_TYPES
+#: Custody event type → the step it records; the case and parcel pages show the steps with these labels.
+CUSTODY_STEPS = {
+    PARCEL_REGISTERED: "registered",
+    PARCEL_OPENED: "opened",
+    PARCEL_PACKED: "packed",
+    PARCEL_HANDED_TO_COURIER: "handed_to_courier",
+    PARCEL_RECEIVED: "received",
+    PARCEL_DELIVERED: "delivered",
+    PARCEL_RETURNED: "returned",
+}
+CUSTODY_LABELS = {
+    "registered": "登记签收",
+    "opened": "拆封扫描",
+    "packed": "封装",
+    "handed_to_courier": "交寄（快递员签字）",
+    "received": "县级签收",
+    "delivered": "妥投",
+    "returned": "退回",
+}
 
 EVENT_LABELS = {
     CASE_RECEIVED: "收件",
@@ -105,6 +143,8 @@ EVENT_LABELS = {
     CASE_EXTENDED: "延期",
     CASE_LICENCE_ISSUED: "电子证照",
     CASE_RESULT_DISPATCHED: "结果下发",
+    CASE_PRE_REVIEWED: "邮寄预受理结果",
+    **{type_: f"邮件{CUSTODY_LABELS[step]}" for type_, step in CUSTODY_STEPS.items()},
 }
 
 # Case statuses, in workflow order.
@@ -269,6 +309,8 @@ class CaseState:
     extension: Mapping[str, Any] | None = None  # {days, reason, approved_by, approved_at}
     licence: Mapping[str, Any] | None = None  # {identifier, licence_name, issuer, …}
     dispatch: Mapping[str, Any] | None = None  # {to_node, centre_name, nearby, dispatched_at}
+    pre_acceptance: Mapping[str, Any] | None = None  # 预受理结果 of a mailed application: {result, …}
+    custody: tuple[Mapping[str, Any], ...] = ()  # every parcel step: {step, parcel_id, at, actor, …}
     event_count: int = 0
     last_hlc: int = 0
     anomalies: tuple[str, ...] = ()
@@ -463,6 +505,28 @@ def _backoffice(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseSta
     return replace(state, extension=extension)
 
 
+def _custody(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState:
+    """A parcel step joins the case's chain of custody. The courier's 妥投 of the mailed result is its
+    出件: the case is then issued (closed) as if collected at the window."""
+    step = {
+        **dict(p),
+        "step": CUSTODY_STEPS[event.type],
+        "parcel_id": str(p["parcel_id"]),
+        "at": str(p["at"]),
+        "actor": event.actor,
+        "authority": event.authority,
+        "event_id": event.id,
+    }
+    state = replace(state, custody=(*state.custody, step))
+    if event.type == PARCEL_DELIVERED and p.get("kind") == "result":
+        if state.status != MAILING:
+            return _anomaly(state, event, f"mailed result delivered in status {state.status}")
+        issue = {**dict(state.issue or {}), "issued_at": step["at"], "delivered": True}
+        issue.update(parcel_id=step["parcel_id"], tracking_number=str(p.get("tracking_number", "")))
+        return replace(state, status=ISSUED, issue=issue)
+    return state
+
+
 def apply_event(state: CaseState, event: Event) -> CaseState:
     """One step of the fold. Total: an event that does not fit becomes an anomaly, never an exception."""
     state = replace(state, event_count=state.event_count + 1, last_hlc=max(state.last_hlc, event.hlc))
@@ -545,6 +609,11 @@ def apply_event(state: CaseState, event: Event) -> CaseState:
             if state.status not in RESULT_READY:
                 return _anomaly(state, event, f"dispatch in status {state.status}")
             return replace(state, dispatch={**dict(p), "to_node": str(p["to_node"])})
+        if event.type in CUSTODY_STEPS:
+            return _custody(state, event, p)
+        if event.type == CASE_PRE_REVIEWED:
+            pre = {**dict(p), "result": str(p["result"]), "reviewed_at": str(p["reviewed_at"])}
+            return replace(state, pre_acceptance=pre)
         if event.type in (CASE_ISSUED, CASE_HANDED_TO_LOGISTICS):
             if state.status not in RESULT_READY:
                 return _anomaly(state, event, f"issuing in status {state.status}")
