@@ -36,7 +36,7 @@ from node.sync.log import (
     rechain_after,
     seal_pending,
     set_meta,
-    store_receipt,
+    store_receipts,
     up_head,
 )
 from protocol.canonical import canonical_json
@@ -130,27 +130,26 @@ async def apply_push_results(
     runtime: NodeRuntime, results: list[dict[str, Any]], report: SyncReport
 ) -> tuple[bool, bool]:
     """Keep the receipts central gave (checked), with its verdict per entry; returns (progressed, forked)."""
-    progressed, forked = False, False
-    async with runtime.db.write() as session:
-        for result in results:
-            if result.get("receipt"):
-                quarantined = result.get("central_status") == "quarantined"
-                kept = await store_receipt(
-                    session,
-                    runtime,
-                    Receipt.from_wire(result["receipt"]),
-                    central_status="quarantined" if quarantined else "accepted",
-                    reason=f"{result.get('code')} {result.get('detail')}" if quarantined else None,
-                )
-                if kept:
-                    report.receipted += 1
-                    progressed = True
-                    report.quarantined += int(result.get("status") == "quarantined")
-            if result.get("status") == "rejected":
-                report.rejected += 1
-                forked = forked or result.get("code") == ENTRY_FORK.code
-                report.errors += (f"seq {result.get('seq')}: {result.get('code')} {result.get('detail')}",)
-    return progressed, forked
+    verdicts: list[tuple[Receipt, str, str | None]] = []
+    forked = False
+    for result in results:
+        if result.get("receipt"):
+            quarantined = result.get("central_status") == "quarantined"
+            reason = f"{result.get('code')} {result.get('detail')}" if quarantined else None
+            verdicts.append(
+                (Receipt.from_wire(result["receipt"]), "quarantined" if quarantined else "accepted", reason)
+            )
+            report.quarantined += int(result.get("status") == "quarantined")
+        if result.get("status") == "rejected":
+            report.rejected += 1
+            forked = forked or result.get("code") == ENTRY_FORK.code
+            report.errors += (f"seq {result.get('seq')}: {result.get('code')} {result.get('detail')}",)
+    kept = 0
+    if verdicts:
+        async with runtime.db.write() as session:
+            kept = await store_receipts(session, runtime, verdicts)
+    report.receipted += kept
+    return kept > 0, forked
 
 
 async def push(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncReport) -> None:

@@ -192,28 +192,37 @@ def entry_of(row: UpEntry, node_id: str) -> LogEntry:
     return LogEntry(node_id, "up", row.seq, row.prev_hash, row.kind, row.ciphertext, row.signature)
 
 
-async def store_receipt(
-    session: AsyncSession,
-    runtime: NodeRuntime,
-    receipt: Receipt,
-    *,
-    central_status: str = "",
-    reason: str | None = None,
-) -> bool:
-    """Keep central's signed receipt for an entry after checking it names this node, entry and hash, with what
-    central did with it (accepted, or quarantined with a reason the sync page shows)."""
-    receipt.verify(runtime.identity.county_sign_key)
-    row = await session.get(UpEntry, receipt.seq)
-    if row is None or row.entry_hash != receipt.entry_hash or receipt.node_id != runtime.node_id:
-        return False
-    if row.receipt is None:
-        row.receipt = json.dumps(receipt.to_wire())
-        row.receipted_at = runtime.now_iso()
-    if central_status:
-        row.central_status = central_status
-        row.central_reason = reason or row.central_reason
-    session.add(row)
-    return True
+async def store_receipts(
+    session: AsyncSession, runtime: NodeRuntime, verdicts: list[tuple[Receipt, str, str | None]]
+) -> int:
+    """Keep central's signed receipts ((receipt, central's verdict, reason) each) after checking that each
+    names this node, an entry of its log and that entry's hash. Returns how many were kept."""
+    seqs = [r.seq for r, _, _ in verdicts]
+    rows: dict[int, UpEntry] = {}
+    for start in range(0, len(seqs), 500):
+        chunk = seqs[start : start + 500]
+        rows.update(
+            {
+                row.seq: row
+                for row in (await session.exec(select(UpEntry).where(col(UpEntry.seq).in_(chunk)))).all()
+            }
+        )
+    kept = 0
+    now = runtime.now_iso()
+    for receipt, status, reason in verdicts:
+        receipt.verify(runtime.identity.county_sign_key)
+        row = rows.get(receipt.seq)
+        if row is None or row.entry_hash != receipt.entry_hash or receipt.node_id != runtime.node_id:
+            continue
+        if row.receipt is None:
+            row.receipt = json.dumps(receipt.to_wire())
+            row.receipted_at = now
+        if status:
+            row.central_status = status
+            row.central_reason = reason or row.central_reason
+        session.add(row)
+        kept += 1
+    return kept
 
 
 async def receipted_head(session: AsyncSession) -> tuple[int, str]:
@@ -331,9 +340,17 @@ async def set_meta(session: AsyncSession, key: str, value: str) -> None:
 
 
 async def queue_depth(session: AsyncSession) -> dict[str, Any]:
-    """Entries, bytes and events not yet receipted by central; the oldest unsent entry; the last receipt."""
-    unreceipted = (
-        await session.exec(select(func.count()).select_from(UpEntry).where(col(UpEntry.receipt).is_(None)))
+    """Entries, bytes and events not yet receipted by central; the oldest unsent entry; the last receipt.
+
+    Every figure reads only the queue (partial indexes), never the whole log."""
+    unreceipted, queued_bytes, oldest = (
+        await session.exec(
+            select(
+                func.count(),
+                func.coalesce(func.sum(func.length(UpEntry.ciphertext)), 0),
+                func.min(UpEntry.created_at),
+            ).where(col(UpEntry.receipt).is_(None))
+        )
     ).one()
     unsealed = (
         await session.exec(
@@ -342,17 +359,14 @@ async def queue_depth(session: AsyncSession) -> dict[str, Any]:
             .where(CaseEvent.origin == "local", col(CaseEvent.up_seq).is_(None))
         )
     ).one()
-    receipted_seq = (
-        await session.exec(select(func.max(UpEntry.seq)).where(col(UpEntry.receipt).is_not(None)))
-    ).one() or 0
-    queued_bytes, oldest = (
+    newest = (
         await session.exec(
-            select(
-                func.coalesce(func.sum(func.length(UpEntry.ciphertext)), 0), func.min(UpEntry.created_at)
-            ).where(col(UpEntry.receipt).is_(None))
+            select(UpEntry.seq, UpEntry.receipted_at)
+            .where(col(UpEntry.receipt).is_not(None))
+            .order_by(col(UpEntry.seq).desc())
+            .limit(1)
         )
-    ).one()
-    last_receipt = (await session.exec(select(func.max(UpEntry.receipted_at)))).one()
+    ).first()
     quarantined = (
         await session.exec(
             select(func.count()).select_from(UpEntry).where(UpEntry.central_status == "quarantined")
@@ -362,8 +376,8 @@ async def queue_depth(session: AsyncSession) -> dict[str, Any]:
         "entries": int(unreceipted),
         "bytes": int(queued_bytes),
         "oldest_unsent_at": oldest,
-        "last_receipt_at": last_receipt,
+        "last_receipt_at": newest[1] if newest else None,
         "unsealed_events": int(unsealed),
-        "receipted_seq": int(receipted_seq),
+        "receipted_seq": int(newest[0]) if newest else 0,
         "quarantined": int(quarantined),
     }

@@ -31,9 +31,21 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("central_reason", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("lost_receipt", sa.Text(), nullable=True))
+    op.create_index(
+        "ix_up_entry_unreceipted", "up_entry", ["seq"], unique=False, sqlite_where=sa.text("receipt IS NULL")
+    )
+    op.create_index(
+        "ix_up_entry_quarantined",
+        "up_entry",
+        ["seq"],
+        unique=False,
+        sqlite_where=sa.text("central_status = 'quarantined'"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_up_entry_quarantined", table_name="up_entry")
+    op.drop_index("ix_up_entry_unreceipted", table_name="up_entry")
     with op.batch_alter_table("up_entry", schema=None) as batch_op:
         batch_op.drop_column("lost_receipt")
         batch_op.drop_column("central_reason")
