@@ -202,3 +202,4 @@ class Appointment(NodeTable, table=True):
 
 
 from node.devices import models as _device_models  # noqa: E402,F401  (device tables join this metadata)
+from node.intake import mail_models as _mail_models  # noqa: E402,F401  (logistics tables join this metadata)
