@@ -161,8 +161,11 @@ class AgeIdentity:
         return f"AgeIdentity(recipient={self.recipient.fingerprint})"
 
 
-def write_file_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
-    """Write temp → fsync → rename, so a crash leaves the old file or the new one, never half of one."""
+def write_file_atomic(path: Path, data: bytes, *, mode: int = 0o644, durable: bool = True) -> None:
+    """Write temp → fsync → rename, so a crash leaves the old file or the new one, never half of one.
+
+    `durable=False` skips the fsyncs: still atomic for a process crash, but a power cut may lose the file or
+    leave it short; only for files that are checked before use and can be made again (upload spools)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -170,11 +173,14 @@ def write_file_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

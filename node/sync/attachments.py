@@ -29,7 +29,7 @@ from protocol.keys import write_file_atomic
 from protocol.requests import sign_request
 from protocol.sync import TUS_VERSION, checksum_header, should_compress, tus_metadata
 
-MAX_CHUNK = 2 * 1024 * 1024
+MAX_CHUNK = 4 * 1024 * 1024
 MIN_CHUNK = 64 * 1024
 FIRST_CHUNK = 256 * 1024
 #: How long one chunk should take on the current link (seconds): short enough to let metadata through.
@@ -72,7 +72,8 @@ def _make_spool(runtime: NodeRuntime, blob: Blob) -> tuple[str, int, str]:
     compression = "zlib" if should_compress(blob.media_type, plaintext) else ""
     body = zlib.compress(plaintext, 6) if compression else plaintext
     ciphertext = age.encrypt(body, [runtime.identity.county_recipient.raw])
-    write_file_atomic(spool_path(runtime, blob.sha256), ciphertext, mode=0o600)
+    # Not fsynced: a spool damaged by a power cut fails central's hash check and is simply made again.
+    write_file_atomic(spool_path(runtime, blob.sha256), ciphertext, mode=0o600, durable=False)
     return hashlib.sha256(ciphertext).hexdigest(), len(ciphertext), compression
 
 
