@@ -226,3 +226,82 @@ class ArchiveRecord(CentralTable, table=True):
     report: str = Field(sa_column=Column(Text, nullable=False))  # the full report, JSON
     received_at: str = Field(index=True)
     answer_event: str = ""  # id of the case.archive_confirmed event sent down ("" when no case to answer)
+
+
+# ---- back office (issue 8): departments, work queue, deadlines, e-licences --------------------------------------
+
+
+class DepartmentMemberRecord(CentralTable, table=True):
+    """A back-office account's place in a department (后台业务部门): reviewer (审核) or head (负责人, who approves
+    extensions). Departments themselves are the catalogue's (by unified social credit code)."""
+
+    __tablename__ = "department_member"
+    username: str = Field(primary_key=True)
+    department_code: str = Field(index=True)
+    department_name: str
+    position: str = "reviewer"  # reviewer | head
+
+
+class BackofficeCaseRecord(CentralTable, table=True):
+    """A case routed to the back office: its departments and its clock as last computed (work queues, alerts).
+    Rebuilt from the case's events; the routing job claims unrouted cases with ``FOR UPDATE SKIP LOCKED``."""
+
+    __tablename__ = "backoffice_case"
+    case_id: str = Field(primary_key=True)
+    lead_department: str = Field(index=True)
+    departments: str = Field(sa_column=Column(Text, nullable=False))  # JSON [{code, name}]
+    joint: bool = False
+    routed_at: str
+    due_on: str = Field(default="", index=True)  # YYYY-MM-DD, promised limit + pauses + extension
+    statutory_due_on: str = ""
+    level: str = Field(default="ok", index=True)  # ok | warning | due | overdue | paused | done
+    remaining_days: int = 0
+    updated_at: str = ""
+
+
+class DeadlineAlertRecord(CentralTable, table=True):
+    """A warning (临期预警) or an alert (超期告警) raised once per case, level and due date."""
+
+    __tablename__ = "deadline_alert"
+    __table_args__ = (UniqueConstraint("case_id", "level", "due_on", name="uq_deadline_alert"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True)
+    level: str  # warning | overdue
+    due_on: str
+    raised_on: str
+    raised_at: str
+    raised_by: str = ""  # which central instance's job raised it
+
+
+class LicenceSerialRecord(CentralTable, table=True):
+    """Per issuer and year, the last e-licence serial used (row-locked while a licence is numbered)."""
+
+    __tablename__ = "licence_serial"
+    issuer_code: str = Field(primary_key=True)
+    year: int = Field(primary_key=True)
+    last: int = 0
+
+
+class LicenceRecord(CentralTable, table=True):
+    """An e-licence (电子证照) issued for an approved case, with its GB/T 36904 identifier and result PDF."""
+
+    __tablename__ = "licence"
+    identifier: str = Field(primary_key=True)
+    case_id: str = Field(index=True, unique=True)
+    licence_name: str
+    holder: str
+    holder_code: str
+    issuer_code: str
+    issuer_name: str
+    issued_at: str
+
+
+class ResultDocumentRecord(CentralTable, table=True):
+    """The result document of a decided case (准予/不予许可决定书) as a PDF, made once at the decision."""
+
+    __tablename__ = "result_document"
+    case_id: str = Field(primary_key=True)
+    kind: str  # approval | denial
+    number: str
+    created_at: str
+    pdf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
