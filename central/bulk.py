@@ -73,17 +73,18 @@ async def apply_event_batch(
     refs: dict[str, str] = {}
     for seq, events in batch:
         for event in events:
+            columns = event_columns(event)  # computes the content hash once
             seen = known.get(event.id)
             if seen is not None:
-                if seen != event.content_hash:
+                if seen != columns["content_hash"]:
                     raise OneWindowError(
                         EVENT_CONFLICT,
                         f"event {event.id} differs from the one received before",
                         field="event.id",
                     )
                 continue
-            known[event.id] = event.content_hash
-            new_rows.append({**event_columns(event), "node_id": node_id, "up_seq": seq})
+            known[event.id] = columns["content_hash"]
+            new_rows.append({**columns, "node_id": node_id, "up_seq": seq})
             touched[event.case_id] = aggregate_kind(event.type)
             for digest in blob_refs(event):
                 refs.setdefault(digest, event.case_id)
