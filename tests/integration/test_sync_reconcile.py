@@ -8,6 +8,7 @@ with SQLite's online backup API while the stack runs.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -479,7 +480,7 @@ async def test_a_dead_central_is_not_hammered(stack: Stack) -> None:
         sync_client.sync_once = real  # type: ignore[assignment]
     # At a fixed 0.1 s interval this would be ~30 attempts; doubling from 0.2 s gives about five.
     assert 3 <= len(attempts) <= 7, len(attempts)
-    gaps = [b - a for a, b in zip(attempts, attempts[1:], strict=False)]
-    assert all(later > earlier for earlier, later in zip(gaps, gaps[1:], strict=False))
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    assert all(later > earlier for earlier, later in itertools.pairwise(gaps))
     status = (await stack.node.get("/api/v1/sync/status")).json()
     assert status["link"] == "down" and "ConnectError" in status["last_error"]
