@@ -25,7 +25,7 @@ from node.devices import routes as device_routes
 from node.devices.manager import DEFAULT_DEVICE_TABLE
 from node.devices.runner import create_devices, run_devices
 from node.identity import load_identity
-from node.intake import dashboard_routes, hall_routes, outcome_routes, ticket_routes
+from node.intake import dashboard_routes, hall_routes, mail_routes, outcome_routes, ticket_routes
 from node.intake import routes as intake_routes
 from node.intake.outcomes import clock_loop
 from node.runtime import open_runtime, utc_now
@@ -126,6 +126,7 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
         *ticket_routes.ROUTES,
         *archive_routes.ROUTES,
         *device_routes.ROUTES,
+        *mail_routes.ROUTES,
         *sync_routes.ROUTES,
         healthz,
         create_static_files_router(path="/static", directories=[static]),
