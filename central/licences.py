@@ -42,6 +42,27 @@ def _fonts() -> tuple[Path, Path]:
     return base / "NotoSerifSC-Regular.otf", base / "NotoSansSC-Regular.otf"
 
 
+_NO_LINE_START = frozenset("，。、；：！？）》」』”’")
+
+
+def _wrap(pdf: FPDF, text: str, first_width: float, width: float) -> list[str]:
+    """Break text into lines that fit, never starting a line with closing punctuation (禁则)."""
+    lines: list[str] = []
+    current = ""
+    for char in text:
+        limit = first_width if not lines else width
+        if current and pdf.get_string_width(current + char) > limit:
+            if char in _NO_LINE_START:  # hang the mark on this line rather than start the next with it
+                current += char
+                continue
+            lines.append(current)
+            current = ""
+        current += char
+    if current:
+        lines.append(current)
+    return lines
+
+
 async def next_serial(session: AsyncSession, key: str, year: int) -> int:
     """The next number of a per-key, per-year sequence, taken under a row lock."""
     row = (
@@ -93,26 +114,33 @@ def result_pdf(
         ("决定部门", state.decision.department),
         ("决定日期", state.decision.decided_at[:10]),
     ]
-    if licence:
-        rows.append(("电子证照标识", licence))
     for label, value in rows:
         pdf.set_font("sans", size=11)
         pdf.cell(32, 9, label, border=1)
         pdf.set_font("serif", size=11)
         pdf.multi_cell(0, 9, value or "—", border=1, new_x="LMARGIN", new_y="NEXT")
+    if licence:  # the identifier is long: its own full-width row, label above value
+        pdf.set_font("sans", size=11)
+        pdf.cell(0, 9, "电子证照标识（GB/T 36904）", border=1, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("serif", size=10)
+        pdf.cell(0, 9, licence, border=1, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(6)
     pdf.set_font("serif", size=13)
+    reason = state.decision.reason.rstrip("。.； ")
     if approve:
         body = f"{applicant}：你（单位）申请的“{state.item_name}”，经审查，符合法定条件，决定准予许可。"
-        if state.decision.reason:
-            body += f"审查意见：{state.decision.reason}。"
+        if reason:
+            body += f"审查意见：{reason}。"
     else:
         organ = reconsideration_organ or f"{county_name}人民政府"
         body = (
             f"{applicant}：你（单位）申请的“{state.item_name}”，经审查，决定不予许可。"
-            f"理由：{state.decision.reason}。" + APPEAL_RIGHTS.format(organ=organ)
+            f"理由：{reason}。" + APPEAL_RIGHTS.format(organ=organ)
         )
-    pdf.multi_cell(0, 8, "　　" + body, new_x="LMARGIN", new_y="NEXT")
+    indent = 2 * pdf.get_string_width("中")  # two-character first-line indent (公文 style)
+    for i, line in enumerate(_wrap(pdf, body, pdf.epw - indent, pdf.epw)):
+        pdf.set_x(pdf.l_margin + (indent if i == 0 else 0))
+        pdf.cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(14)
     pdf.cell(0, 8, state.decision.department, align="R", new_x="LMARGIN", new_y="NEXT")
     pdf.cell(0, 8, state.decision.decided_at[:10], align="R", new_x="LMARGIN", new_y="NEXT")

@@ -407,3 +407,59 @@ async def test_supervision_finds_seeded_anomalies_and_nothing_on_a_clean_history
 
 def iso_z(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+async def test_pages_and_api_walk_a_joint_case_to_its_result(stack: Stack) -> None:
+    """The same path through HTTP: the admin runs the jobs, partners give opinions on the workbench page,
+    the lead decides, the result PDF downloads, the supervisor's page renders."""
+    await login_node(stack)
+    case_id = (await accept_item(stack, JOINT_QUERY))["case_id"]
+    await sync_once(stack.central, stack.runtime)
+    await staff_departments(stack)
+
+    async def login(username: str, password: str) -> None:
+        response = await stack.central.post(
+            "/api/v1/login", json={"username": username, "password": password}
+        )
+        assert response.status_code == 200, response.text
+
+    await login("reviewer", "reviewer-pass-1")
+    assert (await stack.central.post("/api/v1/backoffice/jobs")).status_code == 403
+    await login("admin", "admin-pass-1")
+    jobs = await stack.central.post("/api/v1/backoffice/jobs")
+    assert jobs.status_code == 200 and jobs.json()["routed"] == 1
+    page = await stack.central.get("/departments", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "town_head" in page.text
+
+    for partner in ("farm_a", "land_a"):
+        await login(partner, f"{partner}-pass-1")
+        queue = (await stack.central.get("/api/v1/queue")).json()["cases"]
+        assert [c["case_id"] for c in queue] == [case_id]
+        work = await stack.central.get(f"/work/{case_id}", headers={"accept": "text/html"})
+        assert (
+            "本部门意见" in work.text and "准予" not in work.text.split("办理结果")[0].split("本部门意见")[1]
+        )
+        done = await stack.central.post(f"/work/{case_id}/opinion", data={"agree": "true", "comment": "同意"})
+        assert done.status_code in (200, 302, 303)
+    await login("town_a", "town_a-pass-1")
+    refused = await stack.central.post(f"/work/{case_id}/decide", data={"outcome": "deny", "reason": ""})
+    assert refused.status_code == 422 and "不予许可必须写明理由" in refused.text
+    decided = await stack.central.post(
+        f"/api/v1/work/{case_id}/decide", json={"outcome": "approve", "reason": "符合规定"}
+    )
+    assert decided.status_code == 200, decided.text
+    body = decided.json()
+    assert body["status"] == "approved" and body["clock"]["level"] == "done"
+    parse_licence_identifier(body["licence"]["identifier"])
+    pdf = await stack.central.get(f"/work/{case_id}/result.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    work = await stack.central.get(f"/work/{case_id}", headers={"accept": "text/html"})
+    assert body["licence"]["identifier"] in work.text and "下发结果" in work.text
+
+    await login("admin", "admin-pass-1")
+    supervision = await stack.central.get("/supervision", headers={"accept": "text/html"})
+    assert supervision.status_code == 200 and "按受理中心" in supervision.text
+    stats = (await stack.central.get("/api/v1/supervision/statistics")).json()
+    assert [(t["name"], t["cases"], t["decided"]) for t in stats["by_department"]] == [
+        ("梅河口市山城镇人民政府", 1, 1)
+    ]
