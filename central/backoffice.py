@@ -191,4 +191,5 @@ async def list_nodes(session: AsyncSession) -> list[NodeRecord]:
 
 
 def applicant_of(state: CaseState) -> dict[str, Any]:
-    return json.loads(json.dumps(dict(state.applicant)))
+    applicant: dict[str, Any] = json.loads(json.dumps(dict(state.applicant)))
+    return applicant

@@ -384,31 +384,31 @@ async def ingest_entries(
     rows = []
     by_seq = {entry.seq: entry for entry, _ in accepted}
     for item in result.results:
-        entry = by_seq.get(item["seq"]) if "status" not in item else None
-        if entry is None:
+        stored_entry = by_seq.get(item["seq"]) if "status" not in item else None
+        if stored_entry is None:
             continue
         row = UpEntryRecord(
             node_id=node.node_id,
-            seq=entry.seq,
-            prev_hash=entry.prev_hash,
-            entry_hash=entry.entry_hash,
-            kind=entry.kind,
-            ciphertext=entry.ciphertext,
-            signature=entry.signature,
+            seq=stored_entry.seq,
+            prev_hash=stored_entry.prev_hash,
+            entry_hash=stored_entry.entry_hash,
+            kind=stored_entry.kind,
+            ciphertext=stored_entry.ciphertext,
+            signature=stored_entry.signature,
             received_at=now,
         )
         rows.append(row)
-        error = poisoned.get(entry.seq)
-        if error is not None:
+        poison = poisoned.get(stored_entry.seq)
+        if poison is not None:
             # Verified but not applicable: the entry is stored (the chain stays whole), its payload quarantined.
-            await _quarantine(session, entry, error, now)
+            await _quarantine(session, stored_entry, poison, now)
         item.update(
             {
-                "status": "quarantined" if error else "accepted",
-                "code": error.code if error else "",
-                "detail": error.reason if error else "",
+                "status": "quarantined" if poison else "accepted",
+                "code": poison.code if poison else "",
+                "detail": poison.reason if poison else "",
                 "receipt": receipt_for(county, row).to_wire(),
-                "central_status": "quarantined" if error else "accepted",
+                "central_status": "quarantined" if poison else "accepted",
             }
         )
     if rows:

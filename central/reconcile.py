@@ -53,7 +53,8 @@ async def hello(
     receipted = Head.from_wire(document.get("receipted"), "receipted")
     down = Head.from_wire(document.get("down"), "down")
     note_contact(node, node_time, now)
-    report = document.get("report") if isinstance(document.get("report"), dict) else {}
+    stated = document.get("report")
+    report: dict[str, Any] = stated if isinstance(stated, dict) else {}
     node.reported = json.dumps(
         {k: report[k] for k in REPORT_FIELDS if k in report}, ensure_ascii=False, sort_keys=True
     )
