@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlmodel import col, select
 
-from central import archive_routes, backoffice_routes, sync_routes
+from central import archive_routes, backoffice_routes, logistics_routes, sync_routes
 from central.backoffice import case_events, case_state, decide_case, list_cases, list_nodes
 from central.county import CountyKeys, import_registry, load_county
 from central.db import CentralDatabase, migrate
@@ -427,6 +427,7 @@ def create_app(settings: CentralSettings) -> Litestar:
         route_handlers=[
             *sync_routes.ROUTES,
             *archive_routes.ROUTES,
+            *logistics_routes.ROUTES,
             *backoffice_routes.ROUTES,
             api_login,
             api_cases,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 import subprocess
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,8 @@ from node.runtime import CST
 from node.sync.client import sync_once
 from protocol.errors import OneWindowError
 from protocol.events import CUSTODY_STEPS, ISSUED, CaseState
-from tests.conftest import Stack, login_central
-from tests.support import PDF, VALID_IDS, require_tool
+from tests.conftest import Stack, login_central, login_node
+from tests.support import LEAD, PDF, VALID_IDS, require_tool
 
 LOGISTICS = Actor("lead", "lead")  # the provisioned centre has a lead (who may work every window) and a clerk
 CLERK = Actor("clerk", "window")
@@ -412,3 +412,48 @@ async def test_pre_review_with_corrections_sends_the_one_time_notice_by_mail(sta
         await pack_parcel(
             runtime, actor=LOGISTICS, case_id=state.case_id, kind="original", tracking_number=GOOD_S10_GB
         )
+
+
+async def test_the_logistics_pages_flag_the_overdue_parcel_and_the_county_desk_signs_for_it(
+    stack: Stack,
+) -> None:
+    """The same flag as people see it: the centre's logistics page and the county's, then the desk's form."""
+    runtime = stack.runtime
+    # Central's page reads the real clock: hand the parcel over ten days ago, on the node's clock.
+    stack.clock.set(datetime.now(UTC) - timedelta(days=10))
+    state = await mailed_case(stack)
+    await pre_review(runtime, actor=LOGISTICS, case_id=state.case_id, result="complete")
+    original = await pack_parcel(
+        runtime, actor=LOGISTICS, case_id=state.case_id, kind="original", tracking_number=GOOD_S10_GB
+    )
+    manifest = await create_manifest(runtime, actor=LOGISTICS, parcel_ids=[original.id])
+    await hand_over(runtime, actor=LOGISTICS, manifest_id=manifest.id, courier_name="王师傅", signature=png())
+    await sync_once(stack.central, runtime)
+    stack.clock.set(datetime.now(UTC))
+
+    await login_node(stack, LEAD)
+    page = (await stack.node.get("/logistics")).text
+    assert 'id="overdue"' in page and GOOD_S10_GB in page and "逾期未签收" in page
+    await login_central(stack)
+    county = await stack.central.get("/logistics")
+    assert county.status_code == 200, county.text
+    assert 'id="overdue"' in county.text and "逾期未签收" in county.text and manifest.number in county.text
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "central-logistics.html").write_text(county.text, encoding="utf-8")  # for a human to look at
+
+    signed = await stack.central.post(
+        "/logistics/confirm", data={"parcel": f"{state.case_id}/{original.id}", "note": "包装完好"}
+    )
+    assert signed.status_code == 200 and 'id="overdue"' not in signed.text  # followed the redirect
+    everything = (await stack.central.get("/logistics?all=1")).text
+    assert "县级签收" in everything and GOOD_S10_GB in everything
+    api = (await stack.central.get("/api/v1/logistics/parcels")).json()["parcels"]
+    assert [(p["tracking_number"], p["closed_by"], p["overdue"]) for p in api] == [
+        (GOOD_S10_GB, "received", False)
+    ]
+
+    await sync_once(stack.central, runtime)
+    page = (await stack.node.get("/logistics")).text
+    assert 'id="overdue"' not in page
+    case_page = (await stack.node.get(f"/cases/{state.case_id}")).text
+    assert "邮件流转记录" in case_page and "县级签收" in case_page and "包装完好" in case_page
