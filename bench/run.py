@@ -148,8 +148,10 @@ async def bench_ingest(results: Results, work: Path, sizes: Sizes, template: lis
         async def node_pushes(client: httpx.AsyncClient, bodies: list[tuple[bytes, dict[str, str]]]) -> int:
             events = 0
             for body, headers in bodies:
-                answer = (await client.post("/sync/v1/up", content=body, headers=headers)).json()
-                events += sum(r["status"] == "accepted" for r in answer["results"])
+                response = await client.post("/sync/v1/up", content=body, headers=headers)
+                if response.status_code != 200:
+                    raise AssertionError(f"push refused: HTTP {response.status_code} {response.text[:300]}")
+                events += sum(r["status"] == "accepted" for r in response.json()["results"])
             return events
 
         limits = httpx.Limits(max_connections=sizes.ingest_nodes + 5)

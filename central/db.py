@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ class CentralDatabase:
         self.engine: AsyncEngine = create_async_engine(
             async_url, **({} if self.is_sqlite else {"pool_size": 10})
         )
+        self._lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(
@@ -62,10 +64,17 @@ class CentralDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A transaction committed when the block ends; on PostgreSQL writers lock the rows they change."""
-        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+        """A transaction committed when the block ends; on PostgreSQL writers lock the rows they change.
+
+        On SQLite every transaction takes the one write lock at BEGIN, so they are queued here, in-process,
+        before a connection is taken: a hundred nodes calling at once wait their turn instead of holding every
+        pooled connection while SQLite's busy timeout runs out."""
+        async with self._sqlite_turn(), AsyncSession(self.engine, expire_on_commit=False) as session:
             async with session.begin():
                 yield session
+
+    def _sqlite_turn(self) -> Any:
+        return self._lock if self._lock is not None else nullcontext()
 
     async def close(self) -> None:
         await self.engine.dispose()
