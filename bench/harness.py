@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from node.db import migrate
 from node.enrolment import enroll
 from node.intake.service import Actor
 from node.models import CaseEvent
@@ -152,7 +153,14 @@ class BenchCounty:
         ]
 
     async def enroll(self, index: int) -> Path:
+        """Enrol node `index` with the real code. Its database starts as a copy of one migrated once (the
+        schema is the same for every node; migrating 99 databases one by one would dominate the setup)."""
         data = self.root / f"node{index + 1}"
+        template = self.root / "migrated-node.db"
+        if not template.exists():
+            migrate(template)
+        data.mkdir(parents=True)
+        shutil.copyfile(template, data / "node.db")
         await enroll(
             self.bundles[index].bundle_path, data, expected_county=self.bundles[index].county_fingerprint
         )
@@ -273,25 +281,42 @@ def clone_case(
     return events
 
 
-async def queue_cases(runtime: NodeRuntime, template: list[Event], count: int, *, seal_every: int = 1) -> int:
-    """Store `count` cloned cases as local events and seal them (one entry per `seal_every` cases, as the
-    window does at each acceptance); returns the events stored."""
+async def queue_cases(
+    runtime: NodeRuntime,
+    template: list[Event],
+    count: int,
+    *,
+    seal_every: int = 1,
+    per_transaction: int = 100,
+) -> int:
+    """Store `count` cloned cases as local events and seal them, one entry per `seal_every` cases (the window
+    seals at each acceptance: 1), committing every `per_transaction` cases; returns the events stored."""
     stored = 0
     hlc = runtime.clock.now()
-    batch: list[CaseEvent] = []
-    for n in range(count):
-        for event in clone_case(
-            template, node_id=runtime.node_id, node_number=runtime.identity.number, serial=n, hlc=hlc
-        ):
-            batch.append(CaseEvent(**event_columns(event), origin="local"))
-        hlc += len(template) + 1
-        if (n + 1) % seal_every == 0 or n == count - 1:
-            async with runtime.db.write() as session:
-                session.add_all(batch)
-                await session.flush()
-                await seal_pending(session, runtime)
-            stored += len(batch)
-            batch = []
+    session_cases = 0
+    pending: list[CaseEvent] = []
+
+    async def flush(session: Any) -> None:
+        session.add_all(pending)
+        await session.flush()
+        await seal_pending(session, runtime)
+        pending.clear()
+
+    n = 0
+    while n < count:
+        async with runtime.db.write() as session:
+            session_cases = 0
+            while n < count and session_cases < per_transaction:
+                for event in clone_case(
+                    template, node_id=runtime.node_id, node_number=runtime.identity.number, serial=n, hlc=hlc
+                ):
+                    pending.append(CaseEvent(**event_columns(event), origin="local"))
+                stored += len(template)
+                hlc += len(template) + 1
+                n += 1
+                session_cases += 1
+                if n % seal_every == 0 or n == count:
+                    await flush(session)
     runtime.clock.observe(hlc)
     return stored
 
