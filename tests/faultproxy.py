@@ -47,6 +47,8 @@ class Faults:
     delay: float = 0.0
     max_delay_s: float = 0.2
     cut_body: float = 0.0
+    #: Only requests this accepts are cut (None: any request with a body), e.g. only tus PATCH chunks.
+    cut_only: Callable[[Message], bool] | None = None
     lose_response: float = 0.0
     duplicate: float = 0.0
 
@@ -416,7 +418,9 @@ class FaultProxy:
                 self._cut_at -= body_size
                 return None
         if body_size and self._chance(self.faults.cut_body):
-            return self.rng.randrange(body_size)
+            only = self.faults.cut_only
+            if only is None or only(request):
+                return self.rng.randrange(body_size)
         return None
 
     async def _exchange(

@@ -300,3 +300,16 @@ def test_a_server_closing_an_idle_connection_closes_the_link_too() -> None:
         stats = proxy.stats()
     assert received.complete == [b"one", b"two"]
     assert stats.connections == 2 and stats.total_faults() == 0
+
+
+def test_cuts_can_be_limited_to_some_requests(server: tuple[int, Received]) -> None:
+    port, received = server
+    faults = Faults(cut_body=1.0, cut_only=lambda request: request.path == "/upload")
+    with FaultProxy(port, seed=14, faults=faults) as proxy, httpx.Client(base_url=proxy.url, timeout=5) as c:
+        for _ in range(3):
+            assert c.post("/metadata", content=b"m" * 500).status_code == 201
+            with pytest.raises(httpx.TransportError):
+                c.post("/upload", content=b"u" * 500)
+        stats = proxy.stats()
+    assert received.complete == [b"m" * 500] * 3
+    assert stats.faults["cut_body"] == 3
