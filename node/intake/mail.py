@@ -35,6 +35,7 @@ from node.intake.outcomes import (
     Correction,
     accept_case,
     load_case,
+    record_correction,
     request_correction,
     signature_png,
 )
@@ -226,30 +227,45 @@ async def open_parcel(
     *,
     actor: Actor,
     parcel_id: str,
-    item_code: str,
-    applicant: Applicant,
+    item_code: str = "",
+    applicant: Applicant | None = None,
     agent: Agent | None = None,
+    case_id: str = "",
 ) -> CaseState:
     """拆封: open a registered parcel into a case for the item on its application form.
 
     The case is received now (its receipt time starts the five-day clock, as for a walk-in); the parcel's
     registration and opening become the first two steps of its chain of custody. Materials are then scanned
-    into the case's checklist like any other (`attach_material`).
+    into the case's checklist like any other (`attach_material`). With `case_id`, the parcel brings the
+    corrections (补正) a mailed case awaits: it joins that case's chain of custody instead, and the scans go
+    into the same checklist before the case is pre-reviewed again.
     """
     _require(actor, OPENERS, "拆封邮件")
     async with runtime.db.read() as session:
         parcel = await _get(session, Parcel, parcel_id, "邮件")
+        existing = await load_case(session, case_id) if case_id else None
     if parcel.direction != "in" or parcel.status != "registered":
         raise OneWindowError(
             INVALID_TRANSITION, f"该邮件当前为「{PARCEL_STATUS[parcel.status]}」，不能拆封", field="parcel_id"
         )
-    state = await receive_case(runtime, actor=actor, item_code=item_code, applicant=applicant, agent=agent)
+    if existing is not None:
+        if existing.status != CORRECTION_REQUESTED:
+            raise OneWindowError(
+                INVALID_TRANSITION, f"办件当前为「{existing.status_label}」，不在等待补正", field="case_id"
+            )
+        state = existing
+    elif applicant is None:
+        raise OneWindowError(REQUIRED_FIELD, "请登记申请人", field="applicant.name")
+    else:
+        state = await receive_case(
+            runtime, actor=actor, item_code=item_code, applicant=applicant, agent=agent
+        )
     async with runtime.db.write() as session:
         parcel = await _get(session, Parcel, parcel_id, "邮件")
         common = {
             "parcel_id": parcel.id,
             "direction": "in",
-            "kind": "application",
+            "kind": "corrections" if existing is not None else "application",
             "tracking_number": parcel.tracking_number,
             "is_s10": parcel.is_s10,
         }
@@ -272,8 +288,24 @@ async def open_parcel(
 
 
 def inbound_parcel_of(state: CaseState) -> dict[str, Any] | None:
-    """The registration step of the parcel the application came in, if it came by mail."""
-    return next((dict(s) for s in state.custody if s.get("step") == "registered"), None)
+    """The registration step of the newest parcel the applicant mailed (the application, or corrections)."""
+    found = [dict(s) for s in state.custody if s.get("step") == "registered"]
+    return found[-1] if found else None
+
+
+def may_pre_review(state: CaseState) -> bool:
+    """A mailed case waits for a pre-acceptance result: never reviewed, or corrections mailed since the last
+    result asked for them."""
+    parcel = inbound_parcel_of(state)
+    if parcel is None:
+        return False
+    if state.pre_acceptance is None:
+        return state.status == RECEIVED
+    return (
+        state.pre_acceptance.get("result") == "corrections"
+        and state.status in (RECEIVED, CORRECTION_REQUESTED)
+        and parcel["parcel_id"] != state.pre_acceptance.get("parcel_id")
+    )
 
 
 def _message_texts(runtime: NodeRuntime, state: CaseState, result: str) -> tuple[str, str]:
@@ -329,9 +361,28 @@ async def pre_review(
     parcel = inbound_parcel_of(state)
     if parcel is None:
         raise OneWindowError(INVALID_TRANSITION, "该办件不是邮寄申请，无需预受理", field="case_id")
-    if state.pre_acceptance is not None:
-        raise OneWindowError(INVALID_TRANSITION, "该办件已记录预受理结论", field="case_id")
     done = {"complete": ACCEPTED, "corrections": CORRECTION_REQUESTED, "not_acceptable": REFUSED}[result]
+    # The outcome may already be recorded for this parcel, its result not (a crash in between): then only the
+    # result is recorded now.
+    opened = next(
+        (
+            str(x["at"])
+            for x in state.custody
+            if x["step"] == "opened" and x["parcel_id"] == parcel["parcel_id"]
+        ),
+        "",
+    )
+    outcome = state.notice({"complete": "acceptance", "corrections": "correction"}.get(result, "refusal"))
+    retry = (
+        state.status == done
+        and outcome is not None
+        and outcome.issued_at >= opened
+        and (state.pre_acceptance or {}).get("parcel_id") != parcel["parcel_id"]
+    )
+    if not may_pre_review(state) and not retry:
+        raise OneWindowError(INVALID_TRANSITION, "该办件已记录预受理结论", field="case_id")
+    if state.status == CORRECTION_REQUESTED and not retry:
+        state = await record_correction(runtime, actor=actor, case_id=case_id)  # 补正到件 by mail
     if state.status != done:
         if result == "complete":
             state = await accept_case(runtime, actor=actor, case_id=case_id, collection="mail")
@@ -444,7 +495,7 @@ async def pack_parcel(
     tracking = check_tracking_number(tracking_number)
     async with runtime.db.write() as session:
         state = await load_case(session, case_id)
-        destination = "applicant"
+        destination, notice_no = "applicant", ""
         if kind == "result":
             if state.status != MAILING:
                 raise OneWindowError(
@@ -466,6 +517,7 @@ async def pack_parcel(
             phone = phone or (row.phone if row else "") or str(state.applicant.get("phone", ""))
             address = address or (row.address if row else "")
             contents = contents or f"{title}（{number}）"
+            notice_no = number
         else:
             if state.status in (RECEIVED, CORRECTION_REQUESTED, REFUSED, None):
                 raise OneWindowError(
@@ -525,6 +577,8 @@ async def pack_parcel(
             "recipient": recipient,
             "contents": parcel.contents,
         }
+        if notice_no:
+            payload["notice_no"] = notice_no
         await _custody(session, runtime, actor, case_id, PARCEL_PACKED, payload)
         await refresh_case(session, case_id)
         await seal_pending(session, runtime)
@@ -789,8 +843,15 @@ async def to_pack(runtime: NodeRuntime) -> list[tuple[CaseState, str]]:
             state = fold(case_id, await case_events(session, case_id))
             if state.status == MAILING and (case_id, "result") not in packed:
                 found.append((state, "result"))
-            if case_id in opened and state.pre_acceptance and (case_id, "notice") not in packed:
-                found.append((state, "notice"))
+            if case_id in opened and state.pre_acceptance:
+                returned = {s["parcel_id"] for s in state.custody if s["step"] == "returned"}
+                sent = {
+                    s.get("notice_no")
+                    for s in state.custody
+                    if s["step"] == "packed" and s.get("kind") == "notice" and s["parcel_id"] not in returned
+                }
+                if state.pre_acceptance.get("notice_no") not in sent:
+                    found.append((state, "notice"))
             if case_id in opened and state.status == ACCEPTED and (case_id, "original") not in packed:
                 found.append((state, "original"))
     return found

@@ -33,6 +33,7 @@ from node.intake.mail import (
     manifest_parcels,
     manifest_pdf,
     mark_message_sent,
+    may_pre_review,
     open_manifests,
     open_parcel,
     outbound_parcels,
@@ -45,18 +46,18 @@ from node.intake.mail import (
     set_confirm_days,
     to_pack,
 )
-from node.intake.mail_models import Manifest
+from node.intake.mail_models import Manifest, Parcel
 from node.intake.outcome_routes import decode_png
 from node.intake.outcomes import FRONT_DESK, Correction
 from node.intake.routes import actor_of, staff_names
 from node.intake.service import Applicant, attach_material, item_of, missing_materials
-from node.models import CaseEvent, UpEntry
+from node.models import Case, CaseEvent, UpEntry
 from node.runtime import CST
 from node.sync.attachments import pending_blob_totals
 from node.sync.courier import export_courier_file, import_courier_reply
 from node.web import current_user, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
-from protocol.events import CUSTODY_LABELS, CUSTODY_STEPS, PARCEL_HANDED_TO_COURIER, RECEIVED
+from protocol.events import CORRECTION_REQUESTED, CUSTODY_LABELS, CUSTODY_STEPS, PARCEL_HANDED_TO_COURIER
 from protocol.identifiers import CERTIFICATE_TYPES
 
 DESTINATIONS = {"applicant": "申请人", "county": "县级部门"}
@@ -195,12 +196,22 @@ async def _parcel_context(
         "custody_labels": CUSTODY_LABELS,
         "names": await staff_names(runtime),
         "may_pre_review": user["role"] in FRONT_DESK,
-        "may_scan": state is not None and state.status == RECEIVED and state.pre_acceptance is None,
+        "awaits_review": state is not None and may_pre_review(state),
+        "may_scan": state is not None and may_pre_review(state),
+        "awaiting_corrections": await _awaiting_corrections(runtime) if parcel.status == "registered" else [],
         "done": request.query_params.get("done", ""),
         "error": error,
         "form": {},
         "active": "logistics",
     }
+
+
+async def _awaiting_corrections(runtime: Any) -> list[Case]:
+    """Mailed cases waiting for the applicant's corrections: a parcel may bring them."""
+    async with runtime.db.read() as session:
+        mailed = select(Parcel.case_id).where(Parcel.direction == "in", col(Parcel.case_id).is_not(None))
+        query = select(Case).where(Case.status == CORRECTION_REQUESTED, col(Case.case_id).in_(mailed))
+        return list((await session.exec(query.order_by(col(Case.received_at).desc()).limit(50))).all())
 
 
 @get("/logistics/parcels/{parcel_id:str}", media_type=MediaType.HTML)
@@ -237,17 +248,21 @@ async def envelope_photo(request: Request[Any, Any, State], parcel_id: FromPath[
 async def open_form(request: Request[Any, Any, State], parcel_id: FromPath[str]) -> Response[Any]:
     user = current_user(request, *OPENERS)
     form = await request.form()
+    case_id = str(form.get("case_id", ""))
     action = open_parcel(
         runtime_of(request),
         actor=actor_of(user),
         parcel_id=parcel_id,
         item_code=str(form.get("item_code", "")),
-        applicant=Applicant(
+        applicant=None
+        if case_id
+        else Applicant(
             name=str(form.get("name", "")),
             cert_type=str(form.get("cert_type", "111")),
             cert_number=str(form.get("cert_number", "")),
             phone=str(form.get("phone", "")),
         ),
+        case_id=case_id,
     )
     return await _parcel_action(request, parcel_id, action, "opened")
 

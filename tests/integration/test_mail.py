@@ -92,7 +92,7 @@ async def mailed_case(stack: Stack, tracking: str = GOOD_S10) -> CaseState:
         contents="待遇领取申请表、身份证复印件等",
         envelope_photo=png("信封"),
     )
-    assert (parcel.status, parcel.is_s10) == ("registered", tracking == GOOD_S10)
+    assert (parcel.status, parcel.is_s10) == ("registered", tracking != DOMESTIC)
     state = await open_parcel(
         runtime,
         actor=LOGISTICS,
@@ -412,6 +412,38 @@ async def test_pre_review_with_corrections_sends_the_one_time_notice_by_mail(sta
         await pack_parcel(
             runtime, actor=LOGISTICS, case_id=state.case_id, kind="original", tracking_number=GOOD_S10_GB
         )
+    with pytest.raises(OneWindowError, match="已记录预受理结论"):
+        await pre_review(runtime, actor=CLERK, case_id=state.case_id, result="complete")
+
+    # The applicant mails the corrections: the parcel joins the same case, the copy is scanned again, and the
+    # second pre-review records 补正到件 and accepts; the acceptance notice is the next one to mail back.
+    second = await register_parcel(
+        runtime,
+        actor=LOGISTICS,
+        tracking_number=GOOD_S10_GB,
+        sender="张三",
+        contents="补正的复印件",
+        envelope_photo=png(),
+    )
+    with pytest.raises(OneWindowError, match="不在等待补正"):
+        other = await mailed_case(stack, tracking="EA000000005CN")
+        await open_parcel(runtime, actor=LOGISTICS, parcel_id=second.id, case_id=other.case_id)
+    state = await open_parcel(runtime, actor=LOGISTICS, parcel_id=second.id, case_id=state.case_id)
+    assert [s for s, _ in steps_of(state)] == ["registered", "opened", "packed", "registered", "opened"]
+    assert state.custody[-1]["kind"] == "corrections" and state.status == "correction_requested"
+    state = await attach_material(
+        runtime,
+        actor=LOGISTICS,
+        case_id=state.case_id,
+        material_id=material.id,
+        filename="清晰.pdf",
+        data=PDF + b"%2",
+    )
+    state = await pre_review(runtime, actor=CLERK, case_id=state.case_id, result="complete")
+    assert state.status == "accepted" and state.corrected_at and state.pre_acceptance is not None
+    assert state.pre_acceptance["parcel_id"] == second.id and state.anomalies == ()
+    wanted = [(s.case_id, kind) for s, kind in await to_pack(runtime) if s.case_id == state.case_id]
+    assert sorted(wanted) == [(state.case_id, "notice"), (state.case_id, "original")]
 
 
 async def test_the_logistics_pages_flag_the_overdue_parcel_and_the_county_desk_signs_for_it(
