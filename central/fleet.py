@@ -34,6 +34,13 @@ class FleetRow:
     attention: list[str] = field(default_factory=list)
 
     @property
+    def devices(self) -> list[dict[str, Any]]:
+        """The devices the node reported at its last reconcile (label, state, …)."""
+        reported = self.reported.get("devices")
+        listed = reported.get("devices") if isinstance(reported, dict) else None
+        return [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
+
+    @property
     def skew(self) -> str:
         return describe_skew(self.node.skew_ms)
 
@@ -73,6 +80,10 @@ async def fleet(session: AsyncSession, *, now: datetime | None = None) -> list[F
             row.attention.append(f"时钟{row.skew}")
         if row.quarantined:
             row.attention.append(f"{row.quarantined} 条已隔离")
+        devices = row.devices
+        faulty = [d for d in devices if d.get("state") != "connected"]
+        if faulty:
+            row.attention.append("设备异常：" + "、".join(str(d.get("label", "")) for d in faulty))
         if expected > arrived:
             row.attention.append(f"缺 {expected - arrived} 个附件")
         rows.append(row)
