@@ -1,4 +1,5 @@
-"""A 50 MB attachment cut at a random byte resumes from central's offset (issue 5, acceptance 2).
+"""A 50 MB attachment cut at a random byte resumes from central's offset (issue 5, acceptance 2), and a resumed
+upload is not taken for a finished one.
 
 A real central process behind the fault proxy; the node runs in-process and syncs with `sync_once` through the
 proxy. The proxy cuts the upload once, at a random byte of the attachment's encrypted body; the next round asks
@@ -16,12 +17,15 @@ from pathlib import Path
 
 import pytest
 
+from central.attachments import AttachmentStore
+from central.models import BlobRecord
 from node.enrolment import enroll
 from node.intake.service import store_blob
 from node.models import Blob
 from node.runtime import open_runtime
-from node.sync.attachments import MAX_CHUNK
+from node.sync.attachments import MAX_CHUNK, Uploader, pending_blobs, spool_path
 from node.sync.client import CentralUnavailable, central_client, sync_once
+from tests.conftest import Stack
 from tests.faultproxy import FaultProxy, Message
 from tests.support import free_port, provision, spawn_central, stop, wait_healthy
 
@@ -107,3 +111,44 @@ async def test_a_50mb_attachment_cut_at_a_random_byte_resumes_from_centrals_offs
     assert rows == [(digest, SIZE)]
     stored = central_dir / "blobs" / digest[:2] / digest
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == digest == hashlib.sha256(data).hexdigest()
+
+
+async def test_a_blob_is_marked_uploaded_only_when_central_has_it(stack: Stack) -> None:
+    """Central is killed after the last chunk reached its disk but before the transaction that verifies and
+    records the attachment committed: the part file is whole, the blob is not there. The node must not take
+    tus HEAD's "offset = length" for central's confirmation (``blob.uploaded_at``) and forget the upload."""
+    runtime = stack.runtime
+    await sync_once(stack.central, runtime)  # enrolment
+    data = b"\xff\xd8\xff\xe0" + os.urandom(300_000)
+    async with runtime.db.write() as session:
+        digest = await store_blob(session, runtime, data, media_type="image/jpeg", filename="photo.jpg")
+
+    class Killed(Exception):
+        pass
+
+    async def central_dies_during_the_chunk() -> None:
+        raise Killed
+
+    uploader = Uploader(stack.central, runtime, before_chunk=central_dies_during_the_chunk)
+    (blob,) = await pending_blobs(runtime)
+    with pytest.raises(Killed):
+        await uploader.upload(blob)  # created at central; the one chunk is "in flight"
+    async with runtime.db.read() as session:
+        row = await session.get(Blob, digest)
+    assert row is not None and row.upload_url is not None
+    # What the chunk left behind at central: the whole age file appended and fsynced; nothing committed.
+    part = AttachmentStore(stack.setup.root / "central").part(row.upload_url.rsplit("/", 1)[1])
+    part.parent.mkdir(parents=True, exist_ok=True)
+    part.write_bytes(spool_path(runtime, digest).read_bytes())
+
+    for _ in range(3):
+        await sync_once(stack.central, runtime)
+    async with runtime.db.read() as session:
+        row = await session.get(Blob, digest)
+    async with stack.central_app.state.central.db.transaction() as session:
+        at_central = await session.get(BlobRecord, digest)
+    assert row is not None
+    assert row.uploaded_at is None or at_central is not None, (
+        "the node marked the attachment uploaded, central has no record of it"
+    )
+    assert at_central is not None and at_central.size == len(data)
