@@ -17,6 +17,7 @@ import segno
 
 from central.backoffice import case_state as central_case_state
 from central.logistics import confirm_parcels, expected_parcels
+from node.archive.service import archive_case
 from node.intake.issuing import hand_to_logistics
 from node.intake.mail import (
     create_manifest,
@@ -43,6 +44,7 @@ from protocol.errors import OneWindowError
 from protocol.events import CUSTODY_STEPS, ISSUED, CaseState
 from tests.conftest import Stack, login_central, login_node
 from tests.support import LEAD, PDF, VALID_IDS, require_tool
+from tests.unit.protocol.test_archive import pdf as real_pdf
 
 LOGISTICS = Actor("lead", "lead")  # the provisioned centre has a lead (who may work every window) and a clerk
 CLERK = Actor("clerk", "window")
@@ -108,7 +110,7 @@ async def mailed_case(stack: Stack, tracking: str = GOOD_S10) -> CaseState:
                 case_id=state.case_id,
                 material_id=material.id,
                 filename=f"{material.id}.pdf",
-                data=PDF,
+                data=real_pdf(f"scan of {material.id}"),
             )
     return state
 
@@ -266,6 +268,10 @@ async def test_a_mailed_application_becomes_a_formal_case_and_its_result_is_mail
     }
     (inbound,) = await inbound_parcels(runtime)
     assert (inbound.status, inbound.case_id) == ("opened", state.case_id)
+
+    # Closed by the delivery, the mailed case is archived like one collected at the window.
+    archived = await archive_case(runtime, actor=LOGISTICS, case_id=state.case_id)
+    assert archived.archived, archived
 
 
 async def test_tracking_numbers_are_checked_when_they_have_the_s10_shape(stack: Stack) -> None:
