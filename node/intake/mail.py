@@ -960,7 +960,7 @@ async def letter_pdf(runtime: NodeRuntime, message_id: str) -> bytes:
         state = fold(message.case_id, await case_events(session, message.case_id))
     document = OfficialDocument(
         title="邮寄申请预受理结果告知函",
-        number=str((state.pre_acceptance or {}).get("notice_no", "")),
+        number="",  # a cover letter: the notice it announces carries the document number
         issuer=issuer_name(runtime),
         issued_on=runtime.today(),
         addressee=f"{message.recipient}：",
@@ -971,6 +971,7 @@ async def letter_pdf(runtime: NodeRuntime, message_id: str) -> bytes:
                     ("办件编号", state.case_number),
                     ("申请事项", state.item_name),
                     ("预受理结论", PRE_RESULTS.get(str((state.pre_acceptance or {}).get("result", "")), "")),
+                    ("随寄文书", str((state.pre_acceptance or {}).get("notice_no", "")) or "—"),
                     ("邮寄地址", message.address or "—"),
                 )
             ),

@@ -347,15 +347,33 @@ async def label(request: Request[Any, Any, State], parcel_id: FromPath[str]) -> 
     return _pdf(await label_pdf(runtime_of(request), parcel_id), "label.pdf")
 
 
+async def _case_by_number(runtime: Any, number: str) -> str:
+    """A case by its 办件编号, typed whole or by its last digits (as lists and labels show it)."""
+    number = number.strip().upper()
+    if len(number) < 6:
+        raise OneWindowError(REQUIRED_FIELD, "请输入办件编号（至少后6位）", field="case_number")
+    async with runtime.db.read() as session:
+        found = (
+            await session.exec(select(Case.case_id).where(col(Case.case_number).endswith(number)).limit(2))
+        ).all()
+    if len(found) != 1:
+        why = "没有找到该办件" if not found else "有多个办件以此结尾，请输入完整编号"
+        raise OneWindowError(NOT_FOUND if not found else VALIDATION, why, field="case_number")
+    return str(found[0])
+
+
 @post("/logistics/pack", media_type=MediaType.HTML, status_code=200)
 async def pack_form(request: Request[Any, Any, State]) -> Response[Any]:
     user = current_user(request, *LOGISTICS)
     form = await request.form()
     try:
+        case_id = str(form.get("case_id", "")) or await _case_by_number(
+            runtime_of(request), str(form.get("case_number", ""))
+        )
         parcel = await pack_parcel(
             runtime_of(request),
             actor=actor_of(user),
-            case_id=str(form.get("case_id", "")),
+            case_id=case_id,
             kind=str(form.get("kind", "")),
             tracking_number=str(form.get("tracking_number", "")),
         )

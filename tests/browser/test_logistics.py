@@ -58,7 +58,7 @@ def test_register_pre_accept_pack_and_hand_over_at_the_logistics_window(
             _shot(page, "01-window")
 
             # -- register: a mistyped S10 number is refused, what was typed comes back with the message
-            page.get_by_label("物流单号").fill("EA123456784CN")
+            page.get_by_label("物流单号", exact=True).fill("EA123456784CN")
             page.get_by_label("寄件人", exact=True).fill("张三")
             page.get_by_label("寄件人电话").fill("13912345678")
             page.get_by_label("寄件人地址（回寄文书用）").fill("吉林省梅河口市红梅镇幸福村3组12号")
@@ -68,7 +68,7 @@ def test_register_pre_accept_pack_and_hand_over_at_the_logistics_window(
             expect(page.locator(".field-error")).to_contain_text("校验位错误：应为 5")
             expect(page.get_by_label("寄件人", exact=True)).to_have_value("张三")
             _shot(page, "02-register-typo")
-            page.get_by_label("物流单号").fill("EA123456785CN")
+            page.get_by_label("物流单号", exact=True).fill("EA123456785CN")
             page.get_by_label("邮件封皮照片").set_input_files(str(envelope))
             page.get_by_role("button", name="登记并签收").click()
             expect(page).to_have_url(re.compile(r"/logistics/parcels/[^/?]+\?done=registered$"))

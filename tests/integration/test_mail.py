@@ -36,8 +36,8 @@ from node.intake.mail import (
     set_confirm_days,
     to_pack,
 )
-from node.intake.outcomes import Correction
-from node.intake.service import Actor, Applicant, attach_material, item_of
+from node.intake.outcomes import Correction, accept_case
+from node.intake.service import Actor, Applicant, attach_material, item_of, receive_case
 from node.runtime import CST
 from node.sync.client import sync_once
 from protocol.errors import OneWindowError
@@ -139,7 +139,10 @@ async def test_a_mailed_application_becomes_a_formal_case_and_its_result_is_mail
     assert set(messages) == {"sms", "letter"}
     assert messages["sms"].phone == "13912345678" and "正式受理" in messages["sms"].text
     assert messages["letter"].address.startswith("吉林省梅河口市")
-    letter = pdf_text(await letter_pdf(runtime, messages["letter"].id))
+    letter_bytes = await letter_pdf(runtime, messages["letter"].id)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "letter.pdf").write_bytes(letter_bytes)
+    letter = pdf_text(letter_bytes)
     for expected in ("邮寄申请预受理结果告知函", "张三", state.case_number, "无需到窗口", "材料齐全"):
         assert expected in letter, expected
     with pytest.raises(OneWindowError, match="已记录预受理结论"):
@@ -495,3 +498,30 @@ async def test_the_logistics_pages_flag_the_overdue_parcel_and_the_county_desk_s
     assert 'id="overdue"' not in page
     case_page = (await stack.node.get(f"/cases/{state.case_id}")).text
     assert "邮件流转记录" in case_page and "县级签收" in case_page and "包装完好" in case_page
+
+
+async def test_originals_of_a_walk_in_case_are_packed_by_its_case_number(stack: Stack) -> None:
+    runtime = stack.runtime
+    walk_in = await receive_case(
+        runtime,
+        actor=CLERK,
+        item_code=item_code(stack, PENSION_BENEFIT),
+        applicant=Applicant(name="李四", cert_type="111", cert_number=VALID_IDS[1]),
+    )
+    for material in item_of(runtime, walk_in).materials:
+        await attach_material(
+            runtime, actor=CLERK, case_id=walk_in.case_id, material_id=material.id, filename="a.pdf", data=PDF
+        )
+    await accept_case(runtime, actor=CLERK, case_id=walk_in.case_id)
+    await login_node(stack, LEAD)
+    unknown = await stack.node.post(
+        "/logistics/pack", data={"kind": "original", "case_number": "999999999", "tracking_number": GOOD_S10}
+    )
+    assert unknown.status_code == 404 and "没有找到该办件" in unknown.text
+    packed = await stack.node.post(
+        "/logistics/pack",
+        data={"kind": "original", "case_number": walk_in.case_number[-12:], "tracking_number": GOOD_S10},
+    )
+    assert packed.status_code == 200 and 'id="packed-EA123456785CN"' in packed.text
+    (parcel,) = await outbound_parcels(runtime)
+    assert (parcel.parcel.case_id, parcel.parcel.destination) == (walk_in.case_id, "county")
