@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 import segno
 
+from central.attachments import AttachmentStore
 from central.backoffice import case_state as central_case_state
+from central.courier import import_courier_file
 from central.logistics import confirm_parcels, expected_parcels
 from node.archive.service import archive_case
 from node.intake.issuing import hand_to_logistics
@@ -525,3 +527,54 @@ async def test_originals_of_a_walk_in_case_are_packed_by_its_case_number(stack: 
     assert packed.status_code == 200 and 'id="packed-EA123456785CN"' in packed.text
     (parcel,) = await outbound_parcels(runtime)
     assert (parcel.parcel.case_id, parcel.parcel.destination) == (walk_in.case_id, "county")
+
+
+async def test_the_manifest_travels_by_courier_file_from_the_logistics_page_and_the_receipt_comes_back(
+    stack: Stack,
+) -> None:
+    """R-MAIL-4 with no link at all: the logistics page exports the courier file (saying what it holds), the
+    county imports it, signs for the originals, and the next round's reply, imported on the same page, clears
+    the centre's flag."""
+    runtime = stack.runtime
+    stack.clock.set(datetime.now(UTC) - timedelta(days=10))
+    state = await mailed_case(stack)
+    await pre_review(runtime, actor=LOGISTICS, case_id=state.case_id, result="complete")
+    original = await pack_parcel(
+        runtime, actor=LOGISTICS, case_id=state.case_id, kind="original", tracking_number=GOOD_S10_GB
+    )
+    manifest = await create_manifest(runtime, actor=LOGISTICS, parcel_ids=[original.id])
+    await hand_over(runtime, actor=LOGISTICS, manifest_id=manifest.id, courier_name="王师傅", signature=png())
+    stack.clock.set(datetime.now(UTC))
+    await login_node(stack, LEAD)
+    page = (await stack.node.get("/logistics")).text
+    assert "交寄记录 1 个" in page and 'id="overdue"' in page
+
+    central = await central_db(stack)
+    store = AttachmentStore(central.settings.data_dir)
+
+    async def courier_round() -> str:
+        exported = await stack.node.post("/logistics/courier/export")
+        assert exported.status_code == 200 and 'id="courier-done"' in exported.text
+        name = exported.text.split("/sync/courier/files/", 1)[1].split('"', 1)[0]
+        data = (await stack.node.get(f"/sync/courier/files/{name}")).content
+        reply = (await import_courier_file(central.db, central.county, store, data)).reply
+        imported = await stack.node.post("/logistics/courier/import", files={"file": ("reply.owc", reply)})
+        assert imported.status_code == 200, imported.text
+        return imported.text
+
+    answered = await courier_round()
+    assert "已导入回执" in answered and 'id="overdue"' in answered  # central has it, nobody signed yet
+    assert '尚未得到县中心回执的日志条目 <strong id="courier-entries">0</strong>' in answered
+    async with central.db.transaction() as session:
+        (parcel,) = await expected_parcels(session, today=date.today())
+        assert (parcel.manifest_number, parcel.overdue) == (manifest.number, True)
+        await confirm_parcels(
+            session, central.county, parcels=[(state.case_id, original.id)], receiver="reviewer"
+        )
+    answered = await courier_round()
+    assert "新事件 1 个" in answered and 'id="overdue"' not in answered
+
+    bad = await stack.node.post(
+        "/logistics/courier/import", files={"file": ("reply.owc", b"not a courier file")}
+    )
+    assert bad.status_code >= 400 and "整份拒收" in bad.text
