@@ -67,6 +67,7 @@ from protocol.events import (
     ACCEPTED,
     CASE_PRE_REVIEWED,
     CORRECTION_REQUESTED,
+    ISSUED,
     MAILING,
     PARCEL_DELIVERED,
     PARCEL_HANDED_TO_COURIER,
@@ -95,6 +96,7 @@ PARCEL_STATUS = {
     "opened": "已拆封",
     "packed": "已封装，待交寄",
     "handed": "已交寄",
+    "received": "县级已签收",
     "delivered": "已妥投",
     "returned": "已退回",
 }
@@ -764,6 +766,27 @@ def closing_step(steps: Sequence[dict[str, Any]]) -> str:
     return ""
 
 
+async def settle_county_receipts(runtime: NodeRuntime) -> int:
+    """Mark parcels the county signed for (its confirmation came down as a case event) as received, so the
+    parcels still on the road stay a short list. Safe to run at any time; returns how many changed."""
+    changed = 0
+    async with runtime.db.write() as session:
+        rows = (
+            await session.exec(
+                select(Parcel).where(
+                    Parcel.direction == "out", Parcel.status == "handed", Parcel.destination == "county"
+                )
+            )
+        ).all()
+        for row in rows:
+            state = fold(str(row.case_id), await case_events(session, str(row.case_id)))
+            if closing_step(_parcel_steps(state, row.id)) == "received":
+                row.status, row.updated_at = "received", runtime.now_iso()
+                session.add(row)
+                changed += 1
+    return changed
+
+
 async def outbound_parcels(
     runtime: NodeRuntime, *, statuses: Sequence[str] = ("packed", "handed"), limit: int = 200
 ) -> list[OutboundParcel]:
@@ -839,7 +862,13 @@ async def to_pack(runtime: NodeRuntime) -> list[tuple[CaseState, str]]:
             if p.case_id
         }
         mailing = (await session.exec(select(Case.case_id).where(Case.status == MAILING))).all()
-        for case_id in sorted(set(mailing) | opened):
+        # Mailed applications still open: a closed case has nothing more to send.
+        open_mailed = (
+            await session.exec(
+                select(Case.case_id).where(col(Case.case_id).in_(opened), Case.status != ISSUED)
+            )
+        ).all()
+        for case_id in sorted(set(mailing) | set(open_mailed)):
             state = fold(case_id, await case_events(session, case_id))
             if state.status == MAILING and (case_id, "result") not in packed:
                 found.append((state, "result"))

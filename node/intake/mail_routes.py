@@ -44,6 +44,7 @@ from node.intake.mail import (
     record_delivery,
     register_parcel,
     set_confirm_days,
+    settle_county_receipts,
     to_pack,
 )
 from node.intake.mail_models import Manifest, Parcel
@@ -107,6 +108,7 @@ async def _page(
 ) -> Template:
     user = current_user(request, *LOGISTICS)
     runtime = runtime_of(request)
+    await settle_county_receipts(runtime)
     outbound = await outbound_parcels(runtime)
     form = extra.pop("form", {})
     context = {
@@ -115,6 +117,7 @@ async def _page(
         "to_pack": await to_pack(runtime),
         "packed": [p for p in outbound if p.parcel.status == "packed" and not p.parcel.manifest_id],
         "on_road": [p for p in outbound if p.parcel.status == "handed"],
+        "signed": await outbound_parcels(runtime, statuses=("received",), limit=10),
         "overdue": [p for p in outbound if p.overdue],
         "manifests": await open_manifests(runtime),
         "messages": await queued_messages(runtime),

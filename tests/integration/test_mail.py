@@ -497,7 +497,10 @@ async def test_the_logistics_pages_flag_the_overdue_parcel_and_the_county_desk_s
 
     await sync_once(stack.central, runtime)
     page = (await stack.node.get("/logistics")).text
-    assert 'id="overdue"' not in page
+    assert 'id="overdue"' not in page and 'id="road-' not in page  # off the road, into the signed list
+    assert 'id="signed"' in page and "包装完好" in page
+    (row,) = await outbound_parcels(runtime, statuses=("received",))
+    assert row.confirmed == "received" and row.parcel.id == original.id
     case_page = (await stack.node.get(f"/cases/{state.case_id}")).text
     assert "邮件流转记录" in case_page and "县级签收" in case_page and "包装完好" in case_page
 
