@@ -581,3 +581,28 @@ async def test_the_manifest_travels_by_courier_file_from_the_logistics_page_and_
         "/logistics/courier/import", files={"file": ("reply.owc", b"not a courier file")}
     )
     assert bad.status_code >= 400 and "整份拒收" in bad.text
+
+
+async def test_a_mailed_application_not_acceptable_is_refused_with_the_appeal_terms_by_letter(
+    stack: Stack,
+) -> None:
+    runtime = stack.runtime
+    state = await mailed_case(stack)
+    with pytest.raises(OneWindowError, match="理由"):
+        await pre_review(runtime, actor=CLERK, case_id=state.case_id, result="not_acceptable")
+    state = await pre_review(
+        runtime,
+        actor=CLERK,
+        case_id=state.case_id,
+        result="not_acceptable",
+        reasons="申请人未达到领取待遇的年龄",
+        legal_basis="《城乡居民基本养老保险经办规程》第二十条",
+    )
+    assert state.status == "refused" and state.pre_acceptance is not None
+    assert state.pre_acceptance["notice_no"] == state.notice("refusal").number  # type: ignore[union-attr]
+    texts = {m.channel: m.text for m in await queued_messages(runtime)}
+    assert "不予受理" in texts["sms"] and "复议" in texts["letter"]
+    parcel = await pack_parcel(
+        runtime, actor=LOGISTICS, case_id=state.case_id, kind="notice", tracking_number=GOOD_S10
+    )
+    assert "不予受理决定书" in parcel.contents and await to_pack(runtime) == []
