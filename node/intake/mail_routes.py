@@ -524,7 +524,40 @@ async def courier_import(request: Request[Any, Any, State]) -> Template:
     )
 
 
+@get("/api/v1/logistics/parcels", media_type=MediaType.JSON)
+async def api_parcels(request: Request[Any, Any, State]) -> dict[str, Any]:
+    """Incoming parcels and outgoing ones not yet confirmed, each with its custody and whether it is overdue."""
+    current_user(request, *OPENERS)
+    runtime = runtime_of(request)
+    fields = (
+        "id",
+        "direction",
+        "kind",
+        "tracking_number",
+        "is_s10",
+        "party",
+        "destination",
+        "status",
+        "case_id",
+    )
+    return {
+        "inbound": [{f: getattr(p, f) for f in fields} for p in await inbound_parcels(runtime)],
+        "outbound": [
+            {f: getattr(p.parcel, f) for f in fields}
+            | {
+                "manifest_id": p.parcel.manifest_id,
+                "due_by": p.due_by,
+                "overdue": p.overdue,
+                "confirmed": p.confirmed,
+                "steps": [s["step"] for s in p.steps],
+            }
+            for p in await outbound_parcels(runtime)
+        ],
+    }
+
+
 ROUTES = [
+    api_parcels,
     logistics_page,
     register_form,
     parcel_page,

@@ -477,6 +477,11 @@ async def test_the_logistics_pages_flag_the_overdue_parcel_and_the_county_desk_s
     await login_node(stack, LEAD)
     page = (await stack.node.get("/logistics")).text
     assert 'id="overdue"' in page and GOOD_S10_GB in page and "逾期未签收" in page
+    api = (await stack.node.get("/api/v1/logistics/parcels")).json()
+    assert [(p["tracking_number"], p["overdue"], p["steps"]) for p in api["outbound"]] == [
+        (GOOD_S10_GB, True, ["packed", "handed_to_courier"])
+    ]
+    assert [p["status"] for p in api["inbound"]] == ["opened"]
     await login_central(stack)
     county = await stack.central.get("/logistics")
     assert county.status_code == 200, county.text
