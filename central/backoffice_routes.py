@@ -40,6 +40,7 @@ from central.departments import (
     refresh_clocks,
     resume_clock,
     route_pending,
+    unrouted_count,
     work_queue,
 )
 from central.licences import dispatch_result, make_result
@@ -93,7 +94,9 @@ async def run_jobs(central: Any, *, now: datetime, instance: str) -> dict[str, i
         refreshed = await refresh_clocks(
             session, calendar=calendar, catalogue=central.catalogue, now=now, instance=instance
         )
-    return {"routed": routed, "refreshed": refreshed}
+    async with central.db.transaction() as session:
+        pending = await unrouted_count(session)
+    return {"routed": routed, "refreshed": refreshed, "unrouted": pending}
 
 
 def jobs_lifespan(interval_s: float | None = None) -> Callable[[Litestar], Any]:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -68,6 +69,11 @@ from protocol.hlc import HybridClock
 from protocol.ids import uuid7
 
 POSITIONS = {"reviewer": "审核", "head": "负责人"}
+#: A routed case's clock is recomputed by the deadline job at most this often (levels change by the day;
+#: every step on a case recomputes its clock at once).
+CLOCK_REFRESH_S = 600
+#: Routing events sent down in one entry at most (the job routes up to its `limit` cases a round).
+DOWN_BATCH = 100
 _clock = HybridClock()
 
 
@@ -156,8 +162,10 @@ async def record_event(
     authority: str,
     actor: str,
     payload: dict[str, Any],
+    outbox: dict[str, list[dict[str, Any]]] | None = None,
 ) -> CaseState:
-    """Store a central event, rebuild the projection and send it down to the origin node."""
+    """Store a central event, rebuild the projection and send it down to the origin node (or, with `outbox`,
+    leave it there for the caller to send many events in one down entry)."""
     node = (
         await session.exec(
             select(NodeRecord).where(NodeRecord.node_id == state.origin_node).with_for_update()
@@ -178,7 +186,10 @@ async def record_event(
     )
     await store_event(session, event, node_id=None, up_seq=None)
     await refresh_case(session, state.case_id)
-    await append_down(session, county, node, {"events": [event.to_dict()]})
+    if outbox is None:
+        await append_down(session, county, node, {"events": [event.to_dict()]})
+    else:
+        outbox.setdefault(node.node_id, []).append(event.to_dict())
     after = fold(state.case_id, [*events, event])
     if after.anomalies != state.anomalies:  # the services check first; this is the last line of defence
         raise OneWindowError(
@@ -220,6 +231,7 @@ async def route_case(
     calendar: WorkingCalendar,
     now: datetime,
     actor: str = "system",
+    outbox: dict[str, list[dict[str, Any]]] | None = None,
 ) -> CaseState:
     """Route an accepted case to its item's department(s); a joint item fans out, the first department leads."""
     events, state = await load_case(session, case_id)
@@ -239,6 +251,7 @@ async def route_case(
         authority="central:county",
         actor=actor,
         payload={"departments": departments, "joint": item.is_joint, "routed_at": iso(now)},
+        outbox=outbox,
     )
     session.add(
         BackofficeCaseRecord(
@@ -265,7 +278,7 @@ async def route_pending(
     """The routing job: every accepted case not yet routed, claimed with ``FOR UPDATE SKIP LOCKED`` so that a
     second central process running the same job takes other cases. Returns how many were routed."""
     query = (
-        select(CaseRecord.case_id)
+        select(CaseRecord.case_id, CaseRecord.origin_node)
         .join(
             BackofficeCaseRecord,
             col(BackofficeCaseRecord.case_id) == col(CaseRecord.case_id),
@@ -277,14 +290,55 @@ async def route_pending(
         .with_for_update(skip_locked=True, of=CaseRecord)  # type: ignore[arg-type]
     )
     claimed = list((await session.exec(query)).all())
+    if not claimed:
+        return 0
+    # Routing writes to the origin node's down log, so it needs that node's row. A node row held by an ingest
+    # (or the other process's job) is skipped, never waited for while these case rows are held: no lock-order
+    # deadlock; its cases are routed next round.
+    wanted = sorted({node for _, node in claimed})
+    free = set(
+        (
+            await session.exec(
+                select(NodeRecord.node_id)
+                .where(col(NodeRecord.node_id).in_(wanted))
+                .order_by(col(NodeRecord.node_id))
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+    )
     routed = 0
-    for case_id in claimed:
+    outbox: dict[str, list[dict[str, Any]]] = {}
+    for case_id, node in claimed:
+        if node not in free:
+            continue
         _, state = await load_case(session, case_id)
         if state.routing is not None or item_of(catalogue, state.item_code) is None:
             continue  # routed already (projection lagging) or an item the catalogue no longer has
-        await route_case(session, county, case_id=case_id, catalogue=catalogue, calendar=calendar, now=now)
+        await route_case(
+            session, county, case_id=case_id, catalogue=catalogue, calendar=calendar, now=now, outbox=outbox
+        )
         routed += 1
+    for node_id, sent in sorted(outbox.items()):  # one down entry per node and round, not one per case
+        row = await session.get(NodeRecord, node_id)
+        assert row is not None
+        for start in range(0, len(sent), DOWN_BATCH):
+            await append_down(session, county, row, {"events": sent[start : start + DOWN_BATCH]})
     return routed
+
+
+async def unrouted_count(session: AsyncSession) -> int:
+    """Accepted cases not routed yet (the routing job's backlog)."""
+    query = (
+        select(func.count())
+        .select_from(CaseRecord)
+        .join(
+            BackofficeCaseRecord,
+            col(BackofficeCaseRecord.case_id) == col(CaseRecord.case_id),
+            isouter=True,
+        )
+        .where(CaseRecord.status == ACCEPTED, col(BackofficeCaseRecord.case_id).is_(None))
+    )
+    return int((await session.exec(query)).one())
 
 
 # ---- opinions, pauses, extension ----------------------------------------------------------------------------------
@@ -548,7 +602,10 @@ async def refresh_clocks(
     Rows are claimed with ``FOR UPDATE SKIP LOCKED``; returns how many clocks were refreshed."""
     query = (
         select(BackofficeCaseRecord)
-        .where(BackofficeCaseRecord.level != "done", col(BackofficeCaseRecord.updated_at) < iso(now))
+        .where(
+            BackofficeCaseRecord.level != "done",
+            col(BackofficeCaseRecord.updated_at) < iso(now - timedelta(seconds=CLOCK_REFRESH_S)),
+        )
         .order_by(col(BackofficeCaseRecord.updated_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
