@@ -68,7 +68,7 @@ class Sizes:
     reconcile_entries: int
 
 
-FULL = Sizes(99, 200, 10_000, 40, 5, 500, 20, 5, 1_000_000)
+FULL = Sizes(99, 60, 10_000, 40, 5, 500, 20, 3, 1_000_000)
 QUICK = Sizes(3, 20, 200, 2, 1, 4, 3, 2, 20_000)
 
 

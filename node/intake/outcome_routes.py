@@ -208,6 +208,10 @@ def _pdf(data: bytes, filename: str) -> Response[bytes]:
     )
 
 
+#: PDFs are rendered one at a time (see `_notice_pdf`).
+RENDERING = asyncio.Semaphore(1)
+
+
 async def _notice_pdf(request: Request[Any, Any, State], case_id: str, name: str) -> Response[bytes]:
     current_user(request)
     kind = name.removesuffix(".pdf")
@@ -216,11 +220,13 @@ async def _notice_pdf(request: Request[Any, Any, State], case_id: str, name: str
         raise OneWindowError(VALIDATION, f"未知文书类型 {kind!r}", field="kind")
     state = await get_case(runtime, case_id)
     # Rendering takes about half a second of CPU: off the event loop, so the board and the other tablets
-    # keep being answered meanwhile.
+    # keep being answered meanwhile, and one at a time, because a rendering thread holds the interpreter
+    # most of the time: twenty at once starved every other request and multiplied the memory (issue 11).
     names = await staff_names(runtime)
-    data = await asyncio.to_thread(
-        render_notice, runtime, state, item_of(runtime, state), kind, staff_names=names
-    )
+    async with RENDERING:
+        data = await asyncio.to_thread(
+            render_notice, runtime, state, item_of(runtime, state), kind, staff_names=names
+        )
     return _pdf(data, quote(f"{NOTICE_TITLES[kind]}-{state.case_number}.pdf"))
 
 
@@ -244,7 +250,8 @@ async def guide_pdf(request: Request[Any, Any, State], code: FromPath[str]) -> R
     current_user(request)
     runtime = runtime_of(request)
     item = find_item(runtime, code)
-    data = await asyncio.to_thread(service_guide, runtime, item)
+    async with RENDERING:
+        data = await asyncio.to_thread(service_guide, runtime, item)
     return _pdf(data, quote(f"服务指南-{item.name}.pdf"))
 
 
