@@ -375,7 +375,7 @@ async def _work_context(central: Any, user: dict[str, str], case_id: str) -> dic
         "member": member,
         "in_case": mine in codes,
         "is_lead": bool(codes) and mine == codes[0],
-        "is_head": bool(member) and member.position == "head" and bool(codes) and mine == codes[0],
+        "is_head": member is not None and member.position == "head" and bool(codes) and mine == codes[0],
         "opinion_given": any(o["department"] == mine for o in state.opinions),
         "pause_kinds": PAUSE_KINDS,
         "error": None,

@@ -287,7 +287,7 @@ async def route_pending(
         .where(CaseRecord.status == ACCEPTED, col(BackofficeCaseRecord.case_id).is_(None))
         .order_by(col(CaseRecord.accepted_at))
         .limit(limit)
-        .with_for_update(skip_locked=True, of=CaseRecord)  # type: ignore[arg-type]
+        .with_for_update(skip_locked=True, of=CaseRecord)
     )
     claimed = list((await session.exec(query)).all())
     if not claimed:

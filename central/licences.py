@@ -206,6 +206,7 @@ async def make_result(
                 "issued_at": iso(now),
             },
         )
+    assert state.decision is not None  # checked above; the licence event keeps it
     kind = "approval" if state.decision.outcome == "approve" else "denial"
     word = "准许" if kind == "approval" else "不许"
     number = f"{county.name}{word}字〔{year}〕第{await next_serial(session, f'doc:{kind}', year):04d}号"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.deadlines import CST, case_clock, local_date
@@ -215,7 +215,8 @@ def case_findings(
 
 async def load_histories(session: AsyncSession) -> dict[str, list[Event]]:
     """Every case's events, by case (ratings and complaints, which share the table, are left out)."""
-    rows = (await session.exec(select(EventRecord).where(EventRecord.type.startswith("case.")))).all()  # type: ignore[attr-defined]
+    query = select(EventRecord).where(col(EventRecord.type).startswith("case."))
+    rows = (await session.exec(query)).all()
     by_case: dict[str, list[Event]] = defaultdict(list)
     for row in rows:
         by_case[row.case_id].append(record_to_event(row))
