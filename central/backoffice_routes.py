@@ -6,6 +6,7 @@ background jobs (routing, deadline warnings). Thin handlers: each calls the serv
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +23,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.backoffice import case_events, list_nodes
+from central.catalogue_admin import ACTIONS, TRIGGERS, catalogue_versions, change_catalogue, newest_catalogue
 from central.deadlines import CST, LEVEL_LABELS, PAUSE_KINDS, CaseClock, case_clock, load_calendar
 from central.departments import (
     POSITIONS,
@@ -86,6 +88,8 @@ def _now() -> datetime:
 async def run_jobs(central: Any, *, now: datetime, instance: str) -> dict[str, int]:
     """One round of the background jobs, each in its own transaction."""
     calendar = calendar_of(central)
+    async with central.db.transaction() as session:  # a version the other process issued
+        central.catalogue = await newest_catalogue(session, central.catalogue)
     async with central.db.transaction() as session:
         routed = await route_pending(
             session, central.county, catalogue=central.catalogue, calendar=calendar, now=now
@@ -493,6 +497,54 @@ async def supervision_page(request: Request[Any, Any, State]) -> Template:
     )
 
 
+# ---- catalogue management (事项调整) ---------------------------------------------------------------------------
+
+
+@post("/api/v1/catalogue/changes", media_type=MediaType.JSON, status_code=201)
+async def api_catalogue_change(
+    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+) -> dict[str, Any]:
+    user = _user(request, "admin")
+    central = _central(request)
+    item = data.get("item")
+    async with central.db.transaction() as session:
+        current = await newest_catalogue(session, central.catalogue)
+        catalogue = await change_catalogue(
+            session,
+            central.county,
+            current=current,
+            action=str(data.get("action", "")),
+            item_code=str(data.get("item_code", "")),
+            trigger=str(data.get("trigger", "")),
+            note=str(data.get("note", "")),
+            item=item if isinstance(item, dict) else None,
+            actor=user["username"],
+            now=_now(),
+        )
+    central.catalogue = catalogue
+    return {"version": catalogue.version, "issued_at": catalogue.issued_at, "items": len(catalogue.items)}
+
+
+@get("/catalogue", media_type=MediaType.HTML)
+async def catalogue_page(request: Request[Any, Any, State]) -> Template:
+    user = _user(request, "admin")
+    central = _central(request)
+    async with central.db.transaction() as session:
+        central.catalogue = await newest_catalogue(session, central.catalogue)
+        versions = await catalogue_versions(session)
+    return Template(
+        template_name="catalogue.html",
+        context={
+            "user": user,
+            "catalogue": central.catalogue,
+            "versions": [(v, json.loads(v.change)) for v in versions],
+            "actions": ACTIONS,
+            "triggers": TRIGGERS,
+            "active": "catalogue",
+        },
+    )
+
+
 ROUTES: list[Callable[..., Awaitable[Any]] | Any] = [
     api_run_jobs,
     api_queue,
@@ -506,4 +558,6 @@ ROUTES: list[Callable[..., Awaitable[Any]] | Any] = [
     departments_page,
     departments_assign,
     supervision_page,
+    api_catalogue_change,
+    catalogue_page,
 ]

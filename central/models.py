@@ -305,3 +305,16 @@ class ResultDocumentRecord(CentralTable, table=True):
     number: str
     created_at: str
     pdf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class CatalogueVersionRecord(CentralTable, table=True):
+    """A catalogue version central issued (事项调整, Zhejiang §5.1.3): the whole catalogue as signed, and the change
+    that made it (action, item, the §5.1.3 reason)."""
+
+    __tablename__ = "catalogue_version"
+    version: int = Field(primary_key=True)
+    issued_at: str
+    data: str = Field(sa_column=Column(Text, nullable=False))  # canonical JSON, as signed
+    change: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    signature: str  # base64 Ed25519 by the county key over `data`
+    published_by: str

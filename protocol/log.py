@@ -30,7 +30,7 @@ from protocol.version import PROTOCOL_VERSION
 
 Stream = Literal["up", "down"]
 GENESIS_HASH = "0" * 64
-ENTRY_KINDS = frozenset({"enrol", "events", "heartbeat", "calendar"})
+ENTRY_KINDS = frozenset({"enrol", "events", "heartbeat", "calendar", "catalogue"})
 _ENTRY_TAG = b"onewindow/entry/v1\x00"
 _RECEIPT_TAG = b"onewindow/receipt/v1\x00"
 MAX_CIPHERTEXT = 16 * 1024 * 1024

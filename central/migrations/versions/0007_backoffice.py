@@ -1,4 +1,5 @@
-"""back office: department members, routed cases and their clocks, deadline alerts, e-licences, result PDFs
+"""back office: department members, routed cases and their clocks, deadline alerts, e-licences, result PDFs,
+catalogue versions
 
 Revision ID: 0007
 Revises: 0006 (the mail tables) when present, else 0005
@@ -100,9 +101,20 @@ def upgrade() -> None:
         sa.Column("pdf", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("case_id"),
     )
+    op.create_table(
+        "catalogue_version",
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("issued_at", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.Column("change", sa.Text(), nullable=False),
+        sa.Column("signature", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.Column("published_by", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+        sa.PrimaryKeyConstraint("version"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("catalogue_version")
     op.drop_table("result_document")
     op.drop_table("licence_serial")
     with op.batch_alter_table("licence", schema=None) as batch_op:

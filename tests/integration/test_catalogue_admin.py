@@ -1,0 +1,91 @@
+"""Catalogue management at central (R-CAT-2, Zhejiang §5.1.3): a change needs one of the §5.1.3 reasons, makes a
+new signed version sent down to every enrolled node, and a case accepted before it keeps its own limits; new
+cases route by the new version."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from datetime import UTC, datetime
+
+from sqlmodel import col, select
+
+from central.catalogue_admin import newest_catalogue
+from central.deadlines import case_clock, load_calendar
+from central.departments import load_case
+from central.models import CatalogueVersionRecord, DownEntryRecord
+from node.sync.client import sync_once
+from protocol.catalogue import catalogue_to_dict
+from tests.conftest import Stack, login_node
+from tests.integration.test_backoffice import JOINT_QUERY, accept_item, central_of, cst
+
+
+async def test_a_catalogue_change_mid_case_keeps_the_case_on_its_version(stack: Stack) -> None:
+    central = central_of(stack)
+    calendar = load_calendar(stack.setup.county_dir)
+    stack.clock.set(cst("2026-11-02"))
+    await login_node(stack)
+    case = await accept_item(stack, JOINT_QUERY)
+    assert case["promised_date"] == "2026-11-23"  # 15 working days under version 1
+    await sync_once(stack.central, stack.runtime)
+    login = await stack.central.post("/api/v1/login", json={"username": "admin", "password": "admin-pass-1"})
+    assert login.status_code == 200
+
+    item = next(i for i in catalogue_to_dict(central.catalogue)["items"] if i["name"] == "农村宅基地申请")
+    shorter = {**copy.deepcopy(item), "promised_limit_days": 10}
+    body = {
+        "action": "change",
+        "item_code": item["code"],
+        "trigger": "d2",
+        "note": "承诺时限压缩至10个工作日",
+    }
+    # The reason must be one §5.1.3 gives for that kind of change; the item must still be a valid item.
+    wrong = await stack.central.post(
+        "/api/v1/catalogue/changes", json={**body, "trigger": "b1", "item": shorter}
+    )
+    assert wrong.status_code == 422 and wrong.json()["field"] == "trigger"
+    broken = {**shorter, "promised_limit_days": 30}  # above the statutory 20
+    bad = await stack.central.post("/api/v1/catalogue/changes", json={**body, "item": broken})
+    assert bad.status_code == 422 and "承诺时限" in bad.json()["detail"]
+    reviewer = await stack.central.post(
+        "/api/v1/login", json={"username": "reviewer", "password": "reviewer-pass-1"}
+    )
+    assert reviewer.status_code == 200
+    forbidden = await stack.central.post("/api/v1/catalogue/changes", json={**body, "item": shorter})
+    assert forbidden.status_code == 403
+    await stack.central.post("/api/v1/login", json={"username": "admin", "password": "admin-pass-1"})
+    changed = await stack.central.post("/api/v1/catalogue/changes", json={**body, "item": shorter})
+    assert changed.status_code == 201, changed.text
+    assert changed.json()["version"] == 2
+
+    async with central.db.transaction() as session:
+        rows = (await session.exec(select(CatalogueVersionRecord))).all()
+        down = (
+            await session.exec(
+                select(DownEntryRecord)
+                .where(DownEntryRecord.kind == "catalogue")
+                .order_by(col(DownEntryRecord.seq))
+            )
+        ).all()
+        newest = await newest_catalogue(session, central.catalogue)
+        _, state = await load_case(session, case["case_id"])
+    assert [r.version for r in rows] == [2]
+    signature = base64.b64decode(rows[0].signature)
+    assert central.county.verify_key.verify(signature, rows[0].data.encode("utf-8"))
+    assert json.loads(rows[0].change)["reason"].startswith("事项的名称、承办机构、法定时限")
+    assert [d.node_id for d in down] == [stack.runtime.node_id]  # the only enrolled node
+    assert newest.version == 2 and newest.by_code(item["code"]).promised_limit_days == 10
+
+    # The case in progress keeps version 1's 15 days; the item now promises 10.
+    assert state.catalogue_version == 1
+    clock = case_clock(
+        state, calendar, today=datetime(2026, 11, 3, tzinfo=UTC).date(), item=newest.by_code(item["code"])
+    )
+    assert clock is not None and clock.promised_days == 15 and clock.due_on.isoformat() == "2026-11-23"
+
+    # The node takes the entry in order (its log stays gap-free).
+    report = await sync_once(stack.central, stack.runtime)
+    assert report.pulled == 1
+    page = await stack.central.get("/catalogue", headers={"accept": "text/html"})
+    assert page.status_code == 200 and "第 2 版" in page.text and "承诺时限压缩至10个工作日" in page.text
