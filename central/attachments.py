@@ -142,31 +142,42 @@ async def append_chunk(
         raise OneWindowError(VALIDATION, "past Upload-Length", field="Upload-Offset")
     part = store.part(record.upload_id)
     await asyncio.to_thread(_append, part, chunk)
-    current += len(chunk)
-    if current == record.length:
-        ciphertext = await asyncio.to_thread(part.read_bytes)
-        try:
-            await complete_blob(
-                session,
-                county,
-                store,
-                node_id=record.node_id,
-                sha256=record.sha256,
-                media_type=record.media_type,
-                filename=record.filename,
-                compression=record.compression,
-                ciphertext=ciphertext,
-                now=now,
-            )
-        except OneWindowError as error:
-            record.error = error.reason
-            session.add(record)
-            part.unlink(missing_ok=True)  # the next try starts over with a fresh age file
-            raise
-        record.completed_at = now
-        session.add(record)
-        part.unlink(missing_ok=True)
-    return current
+    return await finish_if_whole(session, county, store, record, now=now)
+
+
+async def finish_if_whole(
+    session: AsyncSession, county: CountyKeys, store: AttachmentStore, record: UploadRecord, *, now: str
+) -> int:
+    """Complete an upload whose bytes have all arrived (decrypt, verify, keep the blob); returns the offset.
+
+    Called after the last chunk and again by every HEAD, so an upload whose last chunk reached the disk just
+    before central died (the completing transaction never committed) is completed when the node asks where it
+    stands, instead of being reported whole while central has no blob."""
+    current = current_offset(store, record)
+    if record.completed_at is not None or current != record.length:
+        return current
+    part = store.part(record.upload_id)
+    ciphertext = await asyncio.to_thread(part.read_bytes)
+    try:
+        await complete_blob(
+            session,
+            county,
+            store,
+            node_id=record.node_id,
+            sha256=record.sha256,
+            media_type=record.media_type,
+            filename=record.filename,
+            compression=record.compression,
+            ciphertext=ciphertext,
+            now=now,
+        )
+    except OneWindowError:
+        part.unlink(missing_ok=True)  # the next try starts over with a fresh age file
+        raise
+    record.completed_at = now
+    session.add(record)
+    part.unlink(missing_ok=True)
+    return record.length
 
 
 def _append(part: Path, chunk: bytes) -> None:

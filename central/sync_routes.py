@@ -20,8 +20,8 @@ from central.attachments import (
     AttachmentStore,
     append_chunk,
     create_upload,
-    current_offset,
     find_upload,
+    finish_if_whole,
     terminate_upload,
 )
 from central.backoffice import down_entries
@@ -211,6 +211,7 @@ async def tus_create(request: Request[Any, Any, State]) -> Response[bytes]:
         record, offset, present = await create_upload(
             session, _store(request), node_id=node.node_id, length=length, metadata=metadata, now=utc_iso()
         )
+        offset = await finish_if_whole(session, central.county, _store(request), record, now=utc_iso())
     return Response(
         content=b"",
         status_code=201,
@@ -229,7 +230,7 @@ async def tus_offset(request: Request[Any, Any, State], upload_id: FromPath[str]
     async with central.db.transaction() as session:
         node = await authenticated_node(session, request, b"")
         record = await find_upload(session, upload_id, node.node_id)
-        offset = current_offset(_store(request), record)
+        offset = await finish_if_whole(session, central.county, _store(request), record, now=utc_iso())
     return Response(
         content=None,
         status_code=200,

@@ -314,15 +314,20 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
             await push(client, runtime, report)  # the enrolment entry goes first: central knows us after it
         answer = await reconcile(client, runtime, report)
         await push(client, runtime, report)
-        uploader = Uploader(client, runtime, before_chunk=lambda: push_if_pending(client, runtime, report))
-        report.attachments += await uploader.upload_all()
-        report.attachment_bytes += uploader.bytes_sent
         want = answer.get("want_down_from")
         if isinstance(want, int) and want > 0:
             await restore_central_down(client, runtime, want - 1, report)
             async with runtime.db.write() as session:
                 await set_meta(session, "want_down_from", "")
+        # Decisions come down before the scans go up: a flaky link or one upload that keeps failing must not
+        # hold back what the window is waiting for.
         await pull(client, runtime, report)
+        uploader = Uploader(client, runtime, before_chunk=lambda: push_if_pending(client, runtime, report))
+        try:
+            report.attachments += await uploader.upload_all()
+        finally:
+            report.attachment_bytes += uploader.bytes_sent
+        await pull(client, runtime, report)  # anything decided while the scans went up
     except Exception as exc:
         async with runtime.db.write() as session:
             await set_meta(session, "last_attempt_at", runtime.now_iso())
