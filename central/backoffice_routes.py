@@ -47,6 +47,7 @@ from central.departments import (
 )
 from central.licences import dispatch_result, make_result
 from central.models import CentralUser, LicenceRecord, ResultDocumentRecord
+from central.remote_support import answer_consult, open_consults
 from central.supervision import KIND_LABELS, findings, statistics
 from protocol.calendar import WorkingCalendar
 from protocol.errors import AUTH_REQUIRED, FORBIDDEN, NOT_FOUND, OneWindowError
@@ -545,6 +546,73 @@ async def catalogue_page(request: Request[Any, Any, State]) -> Template:
     )
 
 
+# ---- remote support (远程帮办) ----------------------------------------------------------------------------------
+
+
+@post("/api/v1/consults/{case_id:str}/{consult_id:str}/answer", media_type=MediaType.JSON, status_code=200)
+async def api_answer_consult(
+    request: Request[Any, Any, State],
+    case_id: FromPath[str],
+    consult_id: FromPath[str],
+    data: JSONBody[dict[str, Any]],
+) -> dict[str, Any]:
+    user = _user(request, "reviewer", "admin")
+    central = _central(request)
+    async with central.db.transaction() as session:
+        state = await answer_consult(
+            session,
+            central.county,
+            case_id=case_id,
+            consult_id=consult_id,
+            username=user["username"],
+            answer=str(data.get("answer", "")),
+            annotations=data.get("annotations"),
+            now=_now(),
+        )
+    return {"case_id": case_id, "consults": [dict(c) for c in state.consults]}
+
+
+@get("/consults", media_type=MediaType.HTML)
+async def consults_page(request: Request[Any, Any, State]) -> Template:
+    user = _user(request)
+    return Template(template_name="consults.html", context=await _consults_context(request, user, None))
+
+
+async def _consults_context(
+    request: Request[Any, Any, State], user: dict[str, str], error: OneWindowError | None
+) -> dict[str, Any]:
+    async with _central(request).db.transaction() as session:
+        member = await membership(session, user["username"])
+        rows = await open_consults(session, department=member.department_code if member else None)
+    return {"user": user, "member": member, "consults": rows, "error": error, "active": "consults"}
+
+
+@post("/consults/{case_id:str}/{consult_id:str}", media_type=MediaType.HTML, status_code=200)
+async def consult_answer_form(
+    request: Request[Any, Any, State], case_id: FromPath[str], consult_id: FromPath[str]
+) -> Response[Any]:
+    user = _user(request, "reviewer", "admin")
+    form = await request.form()
+    central = _central(request)
+    note, blob = str(form.get("note", "")).strip(), str(form.get("blob", ""))
+    try:
+        async with central.db.transaction() as session:
+            await answer_consult(
+                session,
+                central.county,
+                case_id=case_id,
+                consult_id=consult_id,
+                username=user["username"],
+                answer=str(form.get("answer", "")),
+                annotations=[{"blob": blob, "page": 1, "note": note}] if note else [],
+                now=_now(),
+            )
+    except OneWindowError as exc:
+        context = await _consults_context(request, user, exc)
+        return Template(template_name="consults.html", context=context, status_code=exc.problem.status)
+    return Redirect(path="/consults")
+
+
 ROUTES: list[Callable[..., Awaitable[Any]] | Any] = [
     api_run_jobs,
     api_queue,
@@ -560,4 +628,7 @@ ROUTES: list[Callable[..., Awaitable[Any]] | Any] = [
     supervision_page,
     api_catalogue_change,
     catalogue_page,
+    api_answer_consult,
+    consults_page,
+    consult_answer_form,
 ]

@@ -47,6 +47,9 @@ CASE_CLOCK_RESUMED = "case.clock_resumed"  # 计时恢复: the paused step ended
 CASE_EXTENDED = "case.extended"  # 延期: +10 / +15 working days, approved by the department head with a reason
 CASE_LICENCE_ISSUED = "case.licence_issued"  # 电子证照: identifier per GB/T 36904 for an approved case
 CASE_RESULT_DISPATCHED = "case.result_dispatched"  # 结果下发: to the issuing centre (origin, or 就近办)
+# Remote support (远程帮办, Zhejiang §6.2.3.2): a window asks a department about a case, with scans; it answers.
+CASE_CONSULT_REQUESTED = "case.consult_requested"  # 帮办请求 (node): question + scans (blobs)
+CASE_CONSULT_ANSWERED = "case.consult_answered"  # 帮办答复 (central): answer + annotations on the scans
 CASE_PRE_REVIEWED = "case.pre_reviewed"  # 预受理结果: mailed materials reviewed, the applicant told (§7.1.4)
 # Chain of custody (物料流转): every step of a parcel that carries the case's paper, in or out.
 PARCEL_REGISTERED = (
@@ -82,6 +85,7 @@ NODE_EVENT_TYPES = frozenset(
         PARCEL_HANDED_TO_COURIER,
         PARCEL_DELIVERED,
         PARCEL_RETURNED,
+        CASE_CONSULT_REQUESTED,
     }
 )
 CENTRAL_EVENT_TYPES = frozenset(
@@ -96,6 +100,7 @@ CENTRAL_EVENT_TYPES = frozenset(
         CASE_EXTENDED,
         CASE_LICENCE_ISSUED,
         CASE_RESULT_DISPATCHED,
+        CASE_CONSULT_ANSWERED,
     }
 )
 EVENT_TYPES = NODE_EVENT_TYPES | CENTRAL_EVENT_TYPES
@@ -143,6 +148,8 @@ EVENT_LABELS = {
     CASE_EXTENDED: "延期",
     CASE_LICENCE_ISSUED: "电子证照",
     CASE_RESULT_DISPATCHED: "结果下发",
+    CASE_CONSULT_REQUESTED: "帮办请求",
+    CASE_CONSULT_ANSWERED: "帮办答复",
     CASE_PRE_REVIEWED: "邮寄预受理结果",
     **{type_: f"邮件{CUSTODY_LABELS[step]}" for type_, step in CUSTODY_STEPS.items()},
 }
@@ -309,6 +316,7 @@ class CaseState:
     extension: Mapping[str, Any] | None = None  # {days, reason, approved_by, approved_at}
     licence: Mapping[str, Any] | None = None  # {identifier, licence_name, issuer, …}
     dispatch: Mapping[str, Any] | None = None  # {to_node, centre_name, nearby, dispatched_at}
+    consults: tuple[Mapping[str, Any], ...] = ()  # {consult_id, question, scans, asked_at, answer, …}
     pre_acceptance: Mapping[str, Any] | None = None  # 预受理结果 of a mailed application: {result, …}
     custody: tuple[Mapping[str, Any], ...] = ()  # every parcel step: {step, parcel_id, at, actor, …}
     event_count: int = 0
@@ -527,6 +535,40 @@ def _custody(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState:
     return state
 
 
+def _consult(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState:
+    """远程帮办: a window's question with scans, and the department's answer with annotations (one each)."""
+    consult_id = str(p["consult_id"])
+    found = next((c for c in state.consults if c["consult_id"] == consult_id), None)
+    if event.type == CASE_CONSULT_REQUESTED:
+        if found is not None:
+            return _anomaly(state, event, f"consult {consult_id} asked twice")
+        scans = [{k: str(s[k]) for k in ("blob", "filename", "media_type")} for s in p.get("scans", [])]
+        consult = {
+            "consult_id": consult_id,
+            "question": str(p["question"]),
+            "department": str(p.get("department", "")),
+            "scans": scans,
+            "asked_at": str(p["asked_at"]),
+            "asked_by": event.actor,
+            "answer": "",
+            "annotations": [],
+            "answered_at": "",
+            "answered_by": "",
+        }
+        return replace(state, consults=(*state.consults, consult))
+    if found is None or found["answered_at"]:
+        return _anomaly(state, event, f"answer to a consult not open ({consult_id})")
+    answered = {
+        **found,
+        "answer": str(p["answer"]),
+        "annotations": [dict(a) for a in p.get("annotations", [])],
+        "answered_at": str(p["answered_at"]),
+        "answered_by": event.actor,
+        "answered_department": str(p.get("department_name", "")),
+    }
+    return replace(state, consults=tuple(answered if c is found else c for c in state.consults))
+
+
 def apply_event(state: CaseState, event: Event) -> CaseState:
     """One step of the fold. Total: an event that does not fit becomes an anomaly, never an exception."""
     state = replace(state, event_count=state.event_count + 1, last_hlc=max(state.last_hlc, event.hlc))
@@ -609,6 +651,8 @@ def apply_event(state: CaseState, event: Event) -> CaseState:
             if state.status not in RESULT_READY:
                 return _anomaly(state, event, f"dispatch in status {state.status}")
             return replace(state, dispatch={**dict(p), "to_node": str(p["to_node"])})
+        if event.type in (CASE_CONSULT_REQUESTED, CASE_CONSULT_ANSWERED):
+            return _consult(state, event, p)
         if event.type in CUSTODY_STEPS:
             return _custody(state, event, p)
         if event.type == CASE_PRE_REVIEWED:
