@@ -143,6 +143,29 @@ async def change_catalogue(
         catalogue = catalogue_from_dict(data)
     except CatalogueError as exc:
         raise OneWindowError(VALIDATION, f"事项内容有误：{exc}", field="item") from exc
+    if await session.get(CatalogueVersionRecord, current.version) is None:
+        # Keep the version being replaced too: cases accepted under it are routed by it (its departments).
+        base = canonical_json(catalogue_to_dict(current))
+        session.add(
+            CatalogueVersionRecord(
+                version=current.version,
+                issued_at=current.issued_at,
+                data=base.decode("utf-8"),
+                change=json.dumps(
+                    {
+                        "action": "initial",
+                        "action_label": "初始目录",
+                        "item_code": "",
+                        "trigger": "",
+                        "reason": "县级初始目录",
+                        "note": "",
+                    },
+                    ensure_ascii=False,
+                ),
+                signature=base64.b64encode(county.signing_key.sign(base)).decode("ascii"),
+                published_by=actor,
+            )
+        )
     body = canonical_json(data)
     signature = base64.b64encode(county.signing_key.sign(body)).decode("ascii")
     session.add(

@@ -38,13 +38,14 @@ from central.ingest import refresh_case, store_event
 from central.models import (
     BackofficeCaseRecord,
     CaseRecord,
+    CatalogueVersionRecord,
     CentralUser,
     DeadlineAlertRecord,
     DepartmentMemberRecord,
     NodeRecord,
 )
 from protocol.calendar import WorkingCalendar
-from protocol.catalogue import Catalogue, CatalogueItem
+from protocol.catalogue import Catalogue, CatalogueItem, catalogue_from_dict
 from protocol.errors import (
     FORBIDDEN,
     INVALID_TRANSITION,
@@ -98,6 +99,14 @@ def item_of(catalogue: Catalogue | None, code: str) -> CatalogueItem | None:
         return catalogue.by_code(code)
     except KeyError:
         return None
+
+
+async def catalogue_version(session: AsyncSession, version: int, current: Catalogue) -> Catalogue | None:
+    """That version of the catalogue: one central issued (``catalogue_version``), or the county file's own."""
+    if version == current.version:
+        return current
+    row = await session.get(CatalogueVersionRecord, version)
+    return catalogue_from_dict(json.loads(row.data)) if row is not None else None
 
 
 # ---- members ---------------------------------------------------------------------------------------------------
@@ -238,7 +247,9 @@ async def route_case(
     _require_accepted(state, "分办")
     if state.routing is not None:
         raise OneWindowError(INVALID_TRANSITION, "办件已分办", field="case_id")
-    item = item_of(catalogue, state.item_code)
+    # The case keeps the catalogue version it was accepted under: its departments, not a later change's.
+    item = item_of(await catalogue_version(session, state.catalogue_version, catalogue), state.item_code)
+    item = item or item_of(catalogue, state.item_code)
     if item is None:
         raise OneWindowError(NOT_FOUND, f"目录中没有事项 {state.item_code}", field="item_code")
     departments = [{"code": d.code, "name": d.name} for d in item.departments]
@@ -312,11 +323,22 @@ async def route_pending(
         if node not in free:
             continue
         _, state = await load_case(session, case_id)
-        if state.routing is not None or item_of(catalogue, state.item_code) is None:
-            continue  # routed already (projection lagging) or an item the catalogue no longer has
-        await route_case(
-            session, county, case_id=case_id, catalogue=catalogue, calendar=calendar, now=now, outbox=outbox
-        )
+        if state.routing is not None:
+            continue  # routed already (projection lagging)
+        try:
+            await route_case(
+                session,
+                county,
+                case_id=case_id,
+                catalogue=catalogue,
+                calendar=calendar,
+                now=now,
+                outbox=outbox,
+            )
+        except OneWindowError as exc:
+            if exc.problem is not NOT_FOUND:
+                raise
+            continue  # an item no catalogue version central holds knows: left for a person (the queue shows it)
         routed += 1
     for node_id, sent in sorted(outbox.items()):  # one down entry per node and round, not one per case
         row = await session.get(NodeRecord, node_id)

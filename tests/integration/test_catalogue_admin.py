@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from central.catalogue_admin import newest_catalogue
 from central.deadlines import case_clock, load_calendar
-from central.departments import load_case
+from central.departments import load_case, route_pending
 from central.models import CatalogueVersionRecord, DownEntryRecord
 from node.sync.client import sync_once
 from protocol.catalogue import catalogue_to_dict
@@ -33,7 +33,8 @@ async def test_a_catalogue_change_mid_case_keeps_the_case_on_its_version(stack: 
     assert login.status_code == 200
 
     item = next(i for i in catalogue_to_dict(central.catalogue)["items"] if i["name"] == "农村宅基地申请")
-    shorter = {**copy.deepcopy(item), "promised_limit_days": 10}
+    # Version 2: a shorter promise, and 自然资源局 no longer takes part (承办机构调整).
+    shorter = {**copy.deepcopy(item), "promised_limit_days": 10, "departments": item["departments"][:2]}
     body = {
         "action": "change",
         "item_code": item["code"],
@@ -70,10 +71,10 @@ async def test_a_catalogue_change_mid_case_keeps_the_case_on_its_version(stack: 
         ).all()
         newest = await newest_catalogue(session, central.catalogue)
         _, state = await load_case(session, case["case_id"])
-    assert [r.version for r in rows] == [2]
-    signature = base64.b64decode(rows[0].signature)
-    assert central.county.verify_key.verify(signature, rows[0].data.encode("utf-8"))
-    assert json.loads(rows[0].change)["reason"].startswith("事项的名称、承办机构、法定时限")
+    assert sorted(r.version for r in rows) == [1, 2]  # the version replaced is kept beside the new one
+    row = next(r for r in rows if r.version == 2)
+    assert central.county.verify_key.verify(base64.b64decode(row.signature), row.data.encode("utf-8"))
+    assert json.loads(row.change)["reason"].startswith("事项的名称、承办机构、法定时限")
     assert [d.node_id for d in down] == [stack.runtime.node_id]  # the only enrolled node
     assert newest.version == 2 and newest.by_code(item["code"]).promised_limit_days == 10
 
@@ -84,8 +85,21 @@ async def test_a_catalogue_change_mid_case_keeps_the_case_on_its_version(stack: 
     )
     assert clock is not None and clock.promised_days == 15 and clock.due_on.isoformat() == "2026-11-23"
 
+    # Routed after the change, the case still goes to version 1's three departments.
+    async with central.db.transaction() as session:
+        routed = await route_pending(
+            session, central.county, catalogue=central.catalogue, calendar=calendar, now=cst("2026-11-03")
+        )
+        _, state = await load_case(session, case["case_id"])
+    assert routed == 1 and state.routing is not None
+    assert [d["name"] for d in state.routing["departments"]] == [
+        "梅河口市山城镇人民政府",
+        "梅河口市农业农村局",
+        "梅河口市自然资源局",
+    ]
+
     # The node takes the entry in order (its log stays gap-free).
     report = await sync_once(stack.central, stack.runtime)
-    assert report.pulled == 1
+    assert report.pulled == 2  # the catalogue, then the routing
     page = await stack.central.get("/catalogue", headers={"accept": "text/html"})
     assert page.status_code == 200 and "第 2 版" in page.text and "承诺时限压缩至10个工作日" in page.text
