@@ -50,7 +50,8 @@ from central.models import CentralUser, LicenceRecord, ResultDocumentRecord
 from central.remote_support import answer_consult, open_consults
 from central.supervision import KIND_LABELS, findings, statistics
 from protocol.calendar import WorkingCalendar
-from protocol.errors import AUTH_REQUIRED, FORBIDDEN, NOT_FOUND, OneWindowError
+from protocol.catalogue import catalogue_to_dict
+from protocol.errors import AUTH_REQUIRED, FORBIDDEN, NOT_FOUND, VALIDATION, OneWindowError
 from protocol.events import STATUS_LABELS
 
 #: How often each central process runs the routing and deadline jobs (seconds).
@@ -526,24 +527,64 @@ async def api_catalogue_change(
     return {"version": catalogue.version, "issued_at": catalogue.issued_at, "items": len(catalogue.items)}
 
 
-@get("/catalogue", media_type=MediaType.HTML)
-async def catalogue_page(request: Request[Any, Any, State]) -> Template:
+@post("/catalogue", media_type=MediaType.HTML, status_code=200)
+async def catalogue_change_form(request: Request[Any, Any, State]) -> Response[Any]:
+    """The page's form: cancel an item, or change its time limits (other changes go through the API)."""
     user = _user(request, "admin")
+    central = _central(request)
+    form = await request.form()
+    action, code = str(form.get("action", "")), str(form.get("item_code", ""))
+    try:
+        async with central.db.transaction() as session:
+            current = await newest_catalogue(session, central.catalogue)
+            item: dict[str, Any] | None = None
+            if action == "change":
+                item = next((i for i in catalogue_to_dict(current)["items"] if i["code"] == code), None)
+                if item is not None:
+                    for name in ("promised_limit_days", "statutory_limit_days"):
+                        value = str(form.get(name, "")).strip()
+                        if not value.isdigit():
+                            raise OneWindowError(VALIDATION, "时限应为工作日数（整数）", field=name)
+                        item[name] = int(value)
+            central.catalogue = await change_catalogue(
+                session,
+                central.county,
+                current=current,
+                action=action,
+                item_code=code,
+                trigger=str(form.get("trigger", "")),
+                note=str(form.get("note", "")),
+                item=item,
+                actor=user["username"],
+                now=_now(),
+            )
+    except OneWindowError as exc:
+        context = await _catalogue_context(request, user)
+        context["error"] = exc
+        return Template(template_name="catalogue.html", context=context, status_code=exc.problem.status)
+    return Redirect(path="/catalogue")
+
+
+async def _catalogue_context(request: Request[Any, Any, State], user: dict[str, str]) -> dict[str, Any]:
     central = _central(request)
     async with central.db.transaction() as session:
         central.catalogue = await newest_catalogue(session, central.catalogue)
         versions = await catalogue_versions(session)
-    return Template(
-        template_name="catalogue.html",
-        context={
-            "user": user,
-            "catalogue": central.catalogue,
-            "versions": [(v, json.loads(v.change)) for v in versions],
-            "actions": ACTIONS,
-            "triggers": TRIGGERS,
-            "active": "catalogue",
-        },
-    )
+    return {
+        "user": user,
+        "catalogue": central.catalogue,
+        "versions": [(v, json.loads(v.change)) for v in versions],
+        "actions": ACTIONS,
+        "triggers": TRIGGERS,
+        "error": None,
+        "active": "catalogue",
+    }
+
+
+@get("/catalogue", media_type=MediaType.HTML)
+async def catalogue_page(request: Request[Any, Any, State]) -> Template:
+    user = _user(request, "admin")
+    return Template(template_name="catalogue.html", context=await _catalogue_context(request, user))
 
 
 # ---- remote support (远程帮办) ----------------------------------------------------------------------------------
@@ -628,6 +669,7 @@ ROUTES: list[Callable[..., Awaitable[Any]] | Any] = [
     supervision_page,
     api_catalogue_change,
     catalogue_page,
+    catalogue_change_form,
     api_answer_consult,
     consults_page,
     consult_answer_form,

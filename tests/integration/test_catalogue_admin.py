@@ -103,3 +103,25 @@ async def test_a_catalogue_change_mid_case_keeps_the_case_on_its_version(stack: 
     assert report.pulled == 2  # the catalogue, then the routing
     page = await stack.central.get("/catalogue", headers={"accept": "text/html"})
     assert page.status_code == 200 and "第 2 版" in page.text and "承诺时限压缩至10个工作日" in page.text
+
+    # The page's form: cancelling needs a §5.1.3 cancel reason; a change of limits is checked like any item.
+    bad = await stack.central.post(
+        "/catalogue",
+        data={"action": "change", "item_code": item["code"], "trigger": "d2", "promised_limit_days": "25",
+              "statutory_limit_days": "20"},
+    )  # fmt: skip
+    assert bad.status_code == 422 and "承诺时限（25）不能超过法定时限（20）" in bad.text
+    wrong = await stack.central.post(
+        "/catalogue", data={"action": "cancel", "item_code": item["code"], "trigger": "d2"}
+    )
+    assert wrong.status_code == 422
+    cancelled = await stack.central.post(
+        "/catalogue",
+        data={"action": "cancel", "item_code": item["code"], "trigger": "b2", "note": "上级取消"},
+    )
+    assert cancelled.status_code in (200, 302, 303)
+    page = await stack.central.get("/catalogue", headers={"accept": "text/html"})
+    assert "第 3 版" in page.text and "上级政府和部门取消政务服务事项" in page.text
+    async with central.db.transaction() as session:
+        newest = await newest_catalogue(session, central.catalogue)
+    assert newest.version == 3 and all(i.code != item["code"] for i in newest.items)
