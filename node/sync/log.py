@@ -7,6 +7,7 @@ event table). Down entries are verified against the county key and the chain bef
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -14,10 +15,11 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.models import CaseEvent, Counter, DownEntry, Meta, UpEntry
+from node.models import CaseEvent, CatalogueVersion, Counter, DownEntry, Meta, UpEntry
 from node.runtime import CALENDAR_KEY, NodeRuntime
 from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
+from protocol.catalogue import catalogue_from_dict
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, EVENT_CONFLICT, OneWindowError
 from protocol.events import CENTRAL_EVENT_TYPES, Event, event_columns, fold, projection_columns
 from protocol.log import GENESIS_HASH, LogEntry, Receipt, open_entry, seal_entry, verify_entry
@@ -302,6 +304,10 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
         await refresh_case(session, case_id)
     if isinstance(payload.get("calendar"), dict):
         await _apply_calendar(session, runtime, payload["calendar"])
+    if isinstance(payload.get("catalogue"), dict):
+        await _apply_catalogue(
+            session, runtime, payload["catalogue"], str(payload.get("catalogue_signature", ""))
+        )
     session.add(
         DownEntry(
             seq=entry.seq,
@@ -323,6 +329,34 @@ async def _apply_calendar(session: AsyncSession, runtime: NodeRuntime, data: dic
         return
     await set_meta(session, CALENDAR_KEY, canonical_json(data).decode("utf-8"))
     runtime.calendar = calendar
+
+
+async def _apply_catalogue(
+    session: AsyncSession, runtime: NodeRuntime, data: dict[str, Any], signature: str
+) -> None:
+    """Keep a catalogue version the county signed (R-CAT-2). Cases keep the version they were received under;
+    new cases use the newest. A version already held changes nothing."""
+    try:
+        signed = runtime.identity.county_sign_key.verify(
+            base64.b64decode(signature, validate=True), canonical_json(data)
+        )
+    except ValueError:
+        signed = False
+    if not signed:
+        # The entry itself is county-signed; a catalogue without its own valid signature is not applied, and
+        # the down log is not blocked by it.
+        await set_meta(session, "catalogue_refused", f"{runtime.now_iso()} version {data.get('version')}")
+        return
+    catalogue = catalogue_from_dict(data)
+    if await session.get(CatalogueVersion, catalogue.version) is None:
+        session.add(
+            CatalogueVersion(
+                version=catalogue.version,
+                issued_at=catalogue.issued_at,
+                data=canonical_json(data).decode("utf-8"),
+            )
+        )
+    runtime.catalogues[catalogue.version] = catalogue
 
 
 async def get_meta(session: AsyncSession, key: str) -> str | None:

@@ -484,3 +484,47 @@ async def test_a_dead_central_is_not_hammered(stack: Stack) -> None:
     assert all(later > earlier for earlier, later in itertools.pairwise(gaps))
     status = (await stack.node.get("/api/v1/sync/status")).json()
     assert status["link"] == "down" and "ConnectError" in status["last_error"]
+
+
+async def test_a_catalogue_version_the_county_publishes_reaches_the_node(stack: Stack) -> None:
+    """R-CAT-2 / R-SYNC-7: a signed catalogue version in the down log is kept by the node and used for new
+    cases; one with a bad signature is not applied and does not block the log."""
+    import base64
+
+    from central.backoffice import append_down
+    from protocol.canonical import canonical_json
+    from protocol.catalogue import catalogue_to_dict
+
+    await sync_once(stack.central, stack.runtime)
+    central = stack.central_app.state.central
+    data = catalogue_to_dict(stack.runtime.catalogue)
+    newer = {**data, "version": data["version"] + 1}
+    forged = {**data, "version": data["version"] + 2}
+    signature = base64.b64encode(central.county.signing_key.sign(canonical_json(newer))).decode()
+    async with central.db.transaction() as session:
+        node = await session.get(NodeRecord, stack.runtime.node_id)
+        assert node is not None
+        await append_down(
+            session,
+            central.county,
+            node,
+            {"catalogue": newer, "catalogue_signature": signature},
+            kind="catalogue",
+        )
+        await append_down(
+            session,
+            central.county,
+            node,
+            {"catalogue": forged, "catalogue_signature": signature},
+            kind="catalogue",
+        )
+    report = await sync_once(stack.central, stack.runtime)
+    assert report.pulled == 2
+    assert stack.runtime.catalogue.version == newer["version"]
+    from node.runtime import open_runtime
+
+    reopened = await open_runtime(stack.node_dir)
+    try:
+        assert max(reopened.catalogues) == newer["version"]  # kept in the database, not just in memory
+    finally:
+        await reopened.close()
