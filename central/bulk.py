@@ -42,7 +42,8 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[An
         yield items[start : start + size]
 
 
-def _event_of(row: Any) -> Event:
+def record_to_event(row: Any) -> Event:
+    """An event from a stored row (an `EventRecord` or a plain result row of the event table)."""
     return Event(
         row.id,
         row.case_id,
@@ -133,7 +134,7 @@ async def refresh_cases(
     values_by_case: dict[str, dict[str, Any]] = {}
     carriers: dict[str, dict[str, tuple[str, int]]] = {}
     for case_id, rows in by_case.items():
-        state = fold(case_id, [_event_of(r) for r in rows])
+        state = fold(case_id, [record_to_event(r) for r in rows])
         if state.status is None:
             continue
         values_by_case[case_id] = {

@@ -18,6 +18,7 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.bulk import apply_event_batch, refresh_cases
+from central.bulk import record_to_event as record_to_event  # re-exported: several modules read it here
 from central.county import CountyKeys
 from central.models import (
     ComplaintRecord,
@@ -160,19 +161,6 @@ async def _upsert(session: AsyncSession, model: Any, key: str, values: dict[str,
         for name, value in values.items():
             setattr(row, name, value)
         session.add(row)
-
-
-def record_to_event(row: EventRecord) -> Event:
-    return Event(
-        row.id,
-        row.case_id,
-        row.type,
-        row.authority,
-        row.actor,
-        row.hlc,
-        json.loads(row.payload),
-        row.schema_version,
-    )
 
 
 async def store_event(
