@@ -3,6 +3,7 @@ three months); the approval carries the e-licence identifier. Read back with pop
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 from pathlib import Path
 
@@ -64,3 +65,38 @@ def test_an_approval_carries_the_licence_identifier(tmp_path: Path) -> None:
     assert "准予许可决定书" in text and "决定准予许可" in text
     assert identifier in text
     assert "行政复议" not in text
+
+
+KNOWN_GOOD = "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"  # domain-facts §6
+
+
+def _reason(identifier: str) -> str | None:
+    try:
+        parse_licence_identifier(identifier)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def test_known_good_identifier_and_every_corruption_of_it_is_detected() -> None:
+    """Every single-character substitution and every swap of two adjacent different characters is refused: in
+    the serial (where any letter or digit is well-formed) by the ISO 7064 MOD 37,36 check character itself;
+    elsewhere by it or first by the version's format or the GB 32100 check of a credit code."""
+    assert parse_licence_identifier(KNOWN_GOOD).check_char == "U"
+    root = "1.2.156.3005.2."
+    body = KNOWN_GOOD[len(root) :]
+    serial = range(body.index("20230000403"), body.index("20230000403") + len("20230000403"))
+    positions = [i for i, c in enumerate(body[:-2]) if c != "."]
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    variants = [(i, body[:i] + c + body[i + 1 :]) for i in positions for c in alphabet if c != body[i]]
+    variants += [
+        (i, body[:i] + body[j] + body[i] + body[j + 1 :])
+        for i, j in itertools.pairwise(positions)
+        if j == i + 1 and body[i] != body[j]
+    ]
+    assert len(variants) > 1800  # 53 characters × 35 substitutions, and the swaps
+    for i, variant in variants:
+        reason = _reason(root + variant)
+        assert reason is not None, variant
+        if i in serial:  # any letter or digit is a well-formed serial
+            assert reason.startswith("校验位错误"), (variant, reason)
