@@ -5,6 +5,7 @@ import sys
 
 from central.cli import build_parser, run
 
-parser = argparse.ArgumentParser(prog="onewindow central")
-build_parser(parser)
-sys.exit(run(parser.parse_args()))
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="onewindow central")
+    build_parser(parser)
+    sys.exit(run(parser.parse_args()))

@@ -5,6 +5,7 @@ import sys
 
 from node.cli import build_parser, run
 
-parser = argparse.ArgumentParser(prog="onewindow node")
-build_parser(parser)
-sys.exit(run(parser.parse_args()))
+if __name__ == "__main__":  # a spawned worker process (PDF rendering) imports this module again
+    parser = argparse.ArgumentParser(prog="onewindow node")
+    build_parser(parser)
+    sys.exit(run(parser.parse_args()))

@@ -326,6 +326,18 @@ def render_notice(
     staff_names: dict[str, str] | None = None,
 ) -> bytes:
     """The PDF of the case's newest notice of `kind`; NOT_FOUND when the case has none."""
+    return render_pdf(notice_document(runtime, state, item, kind, staff_names=staff_names))
+
+
+def notice_document(
+    runtime: NodeRuntime,
+    state: CaseState,
+    item: CatalogueItem,
+    kind: str,
+    *,
+    staff_names: dict[str, str] | None = None,
+) -> OfficialDocument:
+    """The document of the case's newest notice of `kind`, ready to render (quick: the PDF is the slow part)."""
     notice = state.notice(kind)
     if notice is None:
         title = NOTICE_TITLES.get(kind, kind)
@@ -337,11 +349,15 @@ def render_notice(
     ):
         if digest and runtime.blobs.exists(digest):
             images[digest] = runtime.blobs.get(digest)
-    document = compose_notice(runtime, state, item, notice, staff_names=staff_names, images=images)
-    return render_pdf(document)
+    return compose_notice(runtime, state, item, notice, staff_names=staff_names, images=images)
 
 
 def service_guide(runtime: NodeRuntime, item: CatalogueItem) -> bytes:
+    """服务指南 as a PDF (see `guide_document`)."""
+    return render_pdf(guide_document(runtime, item))
+
+
+def guide_document(runtime: NodeRuntime, item: CatalogueItem) -> OfficialDocument:
     """服务指南: everything an applicant needs to come once (R-HALL-5), with the full materials checklist."""
     departments = "、".join(d.name for d in item.departments)
     names = [("事项名称", item.name), ("实施编码", item.code), ("基本编码", item.basic_code)]
@@ -414,4 +430,4 @@ def service_guide(runtime: NodeRuntime, item: CatalogueItem) -> bytes:
         qr_caption=f"实施编码 {item.code}",
         closing=(f"目录版本 {runtime.catalogue.version}，打印日期 {chinese_date(runtime.today())}。",),
     )
-    return render_pdf(document)
+    return document

@@ -6,7 +6,6 @@ error next to the form; the JSON API answers with the case and problem+json erro
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from datetime import date
@@ -19,7 +18,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
 from node.intake.issuing import hand_to_logistics, issue_at_window
-from node.intake.notices import render_notice, service_guide
+from node.intake.notices import guide_document, notice_document
 from node.intake.outcomes import (
     Correction,
     accept_case,
@@ -29,6 +28,7 @@ from node.intake.outcomes import (
     refuse_case,
     request_correction,
 )
+from node.intake.rendering import render_document
 from node.intake.routes import actor_of, case_context, staff_names
 from node.intake.service import find_item, get_case, item_of, state_to_json
 from node.web import current_user, runtime_of
@@ -208,10 +208,6 @@ def _pdf(data: bytes, filename: str) -> Response[bytes]:
     )
 
 
-#: PDFs are rendered one at a time (see `_notice_pdf`).
-RENDERING = asyncio.Semaphore(1)
-
-
 async def _notice_pdf(request: Request[Any, Any, State], case_id: str, name: str) -> Response[bytes]:
     current_user(request)
     kind = name.removesuffix(".pdf")
@@ -219,14 +215,9 @@ async def _notice_pdf(request: Request[Any, Any, State], case_id: str, name: str
     if kind not in NOTICE_TITLES:
         raise OneWindowError(VALIDATION, f"未知文书类型 {kind!r}", field="kind")
     state = await get_case(runtime, case_id)
-    # Rendering takes about half a second of CPU: off the event loop, so the board and the other tablets
-    # keep being answered meanwhile, and one at a time, because a rendering thread holds the interpreter
-    # most of the time: twenty at once starved every other request and multiplied the memory (issue 11).
     names = await staff_names(runtime)
-    async with RENDERING:
-        data = await asyncio.to_thread(
-            render_notice, runtime, state, item_of(runtime, state), kind, staff_names=names
-        )
+    document = notice_document(runtime, state, item_of(runtime, state), kind, staff_names=names)
+    data = await render_document(document)  # in the worker process: the tablets keep being answered
     return _pdf(data, quote(f"{NOTICE_TITLES[kind]}-{state.case_number}.pdf"))
 
 
@@ -250,8 +241,7 @@ async def guide_pdf(request: Request[Any, Any, State], code: FromPath[str]) -> R
     current_user(request)
     runtime = runtime_of(request)
     item = find_item(runtime, code)
-    async with RENDERING:
-        data = await asyncio.to_thread(service_guide, runtime, item)
+    data = await render_document(guide_document(runtime, item))
     return _pdf(data, quote(f"服务指南-{item.name}.pdf"))
 
 
