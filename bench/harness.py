@@ -222,10 +222,18 @@ def start_central(county: BenchCounty, log_dir: Path) -> subprocess.Popen[bytes]
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """Resident memory of a process and all its descendants (the node's PDF worker counts too)."""
+    total = 0.0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += rss_mb(int(child))
+    except OSError:
+        pass  # the process (or a child) ended meanwhile
+    return total
 
 
 # ---- synthetic cases ------------------------------------------------------------------------------------
