@@ -94,7 +94,12 @@ async def run_jobs(central: Any, *, now: datetime, instance: str) -> dict[str, i
         central.catalogue = await newest_catalogue(session, central.catalogue)
     async with central.db.transaction() as session:
         routed = await route_pending(
-            session, central.county, catalogue=central.catalogue, calendar=calendar, now=now
+            session,
+            central.county,
+            catalogue=central.catalogue,
+            calendar=calendar,
+            now=now,
+            instance=instance,
         )
     async with central.db.transaction() as session:
         refreshed = await refresh_clocks(

@@ -285,9 +285,11 @@ async def route_pending(
     calendar: WorkingCalendar,
     now: datetime,
     limit: int = 200,
+    instance: str = "",
 ) -> int:
     """The routing job: every accepted case not yet routed, claimed with ``FOR UPDATE SKIP LOCKED`` so that a
-    second central process running the same job takes other cases. Returns how many were routed."""
+    second central process running the same job takes other cases. Returns how many were routed; the routing
+    events name the job's process (``system:<instance>``)."""
     query = (
         select(CaseRecord.case_id, CaseRecord.origin_node)
         .join(
@@ -334,6 +336,7 @@ async def route_pending(
                 calendar=calendar,
                 now=now,
                 outbox=outbox,
+                actor=f"system:{instance}" if instance else "system",
             )
         except OneWindowError as exc:
             if exc.problem is not NOT_FOUND:

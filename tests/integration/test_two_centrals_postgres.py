@@ -154,6 +154,9 @@ async def test_two_centrals_ingest_10000_events_with_background_jobs_no_loss_no_
             stop(process)
 
     assert statuses == {"accepted": sent_entries}, statuses
+    for n in range(2):  # the background rounds never failed either (no deadlock, no lost lock)
+        log = (tmp_path / f"central{n}.log").read_text("utf-8", errors="replace")
+        assert "back-office jobs failed" not in log and "Traceback" not in log, log[-4000:]
     with psycopg.connect(database_url) as db:
 
         def one(sql: str) -> Any:
@@ -166,6 +169,7 @@ async def test_two_centrals_ingest_10000_events_with_background_jobs_no_loss_no_
         accepted = one("SELECT count(*) FROM event WHERE type = 'case.accepted'")
         routed = one("SELECT count(*) FROM event WHERE type = 'case.routed'")
         routed_cases = one("SELECT count(DISTINCT case_id) FROM event WHERE type = 'case.routed'")
+        routers = [r[0] for r in db.execute("SELECT DISTINCT actor FROM event WHERE type = 'case.routed'")]
         backoffice = one("SELECT count(*) FROM backoffice_case")
         up_entries = one("SELECT count(*) FROM up_entry")
         gaps = db.execute(
@@ -182,6 +186,7 @@ async def test_two_centrals_ingest_10000_events_with_background_jobs_no_loss_no_
     assert node_events == expected_events  # no loss, no duplicate
     assert cases == NODES * per_node + 1 == accepted
     assert routed == routed_cases == backoffice == cases  # each case routed exactly once, by one process
+    assert len(routers) == 2, routers  # and both processes did some of the routing
     assert up_entries == sent_entries
     assert gaps == []
     assert all(seq == (head or 0) for _, seq, head in down_heads), down_heads
