@@ -1,6 +1,7 @@
-"""Catalogue management at central (R-CAT-2, Zhejiang §5.1.3): a change needs one of the §5.1.3 reasons, makes a
-new signed version sent down to every enrolled node, and a case accepted before it keeps its own limits; new
-cases route by the new version."""
+"""Catalogue management (R-CAT-2, Zhejiang §5.1.3; issue 8, acceptance 5): a change needs one of the §5.1.3
+reasons and makes a new version, signed by the county and sent down to every enrolled node. Mid-case, the case
+keeps the version it was accepted under (its limits and departments) at the node and at central; a new case at
+the node uses the new version and is routed by it."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from node.sync.client import sync_once
 from protocol.catalogue import catalogue_to_dict
 from tests.conftest import Stack, login_node
 from tests.integration.test_backoffice import JOINT_QUERY, accept_item, central_of, cst
+from tests.support import VALID_IDS
 
 
 async def test_a_catalogue_change_mid_case_keeps_the_case_on_its_version(stack: Stack) -> None:
@@ -101,6 +103,29 @@ async def test_a_catalogue_change_mid_case_keeps_the_case_on_its_version(stack: 
     # The node takes the entry in order (its log stays gap-free).
     report = await sync_once(stack.central, stack.runtime)
     assert report.pulled == 2  # the catalogue, then the routing
+
+    # The node now holds both versions: the old case stays on version 1 (15 days), a new one uses version 2
+    # (10 days) and is routed by version 2's two departments.
+    assert sorted(stack.runtime.catalogues) == [1, 2]
+    new = await accept_item(stack, JOINT_QUERY, VALID_IDS[1])
+    assert (new["catalogue_version"], new["promised_days"], new["promised_date"]) == (2, 10, "2026-11-16")
+    old = (await stack.node.get(f"/api/v1/cases/{case['case_id']}")).json()
+    assert (old["catalogue_version"], old["promised_days"], old["promised_date"]) == (1, 15, "2026-11-23")
+    await sync_once(stack.central, stack.runtime)
+    async with central.db.transaction() as session:
+        assert (
+            await route_pending(
+                session,
+                central.county,
+                catalogue=central.catalogue,
+                calendar=calendar,
+                now=cst("2026-11-02", 15),
+            )
+            == 1
+        )
+        _, routed_new = await load_case(session, new["case_id"])
+    assert routed_new.routing is not None and len(routed_new.routing["departments"]) == 2
+    assert routed_new.catalogue_version == 2
     page = await stack.central.get("/catalogue", headers={"accept": "text/html"})
     assert page.status_code == 200 and "第 2 版" in page.text and "承诺时限压缩至10个工作日" in page.text
 
