@@ -42,16 +42,19 @@ from tests.unit.protocol.test_archive import (
 
 
 class LosesDownAnswers(httpx.AsyncBaseTransport):
-    """Central's answers to the node's pull of the down log are lost on the way back (after central answered)
-    while `armed`; everything else passes."""
+    """Once an attachment has gone up (a tus PATCH), central's answers to the node's pull of the down log are
+    lost on the way back (after central answered); everything else passes. (A round pulls before it uploads
+    and again after: the confirmation can only be in the second pull.)"""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
-        self.armed = True
+        self.armed = False
         self.lost = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
+        if request.method == "PATCH" and request.url.path.startswith("/sync/v1/files/"):
+            self.armed = True
         if self.armed and request.url.path == "/sync/v1/down":
             await response.aread()
             self.lost += 1

@@ -1,21 +1,17 @@
 """back office: department members, routed cases and their clocks, deadline alerts, e-licences, result PDFs,
 catalogue versions
 
-Revision ID: 0007
-Revises: 0006 (the mail tables) when present, else 0005
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
-
-from pathlib import Path
 
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0007"
-# 0006 (central mail, written in parallel) comes before this one; until it lands, this follows 0005 so the
-# chain always ends in exactly one head.
-down_revision = "0006" if any(Path(__file__).parent.glob("0006_*.py")) else "0005"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
