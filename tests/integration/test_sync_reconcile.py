@@ -528,3 +528,44 @@ async def test_a_catalogue_version_the_county_publishes_reaches_the_node(stack: 
         assert max(reopened.catalogues) == newer["version"]  # kept in the database, not just in memory
     finally:
         await reopened.close()
+
+
+async def test_smallest_scans_go_first_and_the_sync_page_shows_the_upload(stack: Stack) -> None:
+    """Attachments leave smallest first; while one is on its way the sync page shows which and how far."""
+    from node.sync import attachments as sync_attachments
+
+    await login_node(stack)
+    await sync_once(stack.central, stack.runtime)
+    sizes = {"big.jpg": 3 * MAX_CHUNK, "small.jpg": 40_000, "middle.jpg": MAX_CHUNK + 5}
+    for name, size in sizes.items():
+        async with stack.runtime.db.write() as session:
+            await store_blob(
+                session,
+                stack.runtime,
+                b"\xff\xd8\xff" + os.urandom(size),
+                media_type="image/jpeg",
+                filename=name,
+            )
+    order: list[str] = []
+    pages: list[str] = []
+    real_upload = sync_attachments.Uploader.upload
+
+    async def recorded(self: Any, blob: Blob) -> None:
+        order.append(blob.filename)
+        await real_upload(self, blob)
+
+    async def look_at_the_page() -> None:
+        transfer = stack.runtime.sync_state.get("transfer")
+        if transfer is not None and transfer.filename == "big.jpg" and transfer.offset > 0 and not pages:
+            pages.append((await stack.node.get("/sync/progress", headers={"accept": "text/html"})).text)
+
+    sync_attachments.Uploader.upload = recorded  # type: ignore[method-assign]
+    try:
+        uploader = sync_attachments.Uploader(stack.central, stack.runtime, before_chunk=look_at_the_page)
+        uploader.chunk = MAX_CHUNK
+        assert await uploader.upload_all() == 3
+    finally:
+        sync_attachments.Uploader.upload = real_upload  # type: ignore[method-assign]
+    assert order == ["small.jpg", "middle.jpg", "big.jpg"]
+    assert pages and "正在上传附件 big.jpg" in pages[0] and "<progress" in pages[0]
+    assert "正在上传附件" not in (await stack.node.get("/sync/progress")).text  # gone once it is done
