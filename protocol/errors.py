@@ -38,6 +38,8 @@ AUTH_REQUIRED = _p(1101, 401, "请先登录", "authentication required")
 FORBIDDEN = _p(1102, 403, "无权进行此操作", "not allowed for this role")
 LOGIN_FAILED = _p(1103, 401, "用户名或密码错误", "wrong username or password")
 REQUEST_SIGNATURE_INVALID = _p(1104, 401, "节点请求签名无效", "node request signature invalid")
+ACCOUNT_LOCKED = _p(1105, 423, "账号已锁定，请稍后再试", "account locked after repeated failed logins")
+SESSION_EXPIRED = _p(1106, 401, "登录已失效，请重新登录", "session expired or account changed")
 # 12xx: logs, entries, receipts, enrolment
 ENTRY_SIGNATURE_INVALID = _p(1201, 422, "条目签名无效（可能被篡改或伪造）", "entry signature invalid")
 ENTRY_MALFORMED = _p(1202, 400, "条目格式错误", "entry malformed")
