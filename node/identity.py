@@ -17,6 +17,7 @@ from protocol.keys import (
     write_file_atomic,
     write_secret_file,
 )
+from protocol.trust import KeyRing
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,18 @@ class NodeIdentity:
     signing_key: SigningKey
     age_identity: AgeIdentity
     data_key: bytes
+    #: Every county signing key this node trusts, newest first (the enrolment key, then generations learned
+    #: from key statements in the down log).
+    county_keys: tuple[VerifyKey, ...] = ()
 
     @property
     def sign_key(self) -> VerifyKey:
         return self.signing_key.verify_key
+
+    @property
+    def county_ring(self) -> KeyRing:
+        """What county signatures are checked against: any generation this node has trusted."""
+        return KeyRing(self.county_keys or (self.county_sign_key,))
 
 
 def keys_dir(data_dir: Path) -> Path:
@@ -69,4 +78,17 @@ def load_identity(data_dir: Path) -> NodeIdentity:
         signing_key=SigningKey.from_text(read_secret_file(keys / "node-sign.key")),
         age_identity=AgeIdentity.from_text(read_secret_file(keys / "node.agekey")),
         data_key=bytes.fromhex(read_secret_file(keys / "data.key")),
+        county_keys=tuple(VerifyKey.from_text(k) for k in info.get("county_keys", [])),
     )
+
+
+def trust_county_keys(data_dir: Path, ring: KeyRing, recipient: AgeRecipient) -> dict[str, Any]:
+    """Record in node.json the county keys this node now trusts and the recipient it encrypts to from now on
+    (after a verified key statement from the down log)."""
+    path = data_dir / "node.json"
+    info: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    info["county_keys"] = [k.to_text() for k in ring.keys]
+    info["county_sign_key"] = ring.newest.to_text()
+    info["county_recipient"] = recipient.to_text()
+    write_file_atomic(path, json.dumps(info, ensure_ascii=False, indent=2).encode("utf-8"))
+    return info
