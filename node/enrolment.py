@@ -9,8 +9,9 @@ from pathlib import Path
 
 from node.db import Database, migrate
 from node.identity import write_identity
-from node.models import CatalogueVersion, Meta, Staff
+from node.models import CatalogueVersion, Meta
 from node.runtime import CALENDAR_KEY, open_runtime
+from node.staff import staff_row
 from node.sync.log import append_up_entry
 from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
@@ -61,7 +62,7 @@ async def enroll(
                 )
             )
             for account in staff:
-                session.add(Staff(**account.to_dict()))
+                session.add(staff_row(account))
             if bundle.calendar is not None:
                 calendar_from_dict(bundle.calendar)  # refuse a broken calendar before the node relies on it
                 session.add(Meta(key=CALENDAR_KEY, value=canonical_json(bundle.calendar).decode("utf-8")))

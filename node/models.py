@@ -3,7 +3,7 @@ services convert them to `protocol` types at the edge."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, Text, text
+from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, Text, text
 from sqlmodel import Field, SQLModel
 
 
@@ -28,6 +28,20 @@ class Staff(NodeTable, table=True):
     role: str
     password_hash: str
     disabled: bool = False
+    #: JSON list of the item codes a lead may decide on the spot as 即办件 (empty for other roles).
+    authorities: str = Field(default="[]", sa_column=Column(Text, nullable=False, server_default="[]"))
+    #: Central's version of this account: a down entry applies only when it is newer.
+    version: int = Field(default=1, sa_column=Column(Integer, nullable=False, server_default="1"))
+
+
+class LoginAttempt(NodeTable, table=True):
+    """Failed logins by username, kept locally: five in a row lock the name for fifteen minutes."""
+
+    __tablename__ = "login_attempt"
+    username: str = Field(primary_key=True)
+    failures: int = 0
+    last_failed_at: str
+    locked_until: str | None = None
 
 
 class CatalogueVersion(NodeTable, table=True):
@@ -203,3 +217,4 @@ class Appointment(NodeTable, table=True):
 
 from node.devices import models as _device_models  # noqa: E402,F401  (device tables join this metadata)
 from node.intake import mail_models as _mail_models  # noqa: E402,F401  (logistics tables join this metadata)
+from node.audit import models as _audit_models  # noqa: E402,F401  (the audit trail joins this metadata)

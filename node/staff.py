@@ -1,17 +1,132 @@
-"""Staff login on the node, verified offline against hashes distributed by central."""
+"""Staff accounts on the node (R-PROV-3): login verified offline against hashes distributed by central, the
+local lockout after repeated failures, and the accounts central sends down (created, disabled, reset, a lead's
+即办件 authorities), applied only when newer than what the node holds."""
 
 from __future__ import annotations
 
-from node.models import Staff
-from node.runtime import NodeRuntime
-from protocol.errors import LOGIN_FAILED, OneWindowError
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from node.models import LoginAttempt, Staff
+from node.runtime import CST, NodeRuntime
+from protocol.errors import ACCOUNT_LOCKED, LOGIN_FAILED, OneWindowError
 from protocol.passwords import verify_password
+from protocol.staff import LOCKOUT_S, MAX_FAILED_LOGINS, StaffAccount
+
+
+def staff_row(account: StaffAccount) -> Staff:
+    """The node's row for a distributed account."""
+    return Staff(
+        username=account.username,
+        display_name=account.display_name,
+        role=account.role,
+        password_hash=account.password_hash,
+        disabled=account.disabled,
+        authorities=json.dumps(list(account.authorities), ensure_ascii=False),
+        version=account.version,
+    )
+
+
+def authorities_of(staff: Staff) -> list[str]:
+    """The item codes this account may decide on the spot (即办件)."""
+    codes = json.loads(staff.authorities or "[]")
+    return [str(code) for code in codes] if isinstance(codes, list) else []
+
+
+def credential_tag(staff: Staff) -> str:
+    """A short fingerprint of the account's credentials and standing, kept in the session: a reset, a role
+    change or a disabling at central changes it, and the next request of an open session is refused."""
+    basis = f"{staff.password_hash}\x00{staff.role}\x00{int(staff.disabled)}"
+    return hashlib.sha256(basis.encode("utf-8")).hexdigest()[:16]
+
+
+def _local_hhmm(moment: datetime) -> str:
+    return moment.astimezone(CST).strftime("%H:%M")
 
 
 async def authenticate(runtime: NodeRuntime, *, username: str, password: str) -> Staff:
-    """The staff member with these credentials, or OW-1103 (the same message whichever part was wrong)."""
+    """The staff member with these credentials.
+
+    OW-1105 while the name is locked (even with the right password); OW-1103 for a wrong name or password (the
+    same words whichever was wrong, with the tries left); the fifth failure in a row locks the name for
+    fifteen minutes. A disabled account is named as such only once its password was right."""
+    username = username.strip()[:64]
+    now = runtime.now()
     async with runtime.db.read() as session:
-        staff = await session.get(Staff, username.strip())
-    if staff is None or staff.disabled or not verify_password(password, staff.password_hash):
-        raise OneWindowError(LOGIN_FAILED, "用户名或密码错误", field="password")
+        staff = await session.get(Staff, username)
+        attempt = await session.get(LoginAttempt, username)
+    if attempt is not None and attempt.locked_until and datetime.fromisoformat(attempt.locked_until) > now:
+        until = datetime.fromisoformat(attempt.locked_until)
+        raise OneWindowError(
+            ACCOUNT_LOCKED,
+            f"账号已锁定：连续 {MAX_FAILED_LOGINS} 次密码错误，请于 {_local_hhmm(until)} 后再试",
+            field="username",
+            retry_at=attempt.locked_until,
+        )
+    # scrypt runs outside the write transaction, so a login never holds up the window's writes.
+    good = staff is not None and verify_password(password, staff.password_hash)
+    failures, locked_until = 0, None
+    async with runtime.db.write() as session:
+        attempt = await session.get(LoginAttempt, username)
+        if good:
+            if attempt is not None:
+                await session.delete(attempt)
+        else:
+            failures = 1 if attempt is None or attempt.locked_until else attempt.failures + 1
+            if failures >= MAX_FAILED_LOGINS:
+                locked_until = (now + timedelta(seconds=LOCKOUT_S)).isoformat()
+            if attempt is None:
+                attempt = LoginAttempt(username=username, last_failed_at=now.isoformat())
+            attempt.failures, attempt.last_failed_at, attempt.locked_until = (
+                failures,
+                now.isoformat(),
+                locked_until,
+            )
+            session.add(attempt)
+    if not good or staff is None:
+        if locked_until is not None:
+            raise OneWindowError(
+                ACCOUNT_LOCKED,
+                f"密码连续错误 {MAX_FAILED_LOGINS} 次，账号已锁定，请于 "
+                f"{_local_hhmm(datetime.fromisoformat(locked_until))} 后再试",
+                field="username",
+                retry_at=locked_until,
+            )
+        left = MAX_FAILED_LOGINS - failures
+        raise OneWindowError(
+            LOGIN_FAILED, f"用户名或密码错误（再错 {left} 次将锁定 {LOCKOUT_S // 60} 分钟）", field="password"
+        )
+    if staff.disabled:
+        raise OneWindowError(LOGIN_FAILED, "该账号已被县中心停用，请联系县管理员", field="username")
     return staff
+
+
+async def apply_staff_accounts(session: AsyncSession, accounts: Iterable[Mapping[str, Any]]) -> int:
+    """Keep the accounts of a ``staff`` down entry that are newer than the node's; returns how many changed.
+
+    A new password (a reset at central) also lifts the local lockout of that name."""
+    changed = 0
+    for raw in accounts:
+        account = StaffAccount.from_dict(raw)
+        row = await session.get(Staff, account.username)
+        if row is not None and row.version >= account.version:
+            continue  # an older or the same state: replayed or late, never overwrites a newer one
+        new = staff_row(account)
+        if row is None:
+            session.add(new)
+        else:
+            reset = row.password_hash != new.password_hash
+            for name in ("display_name", "role", "password_hash", "disabled", "authorities", "version"):
+                setattr(row, name, getattr(new, name))
+            session.add(row)
+            if reset:
+                attempt = await session.get(LoginAttempt, account.username)
+                if attempt is not None:
+                    await session.delete(attempt)
+        changed += 1
+    return changed
