@@ -112,7 +112,10 @@ async def apply_staff_accounts(session: AsyncSession, accounts: Iterable[Mapping
     A new password (a reset at central) also lifts the local lockout of that name."""
     changed = 0
     for raw in accounts:
-        account = StaffAccount.from_dict(raw)
+        try:
+            account = StaffAccount.from_dict(raw)
+        except (KeyError, ValueError):
+            continue  # the entry is county-signed; a malformed account is skipped, never blocks the down log
         row = await session.get(Staff, account.username)
         if row is not None and row.version >= account.version:
             continue  # an older or the same state: replayed or late, never overwrites a newer one
