@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.models import CaseEvent, CatalogueVersion, Counter, DownEntry, Meta, UpEntry
 from node.runtime import CALENDAR_KEY, NodeRuntime
+from node.staff import apply_staff_accounts
 from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
 from protocol.catalogue import catalogue_from_dict
@@ -308,6 +309,8 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
         await _apply_catalogue(
             session, runtime, payload["catalogue"], str(payload.get("catalogue_signature", ""))
         )
+    if isinstance(payload.get("staff"), list):
+        await apply_staff_accounts(session, payload["staff"])  # accounts created, disabled, reset at central
     session.add(
         DownEntry(
             seq=entry.seq,
