@@ -52,6 +52,37 @@ async def case_events(session: AsyncSession, case_id: str) -> list[Event]:
     return sorted((record_to_event(r) for r in rows), key=lambda e: (e.hlc, e.id))
 
 
+async def announce_county_keys(
+    session: AsyncSession, county: CountyKeys, node: NodeRecord, *, node_down_seq: int | None = None
+) -> bool:
+    """Send the node the statements of the county's key generations it does not trust yet; True when an entry
+    was written. Not again while one is on its way (after what the node has applied, `node_down_seq`), unless
+    the county rotated again since."""
+    if (
+        county.generation <= 1
+        or node.county_key == county.fingerprint
+        or node.age_recipient is None
+        or node.status == "revoked"
+    ):
+        return False
+    applied = node.down_acked if node_down_seq is None else node_down_seq
+    on_its_way = (
+        await session.exec(
+            select(DownEntryRecord.seq).where(
+                DownEntryRecord.node_id == node.node_id,
+                DownEntryRecord.kind == "county_keys",
+                col(DownEntryRecord.seq) > applied,
+            )
+        )
+    ).first()
+    if on_its_way is not None and node.county_keys_sent >= county.generation:
+        return False
+    await append_down(session, county, node, {"county_keys": list(county.statements)}, kind="county_keys")
+    node.county_keys_sent = county.generation
+    session.add(node)
+    return True
+
+
 async def append_down(
     session: AsyncSession,
     county: CountyKeys,
@@ -60,9 +91,14 @@ async def append_down(
     *,
     kind: str = "events",
 ) -> LogEntry:
-    """Write the next entry of `node`'s down log (inside the caller's transaction)."""
+    """Write the next entry of `node`'s down log (inside the caller's transaction).
+
+    A node that has not been told of the county's newest key generation is told first (a `county_keys` entry),
+    so whatever follows, signed in the new key, is read by a node that already trusts it."""
     if node.age_recipient is None:
         raise OneWindowError(INVALID_TRANSITION, f"节点 {node.name} 尚未完成注册，无法下发", field="node_id")
+    if kind != "county_keys":
+        await announce_county_keys(session, county, node)
     entry = seal_entry(
         node_id=node.node_id,
         stream="down",
@@ -73,7 +109,7 @@ async def append_down(
         # Also to the county itself: when central is restored from an older backup, the node hands back the
         # down entries central lost, and central must be able to read them again (see central.reconcile).
         recipients=[AgeRecipient.from_text(node.age_recipient), county.age_identities[0].recipient],
-        signer=county.signing_key,
+        signer=county.signer_for(node.county_key),
     )
     session.add(
         DownEntryRecord(

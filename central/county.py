@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,27 +16,68 @@ from protocol.keys import AgeIdentity, SigningKey, VerifyKey, read_secret_file
 
 @dataclass(frozen=True)
 class CountyKeys:
-    """The county's identity as central holds it."""
+    """The county's identity as central holds it: the current key generation and every retired one."""
 
     name: str
     division: str
     signing_key: SigningKey
-    age_identities: tuple[AgeIdentity, ...]
+    age_identities: tuple[AgeIdentity, ...]  # current first, then the retired generations (newest first)
+    generation: int = 1
+    #: Every signing key by fingerprint (current and retired): what a node that has not yet learned the newest
+    #: generation is answered in.
+    signers: Mapping[str, SigningKey] = field(default_factory=dict)
+    #: The statements announcing generations 2 … current (each signed by the one before and by itself).
+    statements: tuple[dict[str, Any], ...] = ()
 
     @property
     def verify_key(self) -> VerifyKey:
         return self.signing_key.verify_key
 
+    @property
+    def fingerprint(self) -> str:
+        return self.signing_key.verify_key.fingerprint
+
+    def signer_for(self, trusted: str | None) -> SigningKey:
+        """The key to sign what a node reads: the newest it trusts (its enrolment key until it learns others)."""
+        if trusted and trusted in self.signers:
+            return self.signers[trusted]
+        if trusted is None and self.generation > 1 and self.statements:
+            # A node registered before fingerprints were recorded: it trusts the first generation.
+            first = VerifyKey.from_text(str(self.statements[0]["previous_sign_key"])).fingerprint
+            return self.signers.get(first, self.signing_key)
+        return self.signing_key
+
 
 def load_county(county_dir: Path) -> CountyKeys:
     info = json.loads((county_dir / "county.json").read_text("utf-8"))
     keys = county_dir / "keys"
+    signing = SigningKey.from_text(read_secret_file(keys / "county-sign.key"))
+    identities = [AgeIdentity.from_text(read_secret_file(keys / "county.agekey"))]
+    signers = {signing.verify_key.fingerprint: signing}
+    for retired in sorted(info.get("retired_keys", []), key=lambda r: -int(r["generation"])):
+        old = SigningKey.from_text(read_secret_file(keys / retired["sign_key_file"]))
+        signers[old.verify_key.fingerprint] = old
+        identities.append(AgeIdentity.from_text(read_secret_file(keys / retired["identity_file"])))
     return CountyKeys(
         name=info["name"],
         division=info["division"],
-        signing_key=SigningKey.from_text(read_secret_file(keys / "county-sign.key")),
-        age_identities=(AgeIdentity.from_text(read_secret_file(keys / "county.agekey")),),
+        signing_key=signing,
+        age_identities=tuple(identities),
+        generation=int(info.get("key_generation", 1)),
+        signers=signers,
+        statements=tuple(info.get("key_statements", [])),
     )
+
+
+def registry_stamp(county_dir: Path) -> tuple[float, ...]:
+    """Changes whenever provisioning writes the county (a key rotation, a node added or revoked): the
+    modification times of county.json and of every node record."""
+    nodes = county_dir / "nodes"
+    stamps = [(county_dir / "county.json").stat().st_mtime_ns]
+    if nodes.exists():
+        stamps.append(nodes.stat().st_mtime_ns)
+        stamps.extend(p.stat().st_mtime_ns for p in sorted(nodes.glob("*.json")))
+    return tuple(float(s) for s in stamps)
 
 
 async def import_registry(session: AsyncSession, county_dir: Path) -> int:
@@ -52,9 +94,19 @@ async def import_registry(session: AsyncSession, county_dir: Path) -> int:
                     number=int(record["number"]),
                     secret_digest=record["secret_digest"],
                     expires_at=record["expires_at"],
+                    county_key=record.get("county_key"),
                 )
             )
             added += 1
+        node = await session.get(NodeRecord, record["id"])
+        if node is not None and record.get("status") == "revoked" and node.status != "revoked":
+            # The registry is where a county admin revokes (`provision revoke-node` or the fleet page): from
+            # now on the node's new entries are quarantined. What it sent before stays as it is.
+            node.status = "revoked"
+            node.revoked_at = record.get("revoked_at")
+            node.revoked_reason = record.get("revoked_reason")
+            node.revoked_after_seq = node.up_seq
+            session.add(node)
     users_path = county_dir / "central-users.json"
     if users_path.exists():
         for user in json.loads(users_path.read_text("utf-8")):

@@ -176,7 +176,7 @@ async def import_courier_file(
                 "blobs_received": received,
             },
             {"down.json": canonical_json({"entries": [e.to_wire() for e in down]})},
-            county.signing_key,
+            county.signer_for(node.county_key),
         )
         outcome.reply = reply.getvalue()
         session.add(node)

@@ -78,9 +78,11 @@ class IngestResult:
 NODE_AUTHORED_TYPES = NODE_EVENT_TYPES | HALL_EVENT_TYPES
 
 
-def receipt_for(county: CountyKeys, row: UpEntryRecord) -> Receipt:
+def receipt_for(county: CountyKeys, row: UpEntryRecord, trusted: str | None = None) -> Receipt:
+    """The receipt for a stored entry, signed by the newest county key the node trusts (`trusted`)."""
     # Ed25519 is deterministic, so a duplicate is answered with byte-for-byte the same receipt.
-    return Receipt(row.node_id, "up", row.seq, row.entry_hash, row.received_at).signed(county.signing_key)
+    signer = county.signer_for(trusted)
+    return Receipt(row.node_id, "up", row.seq, row.entry_hash, row.received_at).signed(signer)
 
 
 async def _quarantine(session: AsyncSession, entry: LogEntry, error: OneWindowError, now: str) -> None:
@@ -314,7 +316,7 @@ async def ingest_entries(
                         "status": "duplicate",
                         "code": ENTRY_DUPLICATE.code,
                         "detail": ENTRY_DUPLICATE.title,
-                        "receipt": receipt_for(county, stored).to_wire(),
+                        "receipt": receipt_for(county, stored, node.county_key).to_wire(),
                         "central_status": await _central_status(session, node.node_id, stored),
                     }
                 )
@@ -395,7 +397,7 @@ async def ingest_entries(
                 "status": "quarantined" if poison else "accepted",
                 "code": poison.code if poison else "",
                 "detail": poison.reason if poison else "",
-                "receipt": receipt_for(county, row).to_wire(),
+                "receipt": receipt_for(county, row, node.county_key).to_wire(),
                 "central_status": "quarantined" if poison else "accepted",
             }
         )

@@ -38,6 +38,17 @@ class NodeRecord(CentralTable, table=True):
     #: The node's number counters as its entries last stated them (JSON): handed back to a node restored
     #: from an older backup so it never issues a case or notice number twice.
     counters: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    #: Fingerprint of the newest county signing key the node trusts (what central answers it in).
+    county_key: str | None = None
+    #: The newest county key generation announced in the node's down log (1: none needed).
+    county_keys_sent: int = 1
+    #: Revocation (R-PROV-4): when, why, and the up head at that moment: entries after it are quarantined.
+    revoked_at: str | None = None
+    revoked_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    revoked_after_seq: int | None = None
+    #: The node's earlier public keys (JSON list of {sign_key, age_recipient, until_seq, replaced_at}) after it
+    #: rotated its own keys: what older entries and archive packages were signed with.
+    key_history: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class UpEntryRecord(CentralTable, table=True):

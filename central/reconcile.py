@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.attachments import AttachmentStore, missing_blobs
-from central.backoffice import append_down
+from central.backoffice import announce_county_keys, append_down
 from central.county import CountyKeys
 from central.ingest import note_contact, refresh_case, store_event
 from central.models import DownEntryRecord, NodeRecord, UpEntryRecord
@@ -53,6 +53,14 @@ async def hello(
     receipted = Head.from_wire(document.get("receipted"), "receipted")
     down = Head.from_wire(document.get("down"), "down")
     note_contact(node, node_time, now)
+    trusted = document.get("county_keys")
+    if isinstance(trusted, list):
+        # The newest county key the node trusts and central holds: what central answers it in from now on.
+        known = [fp for fp in trusted if isinstance(fp, str) and fp in county.signers]
+        if known:
+            node.county_key = known[0]
+    if node.status != "revoked":
+        await announce_county_keys(session, county, node, node_down_seq=down.seq)
     stated = document.get("report")
     report: dict[str, Any] = stated if isinstance(stated, dict) else {}
     node.reported = json.dumps(
@@ -86,7 +94,7 @@ async def hello(
         "want_down_from": None if await holds_down(down) else min(node.down_acked, down.seq) + 1,
         "counters": json.loads(node.counters) if node.counters else {},
     }
-    return sign_statement(answer, county.signing_key)
+    return sign_statement(answer, county.signer_for(node.county_key))
 
 
 async def _displace_from(

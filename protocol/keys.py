@@ -14,6 +14,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -44,6 +45,12 @@ def fingerprint(public: bytes) -> str:
     """Short human-comparable fingerprint of a public key (as printed on bundles and QR codes)."""
     digest = hashlib.sha256(public).hexdigest()[:20].upper()
     return "-".join(digest[i : i + 4] for i in range(0, 20, 4))
+
+
+class Verifier(Protocol):
+    """Anything that checks an Ed25519 signature: one key, or a ring of trusted keys (`protocol.trust`)."""
+
+    def verify(self, signature: bytes, message: bytes) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,14 @@ from protocol.errors import (
     RECEIPT_INVALID,
     OneWindowError,
 )
-from protocol.keys import AgeIdentity, AgeRecipient, SigningKey, VerifyKey
+from protocol.keys import AgeIdentity, AgeRecipient, SigningKey, Verifier
 from protocol.version import PROTOCOL_VERSION
 
 Stream = Literal["up", "down"]
 GENESIS_HASH = "0" * 64
-ENTRY_KINDS = frozenset({"enrol", "events", "heartbeat", "calendar", "catalogue"})
+ENTRY_KINDS = frozenset(
+    {"enrol", "events", "heartbeat", "calendar", "catalogue", "county_keys", "node_keys", "staff"}
+)
 _ENTRY_TAG = b"onewindow/entry/v1\x00"
 _RECEIPT_TAG = b"onewindow/receipt/v1\x00"
 MAX_CIPHERTEXT = 16 * 1024 * 1024
@@ -131,7 +133,7 @@ def seal_entry(
     return LogEntry(node_id, stream, seq, prev_hash, kind, ciphertext, signature)
 
 
-def verify_entry(entry: LogEntry, key: VerifyKey) -> None:
+def verify_entry(entry: LogEntry, key: Verifier) -> None:
     """Raise OW-1201 unless the entry is signed by `key` exactly as it stands."""
     if not key.verify(entry.signature, _ENTRY_TAG + bytes.fromhex(entry.entry_hash)):
         raise OneWindowError(
@@ -175,7 +177,7 @@ class Receipt:
         signature = key.sign(_RECEIPT_TAG + canonical_json(self.body()))
         return Receipt(self.node_id, self.stream, self.seq, self.entry_hash, self.received_at, signature)
 
-    def verify(self, key: VerifyKey) -> None:
+    def verify(self, key: Verifier) -> None:
         if not key.verify(self.signature, _RECEIPT_TAG + canonical_json(self.body())):
             raise OneWindowError(RECEIPT_INVALID, f"receipt for seq {self.seq}", field="signature")
 

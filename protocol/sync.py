@@ -25,7 +25,7 @@ from typing import Any
 
 from protocol.canonical import canonical_json, parse_json
 from protocol.errors import COURIER_FILE_INVALID, STATEMENT_INVALID, OneWindowError
-from protocol.keys import SigningKey, VerifyKey
+from protocol.keys import SigningKey, Verifier
 
 _STATEMENT_TAG = b"onewindow/statement/v1\x00"
 COURIER_FORMAT = "onewindow-courier/v1"
@@ -55,7 +55,7 @@ def sign_statement(body: Mapping[str, Any], key: SigningKey) -> dict[str, Any]:
     return {**clean, "signature": base64.b64encode(signature).decode("ascii")}
 
 
-def verify_statement(document: Any, key: VerifyKey) -> dict[str, Any]:
+def verify_statement(document: Any, key: Verifier) -> dict[str, Any]:
     """The statement without its signature; OW-1219 unless `key` signed exactly this."""
     if not isinstance(document, Mapping) or not isinstance(document.get("signature"), str):
         raise OneWindowError(STATEMENT_INVALID, "not a signed statement", field="signature")

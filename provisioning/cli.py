@@ -9,17 +9,22 @@ from __future__ import annotations
 import argparse
 import getpass
 import importlib
+import json
 import os
 import sys
 from pathlib import Path
 
 from provisioning.county import (
+    County,
     ProvisioningError,
     StaffSpec,
     add_central_user,
     add_node,
+    county_generation,
     init_county,
     open_county,
+    revoke_node,
+    rotate_county_keys,
 )
 
 
@@ -59,6 +64,22 @@ def _provision_parser(parser: argparse.ArgumentParser) -> None:
     user.add_argument("--name", required=True)
     user.add_argument("--role", required=True)
     user.add_argument("--password", required=True)
+
+    listing = sub.add_parser("list-nodes", help="the county's nodes: number, name, division, status")
+    listing.add_argument("--dir", type=Path, required=True)
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    revoke = sub.add_parser(
+        "revoke-node",
+        help="revoke a node (stolen, retired): central quarantines its new entries; nothing on it is deleted",
+    )
+    revoke.add_argument("node", help="node id (or its number, or its name)")
+    revoke.add_argument("--dir", type=Path, required=True)
+    revoke.add_argument("--reason", required=True, help="why, e.g. 设备被盗")
+    rotate = sub.add_parser(
+        "rotate-keys",
+        help="new county signing and encryption keys (old private keys kept; nodes learn the new keys)",
+    )
+    rotate.add_argument("--dir", type=Path, required=True)
 
 
 def _provision(args: argparse.Namespace) -> int:
@@ -106,10 +127,47 @@ def _provision(args: argparse.Namespace) -> int:
             )
             print(f"已添加后台账号 {args.username}（{args.role}）；重启或刷新县中心后生效")
             return 0
+        if args.provision_command == "list-nodes":
+            return _list_nodes(open_county(args.dir), as_json=args.json)
+        if args.provision_command == "revoke-node":
+            record = revoke_node(open_county(args.dir), args.node, reason=args.reason)
+            print(f"已吊销节点 {record['name']}（{record['id']}），原因：{record['revoked_reason']}")
+            print(
+                "县中心在该节点下次连接时拒收其新数据（隔离待审）；已收到的数据不受影响，节点上的数据不会被删除。"
+            )
+            return 0
+        if args.provision_command == "rotate-keys":
+            info = rotate_county_keys(open_county(args.dir))
+            print(f"县密钥已轮换为第 {info['key_generation']} 代，新签名密钥指纹 {info['sign_fingerprint']}")
+            print(
+                f"旧私钥保留在 {args.dir / 'keys' / 'retired'}（用于读取旧数据）；各节点下次同步时获知新公钥。"
+            )
+            return 0
     except ProvisioningError as exc:
         print(f"错误：{exc}", file=sys.stderr)
         return 2
     return 2
+
+
+def _list_nodes(county: County, *, as_json: bool) -> int:
+    nodes = county.nodes()
+    if as_json:
+        print(json.dumps(nodes, ensure_ascii=False, indent=2))
+        return 0
+    info = county.info
+    print(
+        f"{info['name']}（{info['division']}）  县密钥第 {county_generation(info)} 代，指纹 {info['sign_fingerprint']}"
+    )
+    if not nodes:
+        print("还没有节点：用 provision add-node 添加")
+        return 0
+    for record in sorted(nodes, key=lambda r: int(r["number"])):
+        if record.get("status") == "revoked":
+            state = f"已吊销 {record['revoked_at'][:10]}（{record['revoked_reason']}）"
+        else:
+            state = f"注册包有效期至 {record['expires_at'][:10]}"
+        print(f"{int(record['number']):02d}  {record['id']}  {record['name']}  {record['division']}  {state}")
+    return 0
 
 
 def _archive(args: argparse.Namespace) -> int:

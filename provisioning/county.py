@@ -29,6 +29,7 @@ from protocol.ids import uuid7
 from protocol.keys import AgeIdentity, SigningKey, read_secret_file, write_file_atomic, write_secret_file
 from protocol.passwords import hash_password
 from protocol.staff import CENTRAL_ROLES, NODE_ROLES
+from protocol.trust import make_statement
 
 
 class ProvisioningError(Exception):
@@ -105,6 +106,7 @@ class County:
 def open_county(path: Path) -> County:
     if not (path / "county.json").exists():
         raise ProvisioningError(f"{path} 不是已初始化的县目录（缺少 county.json）：先运行 provision init")
+    _finish_rotation(path)
     return County(path)
 
 
@@ -189,6 +191,9 @@ class StaffSpec:
     display_name: str
     role: str
     password: str = ""
+    #: A lead's 即办件 authority: item codes (case_type 1) the lead may decide on the spot; ``*`` for every
+    #: 即办件 of the county's catalogue.
+    authorities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -198,6 +203,22 @@ class NodeBundle:
     qr_path: Path
     passwords: dict[str, str]
     county_fingerprint: str
+
+
+def on_spot_authorities(catalogue: dict[str, Any], spec: StaffSpec) -> list[str]:
+    """The checked 即办件 authority list of `spec`: only a lead holds one, only 即办件 (case_type 1) items of
+    the catalogue may be on it; ``*`` stands for all of them."""
+    if not spec.authorities:
+        return []
+    if spec.role != "lead":
+        raise ProvisioningError(f"staff {spec.username}: 只有业务负责人（lead）可以授权当场办结即办件")
+    on_spot = {item["code"]: item["name"] for item in catalogue["items"] if item.get("case_type") == 1}
+    if "*" in spec.authorities:
+        return sorted(on_spot)
+    for code in spec.authorities:
+        if code not in on_spot:
+            raise ProvisioningError(f"staff {spec.username}: 事项 {code} 不是本县目录中的即办件，不能授权当场办结")
+    return list(dict.fromkeys(spec.authorities))
 
 
 def add_node(
@@ -225,6 +246,7 @@ def add_node(
             raise ProvisioningError(
                 f"staff {spec.username}: 未知角色 {spec.role!r}，可选 {', '.join(NODE_ROLES)}"
             )
+    authorities = {s.username: on_spot_authorities(county.catalogue(), s) for s in staff}
     now = now or datetime.now(UTC)
     node_id = uuid7()
     number = len(county.nodes()) + 1
@@ -240,6 +262,8 @@ def add_node(
             "role": s.role,
             "password_hash": hash_password(passwords[s.username]),
             "disabled": False,
+            "authorities": authorities[s.username],
+            "version": 1,
         }
         for s in staff
     ]
@@ -270,14 +294,131 @@ def add_node(
         "number": number,
         "central_urls": list(central_urls),
         "secret_digest": secret_digest(secret),
+        "staff": accounts,  # hashes only: central keeps and manages the node's accounts from here
         "expires_at": expires_at.isoformat(),
         "created_at": now.isoformat(),
         "bundle_digest": bundle_digest(data),
+        "county_key": info["sign_fingerprint"],  # the county key the node trusts when it enrols
     }
-    _write_json(county.path / "nodes" / f"{node_id}.json", record)
+    _write_json(county.path / "nodes" / f"{node_id}.json", record, mode=0o600)  # holds password hashes
     qr_path = out.with_suffix(".qr.png")
     qr_text = (
         f"onewindow:enrol?node={node_id}&county={info['sign_fingerprint']}&bundle={bundle_digest(data)[:32]}"
     )
     segno.make(qr_text, error="m").save(str(qr_path), scale=6, border=4)
     return NodeBundle(node_id, out, qr_path, passwords, info["sign_fingerprint"])
+
+
+# ---- the fleet: list, revoke, rotate (R-PROV-4) -------------------------------------------------------------
+
+
+def node_record(county: County, node_id: str) -> dict[str, Any]:
+    """A registered node by id, or by its number or name (what an admin types); ProvisioningError otherwise."""
+    nodes = county.nodes()
+    for record in nodes:
+        if node_id in (record["id"], str(record.get("number")), record["name"]):
+            return record
+    matches = [r for r in nodes if r["id"].startswith(node_id)] if len(node_id) >= 8 else []
+    if len(matches) == 1:
+        return matches[0]
+    raise ProvisioningError(f"node: 本县没有节点 {node_id!r}（用 provision list-nodes 查看）")
+
+
+def revoke_node(county: County, node_id: str, *, reason: str, now: datetime | None = None) -> dict[str, Any]:
+    """Mark a node revoked in the county registry (stolen, retired). Central refuses its new entries from its next
+    request on (they are kept in quarantine for review); nothing already received is undone, nothing on the
+    node is deleted. Revoking twice keeps the first revocation."""
+    reason = reason.strip()
+    if not reason:
+        raise ProvisioningError("reason: 吊销节点必须写明原因（如：设备被盗、中心撤并）")
+    record = node_record(county, node_id)
+    if record.get("status") == "revoked":
+        return record
+    now = now or datetime.now(UTC)
+    record = {**record, "status": "revoked", "revoked_at": now.isoformat(), "revoked_reason": reason[:500]}
+    _write_json(county.path / "nodes" / f"{record['id']}.json", record)
+    return record
+
+
+def county_generation(info: dict[str, Any]) -> int:
+    return int(info.get("key_generation", 1))
+
+
+def rotate_county_keys(county: County, *, now: datetime | None = None) -> dict[str, Any]:
+    """Make a new generation of the county's signing and encryption keys.
+
+    The old private keys move to ``keys/retired/`` (kept: entries and blobs encrypted to the old recipient must
+    still decrypt, and nodes that have not yet learned the new key are still answered in the old one). The new
+    generation is announced by a statement signed by the old key and the new; central sends it to every node
+    through its down log. Returns the updated county.json."""
+    now = now or datetime.now(UTC)
+    info = county.info
+    generation = county_generation(info)
+    keys = county.path / "keys"
+    old_signing, old_identity = county.signing_key(), county.age_identity()
+    retired = keys / "retired"
+    retired.mkdir(mode=0o700, exist_ok=True)
+    write_secret_file(retired / f"county-sign.g{generation}.key", old_signing.to_text())
+    write_secret_file(
+        retired / f"county.g{generation}.agekey",
+        f"# generation {generation}, retired: {now.isoformat()}\n"
+        f"# public key: {old_identity.recipient.to_text()}\n{old_identity.to_text()}",
+    )
+    signing, identity = SigningKey.generate(), AgeIdentity.generate()
+    statement = make_statement(
+        generation=generation + 1,
+        previous=old_signing,
+        new=signing,
+        age_recipient=identity.recipient,
+        issued_at=now.isoformat(),
+    )
+    # The new private keys are written beside the current ones first, then county.json names them, then they
+    # take the current names: a crash part-way leaves either the old generation whole or the new one finishable
+    # (`open_county` completes it).
+    write_secret_file(keys / "county-sign.next.key", signing.to_text())
+    write_secret_file(
+        keys / "county.next.agekey",
+        f"# created: {now.isoformat()} (generation {generation + 1})\n"
+        f"# public key: {identity.recipient.to_text()}\n{identity.to_text()}",
+    )
+    updated = {
+        **info,
+        "key_generation": generation + 1,
+        "sign_key": signing.verify_key.to_text(),
+        "sign_fingerprint": signing.verify_key.fingerprint,
+        "age_recipient": identity.recipient.to_text(),
+        "rotated_at": now.isoformat(),
+        "key_statements": [*info.get("key_statements", []), statement.to_dict()],
+        "retired_keys": [
+            *info.get("retired_keys", []),
+            {
+                "generation": generation,
+                "sign_key": old_signing.verify_key.to_text(),
+                "sign_fingerprint": old_signing.verify_key.fingerprint,
+                "age_recipient": old_identity.recipient.to_text(),
+                "retired_at": now.isoformat(),
+                "sign_key_file": f"retired/county-sign.g{generation}.key",
+                "identity_file": f"retired/county.g{generation}.agekey",
+            },
+        ],
+    }
+    _write_json(county.path / "county.json", updated)
+    _finish_rotation(county.path)
+    return updated
+
+
+def _finish_rotation(path: Path) -> None:
+    """Give the new generation's key files their current names, if a rotation left them beside the old ones."""
+    keys = path / "keys"
+    pending_sign, pending_age = keys / "county-sign.next.key", keys / "county.next.agekey"
+    if not pending_sign.exists():
+        return
+    info = json.loads((path / "county.json").read_text("utf-8"))
+    if SigningKey.from_text(read_secret_file(pending_sign)).verify_key.to_text() != info["sign_key"]:
+        # county.json was never switched: the rotation did not happen; the half-made keys are dropped.
+        pending_sign.unlink()
+        pending_age.unlink(missing_ok=True)
+        return
+    if pending_age.exists():
+        pending_age.replace(keys / "county.agekey")
+    pending_sign.replace(keys / "county-sign.key")

@@ -210,6 +210,7 @@ async def hello_document(runtime: NodeRuntime) -> dict[str, Any]:
         "receipted": {"seq": receipted[0], "hash": receipted[1]},
         "down": {"seq": down[0], "hash": down[1]},
         "report": await _self_report(runtime),
+        "county_keys": runtime.identity.county_ring.fingerprints,
     }
 
 
@@ -222,7 +223,7 @@ async def reconcile(client: httpx.AsyncClient, runtime: NodeRuntime, report: Syn
 
 async def apply_hello_answer(runtime: NodeRuntime, answer: Any, report: SyncReport) -> dict[str, Any]:
     """Act on central's signed reconcile answer (from the network or a courier's reply file)."""
-    body = verify_statement(answer, runtime.identity.county_sign_key)
+    body = verify_statement(answer, runtime.identity.county_ring)
     if body.get("node_id") != runtime.node_id:
         raise OneWindowError(STATEMENT_INVALID, "answer for another node", field="node_id")
     central_up = Head.from_wire(body.get("up"), "up")

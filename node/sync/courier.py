@@ -129,7 +129,7 @@ async def export_courier_file(runtime: NodeRuntime, out: Path) -> CourierExport:
 
 async def import_courier_reply(runtime: NodeRuntime, data: bytes) -> SyncReport:
     """Apply central's reply file: receipts, reconcile answer, confirmed attachments, down entries."""
-    manifest, members = read_courier_file(data, lambda _m: runtime.identity.county_sign_key)
+    manifest, members = read_courier_file(data, lambda _m: runtime.identity.county_ring)
     if manifest.get("direction") != "down" or manifest.get("node_id") != runtime.node_id:
         raise OneWindowError(COURIER_FILE_INVALID, "这不是本节点的回执文件", field="node_id")
     report = SyncReport()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from node.identity import trust_county_keys
 from node.models import CaseEvent, CatalogueVersion, Counter, DownEntry, Meta, UpEntry
 from node.runtime import CALENDAR_KEY, NodeRuntime
 from node.staff import apply_staff_accounts
@@ -24,6 +26,7 @@ from protocol.catalogue import catalogue_from_dict
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, EVENT_CONFLICT, OneWindowError
 from protocol.events import CENTRAL_EVENT_TYPES, Event, event_columns, fold, projection_columns
 from protocol.log import GENESIS_HASH, LogEntry, Receipt, open_entry, seal_entry, verify_entry
+from protocol.trust import follow_statements
 
 MAX_EVENTS_PER_ENTRY = 500
 DOWN_HEAD = "down_head"
@@ -213,7 +216,7 @@ async def store_receipts(
     kept = 0
     now = runtime.now_iso()
     for receipt, status, reason in verdicts:
-        receipt.verify(runtime.identity.county_sign_key)
+        receipt.verify(runtime.identity.county_ring)
         row = rows.get(receipt.seq)
         if row is None or row.entry_hash != receipt.entry_hash or receipt.node_id != runtime.node_id:
             continue
@@ -289,7 +292,7 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
         raise OneWindowError(ENTRY_GAP, f"down seq {entry.seq} after {seq}", field="seq")
     if entry.prev_hash != head_hash or entry.node_id != runtime.node_id or entry.stream != "down":
         raise OneWindowError(ENTRY_CHAIN_BROKEN, f"down seq {entry.seq}", field="prev_hash")
-    verify_entry(entry, runtime.identity.county_sign_key)
+    verify_entry(entry, runtime.identity.county_ring)
     payload = open_entry(entry, [runtime.identity.age_identity])
     added = 0
     touched: set[str] = set()
@@ -303,6 +306,8 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
             touched.add(event.case_id)
     for case_id in touched:
         await refresh_case(session, case_id)
+    if isinstance(payload.get("county_keys"), list):
+        _apply_county_keys(runtime, payload["county_keys"])
     if isinstance(payload.get("calendar"), dict):
         await _apply_calendar(session, runtime, payload["calendar"])
     if isinstance(payload.get("catalogue"), dict):
@@ -325,6 +330,22 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
     return added
 
 
+def _apply_county_keys(runtime: NodeRuntime, statements: list[Any]) -> None:
+    """Trust the county's new key generations, each announced by a key this node already trusts, and encrypt
+    to the newest from now on. A statement that does not verify refuses the entry (OW-1219): the down log
+    stops there rather than skip what central meant to say."""
+    ring, newest = follow_statements(runtime.identity.county_ring, statements)
+    if newest is None:
+        return
+    trust_county_keys(runtime.data_dir, ring, newest.age_recipient)
+    runtime.identity = replace(
+        runtime.identity,
+        county_keys=ring.keys,
+        county_sign_key=ring.newest,
+        county_recipient=newest.age_recipient,
+    )
+
+
 async def _apply_calendar(session: AsyncSession, runtime: NodeRuntime, data: dict[str, Any]) -> None:
     """Keep a newer working-day calendar from the county; an older or equal version changes nothing."""
     calendar = calendar_from_dict(data)
@@ -340,7 +361,7 @@ async def _apply_catalogue(
     """Keep a catalogue version the county signed (R-CAT-2). Cases keep the version they were received under;
     new cases use the newest. A version already held changes nothing."""
     try:
-        signed = runtime.identity.county_sign_key.verify(
+        signed = runtime.identity.county_ring.verify(
             base64.b64decode(signature, validate=True), canonical_json(data)
         )
     except ValueError:
