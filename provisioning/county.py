@@ -217,7 +217,9 @@ def on_spot_authorities(catalogue: dict[str, Any], spec: StaffSpec) -> list[str]
         return sorted(on_spot)
     for code in spec.authorities:
         if code not in on_spot:
-            raise ProvisioningError(f"staff {spec.username}: 事项 {code} 不是本县目录中的即办件，不能授权当场办结")
+            raise ProvisioningError(
+                f"staff {spec.username}: 事项 {code} 不是本县目录中的即办件，不能授权当场办结"
+            )
     return list(dict.fromkeys(spec.authorities))
 
 
