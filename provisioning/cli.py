@@ -30,10 +30,14 @@ from provisioning.county import (
 
 def _staff(text: str) -> StaffSpec:
     parts = text.split(":")
-    if len(parts) not in (3, 4):
-        raise argparse.ArgumentTypeError("--staff 的格式是 用户名:角色:姓名[:密码]")
+    if len(parts) not in (3, 4, 5):
+        raise argparse.ArgumentTypeError("--staff 的格式是 用户名:角色:姓名[:密码[:即办件事项编码,…]]")
     username, role, name = parts[:3]
-    return StaffSpec(username, name, role, parts[3] if len(parts) == 4 else "")
+    password = parts[3] if len(parts) >= 4 else ""
+    authorities = (
+        tuple(code.strip() for code in parts[4].split(",") if code.strip()) if len(parts) == 5 else ()
+    )
+    return StaffSpec(username, name, role, password, authorities)
 
 
 def _provision_parser(parser: argparse.ArgumentParser) -> None:
@@ -56,7 +60,8 @@ def _provision_parser(parser: argparse.ArgumentParser) -> None:
         type=_staff,
         action="append",
         default=None,
-        help="USERNAME:ROLE:NAME[:PASSWORD]; roles window, logistics, lead, node_admin",
+        help="USERNAME:ROLE:NAME[:PASSWORD[:ITEM,ITEM…]]; roles window, logistics, lead, node_admin; a lead's "
+        "fifth part lists the 即办件 item codes it may decide on the spot (* for all); empty password: generated",
     )
     user = sub.add_parser("add-user", help="add a back-office account (reviewer, admin, supervisor)")
     user.add_argument("--dir", type=Path, required=True)
@@ -99,7 +104,7 @@ def _provision(args: argparse.Namespace) -> int:
             county = open_county(args.dir)
             staff = args.staff or [
                 StaffSpec("clerk", "窗口人员", "window"),
-                StaffSpec("lead", "业务负责人", "lead"),
+                StaffSpec("lead", "业务负责人", "lead", authorities=("*",)),
             ]
             result = add_node(
                 county,

@@ -62,7 +62,7 @@ def provision(root: Path, base_port: int) -> list[tuple[str, Path, int]]:
             out=root / "bundles" / f"node{index}.bundle",
             staff=[
                 StaffSpec("clerk", "王晓梅（综合窗口）", "window", CLERK_PASSWORD),
-                StaffSpec("lead", "李建国（业务负责人）", "lead", LEAD_PASSWORD),
+                StaffSpec("lead", "李建国（业务负责人）", "lead", LEAD_PASSWORD, authorities=("*",)),
             ],
         )
         data = root / f"node{index}"

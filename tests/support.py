@@ -77,7 +77,7 @@ def provision(root: Path, *, nodes: int = 1, central_url: str = "http://central.
             out=root / f"node{i}.bundle",
             staff=[
                 StaffSpec(CLERK[0], "窗口", "window", CLERK[1]),
-                StaffSpec(LEAD[0], "负责人", "lead", LEAD[1]),
+                StaffSpec(LEAD[0], "负责人", "lead", LEAD[1], authorities=("*",)),
             ],
         )
         for i in range(1, nodes + 1)

@@ -7,7 +7,8 @@
 - 一次性告知 `request_correction`: every correction listed at once (行政许可法 art. 32); the case waits for 补正
   (`record_correction`), then comes back to the window for one of the outcomes.
 - 不予受理 `refuse_case`: reasons, legal basis, the competent organ where known, and the appeal terms.
-- 即办件 `decide_on_spot`: a lead with delegated authority decides at once (DB22/T 2871.2 §6.3.5).
+- 即办件 `decide_on_spot`: a lead with delegated authority (the item is on the lead's authority list, set at
+  central) decides at once (DB22/T 2871.2 §6.3.5).
 
 `run_legal_clocks` records 视为受理 (no notice within 5 working days of receipt) and 终止办理 as events, so they
 are durable, synced and counted like any other fact. Each outcome seals the case's events into the up log in the
@@ -35,8 +36,9 @@ from node.intake.service import (
     new_event,
     store_blob,
 )
-from node.models import Case
+from node.models import Case, Staff
 from node.runtime import CST, NodeRuntime
+from node.staff import authorities_of
 from node.sync.log import case_events, insert_event, refresh_case, seal_pending
 from protocol.catalogue import WAIVABLE_MODE
 from protocol.errors import (
@@ -381,6 +383,16 @@ async def decide_on_spot(
             )
         if state.waiver_pending:
             raise OneWindowError(INVALID_TRANSITION, "容缺材料补齐前不能办结", field="case_id")
+        # The lead's authority list comes from the account central sent down, read now (not from the
+        # session), so an authority withdrawn at central stops the next decision.
+        staff = await session.get(Staff, actor.username)
+        if staff is None or staff.disabled or item.code not in authorities_of(staff):
+            raise OneWindowError(
+                FORBIDDEN,
+                f"「{item.name}」（{item.code}）不在您的即办件授权范围内，不能当场办结；"
+                "请报县级部门办理或由有此授权的负责人办结",
+                field="item_code",
+            )
         payload = {
             "outcome": outcome,
             "reason": reason[:1000],
