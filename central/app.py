@@ -22,7 +22,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlmodel import col, select
 
-from central import archive_routes, backoffice_routes, logistics_routes, sync_routes
+from central import archive_routes, audit_routes, backoffice_routes, logistics_routes, sync_routes
 from central.backoffice import case_events, case_state, decide_case, list_cases, list_nodes
 from central.county import CountyKeys, import_registry, load_county
 from central.db import CentralDatabase, migrate
@@ -429,6 +429,7 @@ def create_app(settings: CentralSettings) -> Litestar:
             *archive_routes.ROUTES,
             *logistics_routes.ROUTES,
             *backoffice_routes.ROUTES,
+            *audit_routes.ROUTES,
             api_login,
             api_cases,
             api_case,
@@ -450,7 +451,10 @@ def create_app(settings: CentralSettings) -> Litestar:
             create_static_files_router(path="/static", directories=[static]),
         ],
         lifespan=[lifespan, backoffice_routes.jobs_lifespan()],
-        middleware=[CookieBackendConfig(secret=secret, key="ow_central", max_age=8 * 3600).middleware],
+        middleware=[
+            CookieBackendConfig(secret=secret, key="ow_central", max_age=8 * 3600).middleware,
+            audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
+        ],
         template_config=TemplateConfig(
             directory=templates,
             engine=JinjaTemplateEngine,

@@ -329,3 +329,6 @@ class CatalogueVersionRecord(CentralTable, table=True):
     change: str = Field(sa_column=Column(Text, nullable=False))  # JSON
     signature: str  # base64 Ed25519 by the county key over `data`
     published_by: str
+
+
+from central import audit as _audit  # noqa: E402,F401  (the audit trail joins this metadata)

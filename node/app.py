@@ -21,6 +21,7 @@ from litestar.template.config import TemplateConfig
 from node import auth_routes
 from node.archive import routes as archive_routes
 from node.archive.service import archive_loop
+from node.audit import routes as audit_routes
 from node.devices import routes as device_routes
 from node.devices.manager import DEFAULT_DEVICE_TABLE
 from node.devices.runner import create_devices, run_devices
@@ -128,13 +129,17 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
         *device_routes.ROUTES,
         *mail_routes.ROUTES,
         *sync_routes.ROUTES,
+        *audit_routes.ROUTES,
         healthz,
         create_static_files_router(path="/static", directories=[static]),
     ]
     return Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
-        middleware=[CookieBackendConfig(secret=secret, key="ow_node", max_age=10 * 3600).middleware],
+        middleware=[
+            CookieBackendConfig(secret=secret, key="ow_node", max_age=10 * 3600).middleware,
+            audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
+        ],
         template_config=TemplateConfig(
             directory=templates, engine=JinjaTemplateEngine, engine_callback=template_globals
         ),

@@ -215,6 +215,6 @@ class Appointment(NodeTable, table=True):
     booked_at: str
 
 
+from node.audit import models as _audit_models  # noqa: E402,F401  (the audit trail joins this metadata)
 from node.devices import models as _device_models  # noqa: E402,F401  (device tables join this metadata)
 from node.intake import mail_models as _mail_models  # noqa: E402,F401  (logistics tables join this metadata)
-from node.audit import models as _audit_models  # noqa: E402,F401  (the audit trail joins this metadata)

@@ -1,0 +1,164 @@
+"""The node's audit trail on the web: the middleware that records every request, the node admin's search page
+(审计日志), the chain check and the JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import MediaType, Request, get
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from node.audit.models import AuditEntry
+from node.audit.service import record, search, verify
+from node.runtime import NodeRuntime
+from node.web import current_user, runtime_of
+from protocol.audit import ACTION_LABELS, OBJECT_LABELS, AuditEvent, AuditMiddleware, AuditQuery
+from protocol.errors import VALIDATION, OneWindowError
+
+AUDITORS = ("node_admin",)
+
+#: GET routes polled by HTMX only to refresh counters and panels: the page that holds them is recorded instead.
+NOT_AUDITED = frozenset(
+    {
+        "/healthz",
+        "/board/state",
+        "/sync/progress",
+        "/devices/panel",
+        "/devices/badge",
+        "/devices/sim/controls",
+        "/window/waiting",
+        "/api/v1/tickets/board",
+        "/cases/{case_id}/capture",
+    }
+)
+
+
+async def _record(scope: Mapping[str, Any], event: AuditEvent) -> None:
+    runtime: NodeRuntime = scope["app"].state.runtime
+    await record(runtime, event)
+
+
+def audit_middleware() -> DefineMiddleware:
+    """The middleware recording every request by a logged-in user; listed after the session middleware."""
+    return DefineMiddleware(
+        AuditMiddleware, record=_record, skip_routes=NOT_AUDITED, skip_prefixes=("/static/",)
+    )
+
+
+def _query(
+    actor: str, action: str, object: str, date_from: str, date_to: str, text: str, before: int | None
+) -> AuditQuery:
+    query = AuditQuery(
+        actor=actor,
+        action=action,
+        object=object,
+        date_from=date_from,
+        date_to=date_to,
+        text=text,
+        before=before,
+    )
+    if action and action not in ACTION_LABELS:
+        raise OneWindowError(VALIDATION, "没有这种操作类型", field="action")
+    try:
+        query.utc_bounds()
+    except ValueError:
+        raise OneWindowError(VALIDATION, "日期格式应为 年-月-日", field="date_from") from None
+    return query
+
+
+def _row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        **entry.model_dump(),
+        "action_label": ACTION_LABELS.get(entry.action, entry.action),
+        "object_label": OBJECT_LABELS.get(entry.object_type, entry.object_type),
+    }
+
+
+@get("/api/v1/audit", media_type=MediaType.JSON)
+async def api_audit(
+    request: Request[Any, Any, State],
+    actor: FromQuery[str] = "",
+    action: FromQuery[str] = "",
+    object: FromQuery[str] = "",
+    date_from: FromQuery[str] = "",
+    date_to: FromQuery[str] = "",
+    text: FromQuery[str] = "",
+    before: FromQuery[int | None] = None,
+) -> dict[str, Any]:
+    current_user(request, *AUDITORS)
+    query = _query(actor, action, object, date_from, date_to, text, before)
+    rows, more = await search(runtime_of(request), query)
+    return {"entries": [_row(r) for r in rows], "next_before": rows[-1].id if more and rows else None}
+
+
+@get("/api/v1/audit/verify", media_type=MediaType.JSON)
+async def api_audit_verify(request: Request[Any, Any, State]) -> dict[str, Any]:
+    current_user(request, *AUDITORS)
+    report = await verify(runtime_of(request))
+    return {
+        "intact": report.intact,
+        "rows": report.rows,
+        "head": report.head,
+        "broken_at": report.broken_at,
+        "problem": report.problem,
+    }
+
+
+@get("/audit", media_type=MediaType.HTML)
+async def audit_page(
+    request: Request[Any, Any, State],
+    actor: FromQuery[str] = "",
+    action: FromQuery[str] = "",
+    object: FromQuery[str] = "",
+    date_from: FromQuery[str] = "",
+    date_to: FromQuery[str] = "",
+    text: FromQuery[str] = "",
+    before: FromQuery[int | None] = None,
+) -> Template:
+    user = current_user(request, *AUDITORS)
+    filters = {
+        "actor": actor,
+        "action": action,
+        "object": object,
+        "date_from": date_from,
+        "date_to": date_to,
+        "text": text,
+    }
+    error: str | None = None
+    rows: list[AuditEntry] = []
+    more = False
+    try:
+        query = _query(actor, action, object, date_from, date_to, text, before)
+        rows, more = await search(runtime_of(request), query)
+    except OneWindowError as exc:
+        error = exc.reason
+    kept = {k: v for k, v in filters.items() if v}
+    return Template(
+        template_name="audit.html",
+        context={
+            "user": user,
+            "active": "audit",
+            "filters": filters,
+            "actions": ACTION_LABELS,
+            "objects": OBJECT_LABELS,
+            "rows": rows,
+            "error": error,
+            "older": f"/audit?{urlencode({**kept, 'before': rows[-1].id})}" if more and rows else None,
+            "newest": f"/audit?{urlencode(kept)}" if before is not None else None,
+        },
+    )
+
+
+@get("/audit/verify", media_type=MediaType.HTML)
+async def audit_verify(request: Request[Any, Any, State]) -> Template:
+    current_user(request, *AUDITORS)
+    report = await verify(runtime_of(request))
+    return Template(template_name="audit_chain.html", context={"report": report})
+
+
+ROUTES = [api_audit, api_audit_verify, audit_page, audit_verify]

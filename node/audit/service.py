@@ -1,0 +1,97 @@
+"""Recording, searching and verifying the node's audit trail.
+
+A row is its own small write transaction after the request it describes has finished, so the user's action has
+already committed (or failed) on its own: the audit can neither undo it nor make it run twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlmodel import col, select
+
+from node.audit.models import AuditEntry
+from node.models import Case
+from node.runtime import NodeRuntime
+from protocol.audit import GENESIS, AuditEvent, AuditQuery, ChainReport, ChainVerifier, entry_hash
+
+_VERIFY_BATCH = 5000
+
+
+async def record(runtime: NodeRuntime, event: AuditEvent) -> AuditEntry:
+    """Append one row at the head of the chain (the node's single writer keeps the chain linear)."""
+    async with runtime.db.write() as session:
+        head = (
+            await session.exec(
+                select(AuditEntry.id, AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc()).limit(1)
+            )
+        ).first()
+        fields: dict[str, Any] = {
+            "id": head[0] + 1 if head else 1,
+            "at": runtime.now_iso(),
+            "actor": event.actor,
+            "role": event.role,
+            "action": event.action,
+            "method": event.method,
+            "path": event.path[:500],
+            "route": event.route[:200],
+            "query": event.query,
+            "object_type": event.object_type,
+            "object_id": event.object_id[:100],
+            "status": event.status,
+            "client": event.client,
+            "prev_hash": head[1] if head else GENESIS,
+        }
+        entry = AuditEntry(**fields, entry_hash=entry_hash(fields))
+        session.add(entry)
+    return entry
+
+
+async def search(runtime: NodeRuntime, query: AuditQuery) -> tuple[list[AuditEntry], bool]:
+    """A page of rows matching the query, newest first, and whether older ones remain."""
+    start, end = query.utc_bounds()
+    statement = select(AuditEntry)
+    async with runtime.db.read() as session:
+        if query.object:
+            case_id = (
+                await session.exec(select(Case.case_id).where(Case.case_number == query.object.strip()))
+            ).first()
+            statement = statement.where(AuditEntry.object_id == (case_id or query.object.strip()))
+        if query.actor:
+            statement = statement.where(AuditEntry.actor == query.actor.strip())
+        if query.action:
+            statement = statement.where(AuditEntry.action == query.action)
+        if start:
+            statement = statement.where(AuditEntry.at >= start)
+        if end:
+            statement = statement.where(AuditEntry.at < end)
+        if query.text:
+            statement = statement.where(col(AuditEntry.path).contains(query.text.strip(), autoescape=True))
+        if query.before is not None:
+            statement = statement.where(AuditEntry.id < query.before)
+        rows = (
+            await session.exec(statement.order_by(col(AuditEntry.id).desc()).limit(query.limit + 1))
+        ).all()
+    return list(rows[: query.limit]), len(rows) > query.limit
+
+
+async def _batch(runtime: NodeRuntime, after: int) -> Sequence[AuditEntry]:
+    async with runtime.db.read() as session:
+        return (
+            await session.exec(
+                select(AuditEntry)
+                .where(AuditEntry.id > after)
+                .order_by(col(AuditEntry.id))
+                .limit(_VERIFY_BATCH)
+            )
+        ).all()
+
+
+async def verify(runtime: NodeRuntime) -> ChainReport:
+    """Re-read the whole trail in id order, batch by batch, and check every link and hash."""
+    verifier, after = ChainVerifier(), 0
+    while batch := await _batch(runtime, after):
+        if not verifier.feed(row.model_dump() for row in batch):
+            break
+        after = batch[-1].id
+    return verifier.report()
