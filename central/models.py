@@ -145,6 +145,33 @@ class CentralUser(CentralTable, table=True):
     disabled: bool = False
 
 
+class NodeStaffRecord(CentralTable, table=True):
+    """A node's staff account as the county manages it (R-PROV-3): seeded from provisioning, changed on the
+    staff page, each change sent down to the node with the next `version`. Hashes only, never passwords."""
+
+    __tablename__ = "node_staff"
+    node_id: str = Field(primary_key=True)
+    username: str = Field(primary_key=True)
+    display_name: str
+    role: str
+    password_hash: str
+    disabled: bool = False
+    authorities: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON list of item codes
+    version: int = 1
+    updated_at: str
+    updated_by: str
+
+
+class LoginAttemptRecord(CentralTable, table=True):
+    """Failed back-office logins by username: five in a row lock the name for fifteen minutes."""
+
+    __tablename__ = "login_attempt"
+    username: str = Field(primary_key=True)
+    failures: int = 0
+    last_failed_at: str
+    locked_until: str | None = None
+
+
 class RatingRecord(CentralTable, table=True):
     """Projection of each rating (好差评) and its follow-up, for supervision."""
 
