@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,16 @@ from sqlmodel import col, select
 
 from central import archive_routes, audit_routes, backoffice_routes, logistics_routes, sync_routes
 from central.backoffice import case_events, case_state, decide_case, list_cases, list_nodes
-from central.county import CountyKeys, import_registry, load_county
+from central.county import (
+    CountyKeys,
+    import_registry,
+    load_county,
+    registry_stamp,
+    revoke_in_registry,
+)
 from central.db import CentralDatabase, migrate
 from central.fleet import fleet, quarantine_list
-from central.models import CentralUser, ComplaintRecord, RatingRecord
+from central.models import CentralUser, ComplaintRecord, NodeRecord, RatingRecord
 from central.settings import CentralSettings
 from protocol.catalogue import Catalogue, catalogue_from_dict
 from protocol.errors import (
@@ -35,6 +42,8 @@ from protocol.errors import (
     FORBIDDEN,
     LOGIN_FAILED,
     MALFORMED_REQUEST,
+    NOT_FOUND,
+    REQUIRED_FIELD,
     OneWindowError,
 )
 from protocol.events import EVENT_LABELS, STATUS_LABELS
@@ -58,6 +67,28 @@ class Central:
     county: CountyKeys
     db: CentralDatabase
     catalogue: Catalogue
+    registry_stamp: tuple[float, ...] = ()
+    registry_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def refresh_registry(self) -> bool:
+        """Take in what provisioning wrote to the county directory since last looked (a key rotation, a node
+        added or revoked), without a restart; True when something changed. One stat per file when nothing did."""
+        if registry_stamp(self.settings.county_dir) == self.registry_stamp:
+            return False
+        async with self.registry_lock:
+            stamp = registry_stamp(self.settings.county_dir)
+            if stamp == self.registry_stamp:
+                return False
+            self.county = load_county(self.settings.county_dir)
+            async with self.db.transaction() as session:
+                await import_registry(session, self.settings.county_dir)
+            self.registry_stamp = stamp
+        return True
+
+
+async def _refresh_registry(request: Request[Any, Any, State]) -> None:
+    if not request.url.path.startswith("/static"):
+        await request.app.state.central.refresh_registry()
 
 
 CST_ZONE = timezone(timedelta(hours=8), "CST")
@@ -285,8 +316,32 @@ async def fleet_page(request: Request[Any, Any, State]) -> Template:
     names = {row.node.node_id: row.node.name for row in rows}
     return Template(
         template_name="fleet.html",
-        context={"user": user, "rows": rows, "quarantined": quarantined, "names": names, "active": "fleet"},
+        context={
+            "user": user,
+            "rows": rows,
+            "quarantined": quarantined,
+            "names": names,
+            "active": "fleet",
+            "county_fingerprint": _central(request).county.fingerprint,
+        },
     )
+
+
+@post("/fleet/{node_id:str}/revoke", media_type=MediaType.HTML, status_code=200)
+async def fleet_revoke(request: Request[Any, Any, State], node_id: FromPath[str]) -> Response[Any]:
+    """吊销节点 (R-PROV-4): its new entries are quarantined from its next contact; nothing is deleted."""
+    current_user(request, "admin")
+    central = _central(request)
+    form = await request.form()
+    reason = str(form.get("reason", "")).strip()
+    if not reason:
+        raise OneWindowError(REQUIRED_FIELD, "吊销节点必须写明原因（如：设备被盗、中心撤并）", field="reason")
+    async with central.db.transaction() as session:
+        if await session.get(NodeRecord, node_id) is None:
+            raise OneWindowError(NOT_FOUND, f"没有节点 {node_id}", field="node_id")
+    revoke_in_registry(central.settings.county_dir, node_id, reason=reason, now=datetime.now(UTC).isoformat())
+    await central.refresh_registry()
+    return Redirect(path="/fleet")
 
 
 # ---- hall supervision: ratings (好差评) with their follow-ups, complaints -----------------------------------
@@ -414,7 +469,13 @@ def create_app(settings: CentralSettings) -> Litestar:
         catalogue = catalogue_from_dict(
             json.loads((settings.county_dir / "catalogue.json").read_text("utf-8"))
         )
-        app.state.central = Central(settings=settings, county=county, db=db, catalogue=catalogue)
+        app.state.central = Central(
+            settings=settings,
+            county=county,
+            db=db,
+            catalogue=catalogue,
+            registry_stamp=registry_stamp(settings.county_dir),
+        )
         try:
             yield
         finally:
@@ -443,6 +504,7 @@ def create_app(settings: CentralSettings) -> Litestar:
             case_page,
             case_decide,
             fleet_page,
+            fleet_revoke,
             api_ratings,
             api_complaints,
             ratings_page,
@@ -451,6 +513,7 @@ def create_app(settings: CentralSettings) -> Litestar:
             create_static_files_router(path="/static", directories=[static]),
         ],
         lifespan=[lifespan, backoffice_routes.jobs_lifespan()],
+        before_request=_refresh_registry,
         middleware=[
             CookieBackendConfig(secret=secret, key="ow_central", max_age=8 * 3600).middleware,
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.models import CentralUser, NodeRecord
-from protocol.keys import AgeIdentity, SigningKey, VerifyKey, read_secret_file
+from protocol.keys import AgeIdentity, SigningKey, VerifyKey, read_secret_file, write_file_atomic
 
 
 @dataclass(frozen=True)
@@ -123,3 +123,16 @@ async def import_registry(session: AsyncSession, county_dir: Path) -> int:
                 )
                 session.add(row)
     return added
+
+
+def revoke_in_registry(county_dir: Path, node_id: str, *, reason: str, now: str) -> dict[str, Any]:
+    """Revoke a node from central's fleet page: the same mark `provision revoke-node` writes in the county
+    registry (the registry stays the record, so a central restored from a backup revokes it again)."""
+    path = county_dir / "nodes" / f"{node_id}.json"
+    record: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    if record.get("status") != "revoked":
+        record.update(status="revoked", revoked_at=now, revoked_reason=reason[:500])
+        write_file_atomic(
+            path, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8") + b"\n", mode=0o644
+        )
+    return record

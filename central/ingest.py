@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -180,18 +180,43 @@ async def store_event(
     return True
 
 
+#: How long after its bundle expired a node enrolled offline in time may still make first contact.
+ENROL_GRACE = timedelta(days=30)
+
+
+def revoked_error(node: NodeRecord) -> OneWindowError:
+    return OneWindowError(
+        NODE_REVOKED,
+        f"节点已于 {(node.revoked_at or '')[:19]} 吊销（{node.revoked_reason or '未写原因'}）：此后收到的数据隔离待审",
+        field="node_id",
+    )
+
+
 def _enrol(node: NodeRecord, payload: dict[str, Any], now: str) -> None:
     """Bind a pending node's keys after checking its one-time, unexpired enrolment secret."""
     if node.status != "pending":
-        raise OneWindowError(ENROLMENT_INVALID, "node is already enrolled", field="secret")
+        raise OneWindowError(
+            ENROLMENT_INVALID,
+            "这个注册包已经用过：节点已完成注册，注册密钥只能用一次（请向县管理员申请新的注册包）",
+            field="secret",
+        )
     if (
         payload.get("node_id") != node.node_id
         or secret_digest(str(payload.get("secret", ""))) != node.secret_digest
     ):
-        raise OneWindowError(ENROLMENT_INVALID, "enrolment secret does not match", field="secret")
-    if datetime.fromisoformat(node.expires_at) <= datetime.fromisoformat(now):
+        raise OneWindowError(ENROLMENT_INVALID, "注册密钥与县里登记的不符", field="secret")
+    expires = datetime.fromisoformat(node.expires_at)
+    try:
+        enrolled = datetime.fromisoformat(str(payload.get("enrolled_at")))
+    except ValueError:
+        enrolled = datetime.fromisoformat(now)
+    # The node enrols offline and may first reach central days later: the secret must have been used before it
+    # expired, and reach central within a grace period after (a clock set back cannot stretch it further).
+    if enrolled > expires or datetime.fromisoformat(now) > expires + ENROL_GRACE:
         raise OneWindowError(
-            ENROLMENT_INVALID, f"enrolment secret expired at {node.expires_at}", field="secret"
+            ENROLMENT_INVALID,
+            f"注册包已于 {node.expires_at[:19]} 过期（请向县管理员申请新的注册包）",
+            field="secret",
         )
     node.sign_key = VerifyKey.from_text(str(payload["sign_key"])).to_text()
     node.age_recipient = AgeRecipient.from_text(str(payload["age_recipient"])).to_text()
@@ -214,8 +239,8 @@ async def load_pushing_node(
         raise OneWindowError(
             NODE_UNKNOWN, f"node {node_id} is not registered in this county", field="node_id"
         )
-    if node.status == "revoked":
-        raise OneWindowError(NODE_REVOKED, f"node {node_id} is revoked", field="node_id")
+    if node.status == "revoked" and not node.sign_key:
+        raise OneWindowError(NODE_REVOKED, f"node {node_id} was revoked before it enrolled", field="node_id")
     if node.status != "pending" and node.sign_key:
         return node, VerifyKey.from_text(node.sign_key)
     first = entries[0] if entries else None
@@ -261,6 +286,13 @@ async def ingest(
     entries = [LogEntry.from_wire(raw) for raw in entries_raw]
     node, request_key = await load_pushing_node(session, county, node_id, entries)
     if not verify_request(request_key, method, path, time_header, body, signature_header):
+        if entries and entries[0].seq == 1 and entries[0].kind == "enrol" and node.status != "pending":
+            # Another machine enrolled from the same bundle: say so, rather than "bad signature".
+            raise OneWindowError(
+                ENROLMENT_INVALID,
+                "这个注册包已经用过：节点已完成注册，注册密钥只能用一次（请向县管理员申请新的注册包）",
+                field="secret",
+            )
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "request not signed by this node's key", field="x-ow-signature"
         )
@@ -338,7 +370,11 @@ async def ingest_entries(
             result.results.append(_refusal(entry, error))
             break
         events: list[Event] | None = None
-        if entry.kind == "enrol":
+        if node.status == "revoked" and entry.seq > (node.revoked_after_seq or 0):
+            # Signed by a revoked node after its revocation (R-PROV-4): kept, chained and receipted so nothing is
+            # lost, but quarantined for the county to review, never applied.
+            poisoned[entry.seq] = revoked_error(node)
+        elif entry.kind == "enrol":
             try:
                 _enrol(node, payload, now)
             except OneWindowError as error:

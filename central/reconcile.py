@@ -21,7 +21,7 @@ from central.models import DownEntryRecord, NodeRecord, UpEntryRecord
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, VALIDATION, OneWindowError
 from protocol.events import CENTRAL_EVENT_TYPES, Event
 from protocol.log import GENESIS_HASH, LogEntry, open_entry, verify_entry
-from protocol.sync import Head, sign_statement
+from protocol.sync import CERTIFICATE_TYPE, Head, sign_statement
 
 #: What a node may tell central about itself in its hello (shown on the fleet page), and nothing else.
 REPORT_FIELDS = (
@@ -93,6 +93,27 @@ async def hello(
         # at the same seqs since): everything up to what the node acknowledged before is common to both.
         "want_down_from": None if await holds_down(down) else min(node.down_acked, down.seq) + 1,
         "counters": json.loads(node.counters) if node.counters else {},
+        "status": node.status,
+        # The county's word that this node is enrolled with these keys (R-PROV-2): what the node shows as
+        # "activated", and what a tablet or an auditor can check its signatures against.
+        "certificate": sign_statement(
+            {
+                "type": CERTIFICATE_TYPE,
+                "node_id": node.node_id,
+                "name": node.name,
+                "division": node.division,
+                "number": node.number,
+                "sign_key": node.sign_key,
+                "age_recipient": node.age_recipient,
+                "enrolled_at": node.enrolled_at,
+                "county": county.name,
+            },
+            county.signer_for(node.county_key),
+        )
+        if node.sign_key
+        else None,
+        "revoked_at": node.revoked_at,
+        "revoked_reason": node.revoked_reason,
     }
     return sign_statement(answer, county.signer_for(node.county_key))
 

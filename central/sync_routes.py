@@ -54,15 +54,23 @@ def _store(request: Request[Any, Any, State]) -> AttachmentStore:
 
 
 async def authenticated_node(
-    session: AsyncSession, request: Request[Any, Any, State], body: bytes, *, lock: bool = False
+    session: AsyncSession,
+    request: Request[Any, Any, State],
+    body: bytes,
+    *,
+    lock: bool = False,
+    allow_revoked: bool = False,
 ) -> NodeRecord:
-    """The enrolled node that signed this request (its row locked when `lock`), or a numbered refusal."""
+    """The enrolled node that signed this request (its row locked when `lock`), or a numbered refusal.
+
+    A revoked node may still reconcile and read its down log (it learns it is revoked, and central sends it
+    nothing new); everything else it asks is refused."""
     node_id = request.headers.get(HEADER_NODE, "")
     query = select(NodeRecord).where(NodeRecord.node_id == node_id)
     node = (await session.exec(query.with_for_update() if lock else query)).first()
     if node is None or node.sign_key is None:
         raise OneWindowError(NODE_UNKNOWN, "节点未注册或尚未完成注册", field=HEADER_NODE)
-    if node.status == "revoked":
+    if node.status == "revoked" and not allow_revoked:
         raise OneWindowError(NODE_REVOKED, f"node {node_id} is revoked", field=HEADER_NODE)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if not verify_request(
@@ -114,7 +122,7 @@ async def sync_down(
     """The node's down entries after `after` (only to the node itself, proven by its request signature)."""
     central = _central(request)
     async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, b"")
+        node = await authenticated_node(session, request, b"", allow_revoked=True)
         node.last_contact_at = utc_iso()
         node.down_acked = max(node.down_acked, min(after, node.down_seq))
         session.add(node)
@@ -131,7 +139,7 @@ async def sync_hello(request: Request[Any, Any, State]) -> dict[str, Any]:
     central = _central(request)
     body = await request.body()
     async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, body, lock=True)
+        node = await authenticated_node(session, request, body, lock=True, allow_revoked=True)
         return await hello(
             session,
             central.county,

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 from protocol.canonical import canonical_json, parse_json
 from protocol.errors import BUNDLE_INVALID, OneWindowError
@@ -99,6 +100,46 @@ def sign_bundle(payload: Mapping[str, Any], key: SigningKey) -> bytes:
 
 def bundle_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+QR_SCHEME = "onewindow:enrol?"
+
+
+def enrolment_qr(node_id: str, county_fingerprint: str, digest: str, central_url: str) -> str:
+    """The QR code printed beside a bundle: which node, which county key to trust, which bundle file exactly,
+    and where central is. It holds no secret, so a photo of it is no credential."""
+    return QR_SCHEME + urlencode(
+        {"node": node_id, "county": county_fingerprint, "bundle": digest[:32], "central": central_url}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentQr:
+    node_id: str
+    county_fingerprint: str
+    bundle_prefix: str
+    central_url: str
+
+
+def parse_enrolment_qr(text: str) -> EnrolmentQr:
+    """The fields of a scanned enrolment QR code; OW-1212 naming what is missing."""
+    if not text.startswith(QR_SCHEME):
+        raise OneWindowError(BUNDLE_INVALID, "不是注册二维码（应以 onewindow:enrol? 开头）", field="qr")
+    fields = {k: v[0] for k, v in parse_qs(text[len(QR_SCHEME) :]).items()}
+    for name in ("node", "county", "bundle"):
+        if not fields.get(name):
+            raise OneWindowError(BUNDLE_INVALID, f"注册二维码缺少 {name}", field="qr")
+    return EnrolmentQr(fields["node"], fields["county"], fields["bundle"], fields.get("central", ""))
+
+
+def check_against_qr(data: bytes, bundle: EnrolmentBundle, qr: EnrolmentQr) -> None:
+    """Refuse a bundle file that is not the one the QR code describes (another node, or a swapped file)."""
+    if bundle.node_id != qr.node_id:
+        raise OneWindowError(
+            BUNDLE_INVALID, f"注册包是节点 {bundle.node_id} 的，二维码是节点 {qr.node_id} 的", field="qr"
+        )
+    if not bundle_digest(data).startswith(qr.bundle_prefix):
+        raise OneWindowError(BUNDLE_INVALID, "注册包文件与二维码不符（文件被替换或改动过）", field="bundle")
 
 
 def verify_bundle(

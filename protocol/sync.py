@@ -28,6 +28,8 @@ from protocol.errors import COURIER_FILE_INVALID, STATEMENT_INVALID, OneWindowEr
 from protocol.keys import SigningKey, Verifier
 
 _STATEMENT_TAG = b"onewindow/statement/v1\x00"
+#: A county-signed statement binding a node id to its public keys, returned once central has enrolled it.
+CERTIFICATE_TYPE = "onewindow.node-certificate"
 COURIER_FORMAT = "onewindow-courier/v1"
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,checksum,termination"

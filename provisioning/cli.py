@@ -119,6 +119,7 @@ def _provision(args: argparse.Namespace) -> int:
                 f"注册包：{result.bundle_path}（一次性，{county.info['name']}签发）  二维码：{result.qr_path}"
             )
             print(f"县密钥指纹（注册时核对）：{result.county_fingerprint}")
+            print(f"二维码内容：{result.qr_text}")
             for username, password in result.passwords.items():
                 print(f"  工作人员 {username} 初始密码：{password}")
             return 0

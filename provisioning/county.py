@@ -24,7 +24,7 @@ import segno
 
 from protocol.calendar import calendar_from_dict
 from protocol.catalogue import catalogue_from_dict
-from protocol.enrolment import bundle_digest, secret_digest, sign_bundle
+from protocol.enrolment import bundle_digest, enrolment_qr, secret_digest, sign_bundle
 from protocol.ids import uuid7
 from protocol.keys import AgeIdentity, SigningKey, read_secret_file, write_file_atomic, write_secret_file
 from protocol.passwords import hash_password
@@ -203,6 +203,7 @@ class NodeBundle:
     qr_path: Path
     passwords: dict[str, str]
     county_fingerprint: str
+    qr_text: str = ""
 
 
 def on_spot_authorities(catalogue: dict[str, Any], spec: StaffSpec) -> list[str]:
@@ -304,11 +305,9 @@ def add_node(
     }
     _write_json(county.path / "nodes" / f"{node_id}.json", record, mode=0o600)  # holds password hashes
     qr_path = out.with_suffix(".qr.png")
-    qr_text = (
-        f"onewindow:enrol?node={node_id}&county={info['sign_fingerprint']}&bundle={bundle_digest(data)[:32]}"
-    )
+    qr_text = enrolment_qr(node_id, info["sign_fingerprint"], bundle_digest(data), central_urls[0])
     segno.make(qr_text, error="m").save(str(qr_path), scale=6, border=4)
-    return NodeBundle(node_id, out, qr_path, passwords, info["sign_fingerprint"])
+    return NodeBundle(node_id, out, qr_path, passwords, info["sign_fingerprint"], qr_text)
 
 
 # ---- the fleet: list, revoke, rotate (R-PROV-4) -------------------------------------------------------------

@@ -40,10 +40,10 @@ from node.sync.log import (
     up_head,
 )
 from protocol.canonical import canonical_json
-from protocol.errors import ENTRY_FORK, STATEMENT_INVALID, OneWindowError
+from protocol.errors import ENROLMENT_INVALID, ENTRY_FORK, STATEMENT_INVALID, OneWindowError
 from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
-from protocol.sync import Head, verify_statement
+from protocol.sync import CERTIFICATE_TYPE, Head, verify_statement
 
 log = logging.getLogger("onewindow.node.sync")
 PUSH_BATCH = 200
@@ -245,10 +245,43 @@ async def apply_hello_answer(runtime: NodeRuntime, answer: Any, report: SyncRepo
         want = body.get("want_down_from")
         await set_meta(session, "want_down_from", str(want) if isinstance(want, int) and want > 0 else "")
         await set_meta(session, "central_time", str(body.get("server_time", "")))
+        # Revoked by the county (R-PROV-4): the node keeps everything and keeps working locally; central
+        # quarantines what it sends from now on. The sync page says so.
+        revoked = body.get("status") == "revoked"
+        await set_meta(
+            session,
+            REVOKED_KEY,
+            canonical_json({"at": body.get("revoked_at"), "reason": body.get("revoked_reason")}).decode()
+            if revoked
+            else "",
+        )
+    runtime.sync_state["revoked"] = revoked
+    await _keep_certificate(runtime, body.get("certificate"))
     missing = [d for d in body.get("missing_blobs") or [] if isinstance(d, str)]
     if missing:
         report.requeued += await requeue(runtime, missing)
     return body
+
+
+REVOKED_KEY = "revoked_by_county"
+CERTIFICATE_KEY = "certificate"
+
+
+async def _keep_certificate(runtime: NodeRuntime, certificate: Any) -> None:
+    """Keep central's certificate of this node once it names this node's own keys (enrolment complete)."""
+    if not isinstance(certificate, dict):
+        return
+    body = verify_statement(certificate, runtime.identity.county_ring)
+    if (
+        body.get("type") != CERTIFICATE_TYPE
+        or body.get("node_id") != runtime.node_id
+        or body.get("sign_key") != runtime.identity.sign_key.to_text()
+    ):
+        return  # a certificate of other keys (before a node key rotation reached central) is not kept
+    text = canonical_json(certificate).decode("utf-8")
+    async with runtime.db.write() as session:
+        if await get_meta(session, CERTIFICATE_KEY) != text:
+            await set_meta(session, CERTIFICATE_KEY, text)
 
 
 async def _hash_at(session: Any, seq: int) -> str | None:
@@ -313,6 +346,13 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
             enrolled = (await receipted_head(session))[0] > 0
         if not enrolled:
             await push(client, runtime, report)  # the enrolment entry goes first: central knows us after it
+            async with runtime.db.read() as session:
+                if (await receipted_head(session))[0] == 0:
+                    raise OneWindowError(
+                        ENROLMENT_INVALID,
+                        "县中心没有接受本节点的注册：" + "；".join(report.errors or ("原因不明",)),
+                        field="enrol",
+                    )
         answer = await reconcile(client, runtime, report)
         await push(client, runtime, report)
         want = answer.get("want_down_from")
@@ -323,12 +363,16 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
         # Decisions come down before the scans go up: a flaky link or one upload that keeps failing must not
         # hold back what the window is waiting for.
         await pull(client, runtime, report)
-        uploader = Uploader(client, runtime, before_chunk=lambda: push_if_pending(client, runtime, report))
-        try:
-            report.attachments += await uploader.upload_all()
-        finally:
-            report.attachment_bytes += uploader.bytes_sent
-        await pull(client, runtime, report)  # anything decided while the scans went up
+        # A revoked node's scans stay with it: central refuses them.
+        if not runtime.sync_state.get("revoked"):
+            uploader = Uploader(
+                client, runtime, before_chunk=lambda: push_if_pending(client, runtime, report)
+            )
+            try:
+                report.attachments += await uploader.upload_all()
+            finally:
+                report.attachment_bytes += uploader.bytes_sent
+            await pull(client, runtime, report)  # anything decided while the scans went up
     except Exception as exc:
         async with runtime.db.write() as session:
             await set_meta(session, "last_attempt_at", runtime.now_iso())

@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from node.models import UpEntry
 from node.runtime import CST
 from node.sync.attachments import pending_blob_totals
-from node.sync.client import CentralUnavailable, central_client, sync_once
+from node.sync.client import CERTIFICATE_KEY, REVOKED_KEY, CentralUnavailable, central_client, sync_once
 from node.sync.courier import export_courier_file, import_courier_reply
 from node.sync.log import get_meta, queue_depth
 from node.web import current_user, runtime_of
@@ -38,6 +38,8 @@ async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
                 "last_report",
                 "skew_ms",
                 "last_courier_import",
+                REVOKED_KEY,
+                CERTIFICATE_KEY,
             )
         }
         quarantined = (
@@ -63,6 +65,9 @@ async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
             {"seq": q.seq, "reason": q.central_reason or "", "at": q.receipted_at} for q in quarantined
         ],
         "node_id": runtime.node_id,
+        "revoked": json.loads(meta[REVOKED_KEY] or "null"),
+        "certificate": json.loads(meta[CERTIFICATE_KEY] or "null"),
+        "county_key": runtime.identity.county_ring.newest.fingerprint,
         "central_url": request.app.state.central_url,
         "link": meta["link"] or "unknown",
         "queue": depth,

@@ -1,0 +1,387 @@
+"""Trust (issue 6, R-PROV-1/2/4): bundles refused for the right reasons, revocation that loses nothing, county
+key rotation that every node follows, with old and new entries readable by the matching `age` identity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, select
+
+from central.models import CaseRecord, NodeRecord, QuarantineRecord, UpEntryRecord
+from node.enrolment import EnrolmentError, enroll
+from node.models import Blob, Case, DownEntry, UpEntry
+from node.runtime import open_runtime
+from node.sync.client import sync_once
+from protocol.enrolment import bundle_digest
+from protocol.errors import OneWindowError
+from protocol.keys import VerifyKey
+from protocol.log import Receipt
+from provisioning.county import (
+    StaffSpec,
+    add_node,
+    init_county,
+    revoke_node,
+    rotate_county_keys,
+)
+from tests.conftest import Stack, login_central, login_node
+from tests.integration.test_walking_skeleton import accept_one
+from tests.support import VALID_IDS, require_tool
+
+ADMIN = ("admin", "admin-pass-1")  # the county admin `provision` creates
+
+
+async def _sync_problem(client: object, runtime: object) -> str:
+    """What went wrong in one round: its exception, or the refusals it recorded."""
+    try:
+        report = await sync_once(client, runtime)  # type: ignore[arg-type]
+    except Exception as exc:
+        return str(exc)
+    return " ".join(report.errors)
+
+
+# ---- enrolment refusals (acceptance 2) ------------------------------------------------------------------------
+
+
+async def test_a_bundle_used_twice_is_refused_by_central_and_the_first_node_is_untouched(
+    stack: Stack, tmp_path: Path
+) -> None:
+    bundle = stack.setup.bundles[0]
+    report = await sync_once(stack.central, stack.runtime)
+    assert report.sent >= 1 and not report.errors
+    # The same bundle, enrolled again on another machine: offline it cannot know, central refuses it.
+    copy_dir = tmp_path / "copy"
+    await enroll(bundle.bundle_path, copy_dir, expected_county=bundle.county_fingerprint)
+    copy = await open_runtime(copy_dir)
+    try:
+        problem = await _sync_problem(stack.central, copy)
+        assert "注册密钥只能用一次" in problem, problem
+    finally:
+        await copy.close()
+    async with stack.central_app.state.central.db.transaction() as session:
+        node = await session.get(NodeRecord, bundle.node_id)
+        assert node is not None and node.status == "active"
+        assert node.sign_key == stack.runtime.identity.sign_key.to_text()  # still the first machine's key
+    assert not (await sync_once(stack.central, stack.runtime)).errors
+
+
+async def test_expired_foreign_and_tampered_bundles_are_refused_naming_why(
+    stack: Stack, tmp_path: Path
+) -> None:
+    bundle = stack.setup.bundles[1]
+    data = bundle.bundle_path.read_bytes()
+    expires = datetime.fromisoformat(json.loads(data)["bundle"]["expires_at"])
+
+    with pytest.raises(OneWindowError) as expired:
+        await enroll(bundle.bundle_path, tmp_path / "late", now=expires + timedelta(seconds=1))
+    assert expired.value.field == "expires_at" and "过期" in expired.value.reason
+
+    other = init_county(tmp_path / "other", name="柳河县", division="220524", admin_password="other-pass-1")
+    foreign = add_node(
+        other,
+        name="柳河某中心",
+        division="220524100000",
+        central_urls=["http://other.test"],
+        out=tmp_path / "foreign.bundle",
+        staff=[StaffSpec("clerk", "窗口", "window", "pass-1234")],
+    )
+    with pytest.raises(OneWindowError) as wrong_county:
+        await enroll(foreign.bundle_path, tmp_path / "foreign", expected_county=bundle.county_fingerprint)
+    assert wrong_county.value.field == "county.sign_key" and "不是本县签发" in wrong_county.value.reason
+    with pytest.raises(OneWindowError) as wrong_qr:  # the right QR code beside the wrong file
+        await enroll(foreign.bundle_path, tmp_path / "foreign2", qr=bundle.qr_text)
+    assert "不是本县签发" in wrong_qr.value.reason
+
+    tampered = tmp_path / "tampered.bundle"
+    tampered.write_bytes(data.replace("测试2号".encode(), "测试9号".encode()))
+    assert tampered.read_bytes() != data
+    with pytest.raises(OneWindowError) as forged:
+        await enroll(tampered, tmp_path / "tampered", expected_county=bundle.county_fingerprint)
+    assert forged.value.field == "signature" and "签名无效" in forged.value.reason
+
+    # A bundle of this county, but not the file the QR code describes (swapped on the stick).
+    with pytest.raises(OneWindowError) as swapped:
+        await enroll(stack.setup.bundles[0].bundle_path, tmp_path / "swapped", qr=bundle.qr_text)
+    assert swapped.value.field == "qr"
+    for refused in ("late", "foreign", "foreign2", "tampered", "swapped"):
+        assert not (tmp_path / refused / "node.json").exists()  # nothing was enrolled
+
+    # The right file with its QR code enrols; the same data directory cannot enrol twice.
+    assert bundle_digest(data).startswith(bundle.qr_text.split("bundle=")[1].split("&")[0])
+    await enroll(bundle.bundle_path, tmp_path / "ok", qr=bundle.qr_text)
+    with pytest.raises(EnrolmentError):
+        await enroll(bundle.bundle_path, tmp_path / "ok", qr=bundle.qr_text)
+
+
+async def test_central_refuses_a_first_contact_long_after_the_bundle_expired(
+    stack: Stack, tmp_path: Path
+) -> None:
+    issued = datetime.now(UTC) - timedelta(days=60)
+    late = add_node(
+        stack.setup.county,
+        name="迟到中心",
+        division="220581199000",
+        central_urls=["http://central.test"],
+        out=tmp_path / "late.bundle",
+        staff=[StaffSpec("clerk", "窗口", "window", "pass-1234")],
+        now=issued,
+    )
+    # Enrolled offline while the bundle was valid, but first seen by central 46 days after it expired.
+    await enroll(late.bundle_path, tmp_path / "late", now=issued + timedelta(days=1))
+    runtime = await open_runtime(tmp_path / "late")
+    try:
+        problem = await _sync_problem(stack.central, runtime)
+        assert "过期" in problem, problem
+    finally:
+        await runtime.close()
+
+
+def test_the_enrol_command_insists_on_checking_the_county(tmp_path: Path, stack: Stack) -> None:
+    bundle = stack.setup.bundles[1]
+    bare = subprocess.run(
+        [sys.executable, "-m", "node", "enroll", str(bundle.bundle_path), "--data", str(tmp_path / "n")],
+        capture_output=True,
+        text=True,
+    )
+    assert bare.returncode == 2 and "--qr" in bare.stderr
+    scanned = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "node",
+            "enroll",
+            str(bundle.bundle_path),
+            "--data",
+            str(tmp_path / "n"),
+            "--qr",
+            bundle.qr_text,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert scanned.returncode == 0, scanned.stderr
+    assert bundle.county_fingerprint in scanned.stdout
+
+
+# ---- revocation (acceptance 3) --------------------------------------------------------------------------------
+
+
+async def test_a_revoked_node_keeps_everything_and_its_new_entries_wait_in_quarantine(stack: Stack) -> None:
+    await login_node(stack)
+    before = await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    node_id = stack.setup.bundles[0].node_id
+
+    record = revoke_node(stack.setup.county, node_id, reason="设备被盗")
+    assert record["status"] == "revoked"
+    # The node goes on working locally (it may not even know yet).
+    after = await accept_one(stack, VALID_IDS[1], "李四")
+    report = await sync_once(stack.central, stack.runtime)
+    assert not report.errors
+
+    central = stack.central_app.state.central
+    async with central.db.transaction() as session:
+        node = await session.get(NodeRecord, node_id)
+        assert node is not None and node.status == "revoked" and node.revoked_reason == "设备被盗"
+        cases = {c.case_id for c in (await session.exec(select(CaseRecord))).all()}
+        assert before["case_id"] in cases  # what it sent before the revocation still counts
+        assert after["case_id"] not in cases  # what it signed after is not applied …
+        quarantined = (
+            await session.exec(select(QuarantineRecord).where(QuarantineRecord.node_id == node_id))
+        ).all()
+        assert quarantined and {q.code for q in quarantined} == {"OW-1210"}
+        kept = (await session.exec(select(UpEntryRecord).where(UpEntryRecord.node_id == node_id))).all()
+        assert {q.seq for q in quarantined} <= {e.seq for e in kept}  # … but kept, whole, for review
+        assert node.revoked_after_seq is not None
+        assert all(q.seq > node.revoked_after_seq for q in quarantined)
+
+    # Nothing on the node is deleted: its whole log, both cases, their scans.
+    async with stack.runtime.db.read() as session:
+        entries = (await session.exec(select(UpEntry).order_by(col(UpEntry.seq)))).all()
+        assert [e.seq for e in entries] == list(range(1, len(entries) + 1))
+        local_cases = {c.case_id for c in (await session.exec(select(Case))).all()}
+        assert {before["case_id"], after["case_id"]} <= local_cases
+        blobs = (await session.exec(select(Blob))).all()
+    assert blobs and all(stack.runtime.blobs.exists(b.sha256) for b in blobs)
+    assert {e.central_status for e in entries if e.seq in {q.seq for q in quarantined}} == {"quarantined"}
+
+    status = (await stack.node.get("/api/v1/sync/status")).json()
+    assert status["revoked"]["reason"] == "设备被盗"
+    page = (await stack.node.get("/sync", headers={"accept": "text/html"})).text
+    assert "吊销本节点" in page and "不会删除" in page
+
+    await login_central(stack, ADMIN)
+    fleet = (await stack.central.get("/fleet", headers={"accept": "text/html"})).text
+    assert "已吊销" in fleet and "设备被盗" in fleet and "OW-1210" in fleet
+
+
+async def test_revoking_from_the_fleet_page_needs_an_admin_and_a_reason(stack: Stack) -> None:
+    node_id = stack.setup.bundles[1].node_id
+    await login_central(stack)  # a reviewer
+    refused = await stack.central.post(f"/fleet/{node_id}/revoke", data={"reason": "x"})
+    assert refused.status_code == 403
+    await login_central(stack, ADMIN)
+    empty = await stack.central.post(f"/fleet/{node_id}/revoke", data={"reason": " "})
+    assert empty.status_code == 422 and empty.json()["field"] == "reason"
+    done = await stack.central.post(f"/fleet/{node_id}/revoke", data={"reason": "中心撤并"})
+    assert done.status_code in (200, 302, 303)
+    registry = json.loads((stack.setup.county_dir / "nodes" / f"{node_id}.json").read_text("utf-8"))
+    assert registry["status"] == "revoked" and registry["revoked_reason"] == "中心撤并"
+    async with stack.central_app.state.central.db.transaction() as session:
+        node = await session.get(NodeRecord, node_id)
+        assert node is not None and node.status == "revoked"
+
+
+# ---- county key rotation (acceptance 4) -----------------------------------------------------------------------
+
+
+def _age_decrypts(identity: Path, ciphertext: bytes) -> bool:
+    done = subprocess.run(
+        [require_tool("age"), "-d", "-i", str(identity)], input=ciphertext, capture_output=True
+    )
+    return done.returncode == 0 and done.stdout.startswith(b"{")
+
+
+async def test_after_rotate_keys_new_entries_use_the_new_key_and_age_reads_each_with_its_own(
+    stack: Stack, tmp_path: Path
+) -> None:
+    await login_node(stack)
+    old_case = await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    county_dir = stack.setup.county_dir
+    old_fingerprint = stack.runtime.identity.county_ring.newest.fingerprint
+
+    info = rotate_county_keys(stack.setup.county)
+    assert info["key_generation"] == 2 and info["sign_fingerprint"] != old_fingerprint
+    old_identity = county_dir / "keys" / "retired" / "county.g1.agekey"
+    new_identity = county_dir / "keys" / "county.agekey"
+    assert old_identity.exists() and (county_dir / "keys" / "retired" / "county-sign.g1.key").exists()
+
+    # The node learns the new keys from its down log (announced by the old key), then encrypts to the new one.
+    await sync_once(stack.central, stack.runtime)
+    ring = stack.runtime.identity.county_ring
+    assert ring.newest.fingerprint == info["sign_fingerprint"]
+    assert old_fingerprint in ring.fingerprints  # old signatures (receipts, catalogue) still verify
+    assert json.loads((stack.node_dir / "node.json").read_text())["county_recipient"] == info["age_recipient"]
+    async with stack.runtime.db.read() as session:
+        kinds = [d.kind for d in (await session.exec(select(DownEntry).order_by(col(DownEntry.seq)))).all()]
+    assert "county_keys" in kinds
+
+    new_case = await accept_one(stack, VALID_IDS[1], "李四")
+    report = await sync_once(stack.central, stack.runtime)
+    assert not report.errors
+    central = stack.central_app.state.central
+    async with central.db.transaction() as session:
+        node = await session.get(NodeRecord, stack.runtime.node_id)
+        assert node is not None and node.county_key == info["sign_fingerprint"]  # answered in the new key now
+        cases = {c.case_id for c in (await session.exec(select(CaseRecord))).all()}
+        rows = (
+            await session.exec(
+                select(UpEntryRecord)
+                .where(UpEntryRecord.node_id == node.node_id, UpEntryRecord.kind == "events")
+                .order_by(col(UpEntryRecord.seq))
+            )
+        ).all()
+    assert {old_case["case_id"], new_case["case_id"]} <= cases  # old entries still decrypt at central
+    async with stack.runtime.db.read() as session:
+        last = (await session.exec(select(UpEntry).order_by(col(UpEntry.seq).desc()))).first()
+    assert last is not None and last.receipt
+    Receipt.from_wire(json.loads(last.receipt)).verify(VerifyKey.from_text(info["sign_key"]))
+
+    first, newest = rows[0], rows[-1]
+    assert _age_decrypts(old_identity, first.ciphertext)
+    assert not _age_decrypts(new_identity, first.ciphertext)
+    assert _age_decrypts(new_identity, newest.ciphertext)
+    assert not _age_decrypts(old_identity, newest.ciphertext)
+
+    # A decision made at central now (signed in the new key) reaches the node.
+    await login_central(stack)
+    decided = await stack.central.post(
+        f"/api/v1/cases/{new_case['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
+    )
+    assert decided.status_code == 200, decided.text
+    await sync_once(stack.central, stack.runtime)
+    async with stack.runtime.db.read() as session:
+        mine = await session.get(Case, new_case["case_id"])
+    assert mine is not None and mine.decision == "approve"
+
+
+async def test_a_node_enrolled_from_an_old_bundle_after_a_rotation_still_joins(
+    stack: Stack, tmp_path: Path
+) -> None:
+    rotate_county_keys(stack.setup.county)
+    rotate_county_keys(stack.setup.county)  # two generations behind
+    bundle = stack.setup.bundles[1]  # made before both rotations: it trusts generation 1
+    await enroll(bundle.bundle_path, tmp_path / "late", expected_county=bundle.county_fingerprint)
+    runtime = await open_runtime(tmp_path / "late")
+    try:
+        report = await sync_once(stack.central, runtime)
+        assert not report.errors
+        info = json.loads((stack.setup.county_dir / "county.json").read_text("utf-8"))
+        assert runtime.identity.county_ring.newest.fingerprint == info["sign_fingerprint"]
+        assert len(runtime.identity.county_ring.keys) == 3
+    finally:
+        await runtime.close()
+    async with stack.central_app.state.central.db.transaction() as session:
+        node = await session.get(NodeRecord, bundle.node_id)
+        assert node is not None and node.status == "active"
+
+
+def test_list_nodes_and_rotate_keys_commands(stack: Stack) -> None:
+    county_dir = str(stack.setup.county_dir)
+    listed = subprocess.run(
+        [sys.executable, "-m", "provisioning.cli", "provision", "list-nodes", "--dir", county_dir],
+        capture_output=True,
+        text=True,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert "测试1号便民服务中心" in listed.stdout and "第 1 代" in listed.stdout
+    node_id = stack.setup.bundles[0].node_id
+    revoked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "provisioning.cli",
+            "provision",
+            "revoke-node",
+            node_id[:12],
+            "--dir",
+            county_dir,
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert revoked.returncode == 2  # --reason is required
+    revoked = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "provisioning.cli",
+            "provision",
+            "revoke-node",
+            "1",
+            "--dir",
+            county_dir,
+            "--reason",
+            "退役",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    rotated = subprocess.run(
+        [sys.executable, "-m", "provisioning.cli", "provision", "rotate-keys", "--dir", county_dir],
+        capture_output=True,
+        text=True,
+    )
+    assert rotated.returncode == 0 and "第 2 代" in rotated.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "provisioning.cli", "provision", "list-nodes", "--dir", county_dir],
+        capture_output=True,
+        text=True,
+    )
+    assert "第 2 代" in listed.stdout and "已吊销" in listed.stdout and "退役" in listed.stdout
