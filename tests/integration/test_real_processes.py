@@ -84,6 +84,7 @@ def test_cases_accepted_while_central_is_down_arrive_exactly_once(tmp_path: Path
             assert status["queue"]["entries"] >= 2 and status["queue"]["receipted_seq"] == 0
             assert status["queue"]["unsealed_events"] == 0
             assert status["link"] == "down"
+            assert status["certificate"] is None  # enrolled offline, not yet activated by central
 
             central_proc = spawn_central(setup, tmp_path / "central", central_port, tmp_path / "central.log")
             wait_healthy(central_url, central_proc)
@@ -96,6 +97,11 @@ def test_cases_accepted_while_central_is_down_arrive_exactly_once(tmp_path: Path
                 status = node.get("/api/v1/sync/status").json()
             assert status["queue"]["entries"] == 0, status
             assert status["link"] == "up"
+            # Central activated the node and returned its certificate: this node's own keys, county-signed.
+            certificate = status["certificate"]
+            assert certificate["node_id"] == bundle.node_id and certificate["enrolled_at"]
+            page = node.get("/sync", headers={"accept": "text/html"}).text
+            assert "已由县中心激活" in page
             assert {c["sync_state"] for c in node.get("/api/v1/cases").json()["cases"]} == {"delivered"}
 
         with httpx.Client(base_url=central_url, timeout=10) as central:
@@ -106,6 +112,9 @@ def test_cases_accepted_while_central_is_down_arrive_exactly_once(tmp_path: Path
                 == 200
             )
             arrived = central.get("/api/v1/cases").json()["cases"]
+            nodes = central.get("/api/v1/nodes").json()["nodes"]
+        assert [(n["node_id"], n["status"]) for n in nodes] == [(bundle.node_id, "active")]
+        assert certificate["sign_key"] == nodes[0]["sign_key"]
         assert sorted(c["case_id"] for c in arrived) == sorted(case_ids)  # every case, each once
         assert {c["status"] for c in arrived} == {"accepted"}
 
