@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.datastructures import State
@@ -10,7 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect
 
 from node.runtime import NodeRuntime
-from protocol.errors import AUTH_REQUIRED, FORBIDDEN, MALFORMED_REQUEST, OneWindowError
+from protocol.errors import AUTH_REQUIRED, FORBIDDEN, MALFORMED_REQUEST, SESSION_EXPIRED, OneWindowError
 
 
 def runtime_of(request: Request[Any, Any, State]) -> NodeRuntime:
@@ -33,8 +34,9 @@ def current_user(request: Request[Any, Any, State], *roles: str) -> dict[str, st
 
 
 def problem_handler(request: Request[Any, Any, State], exc: OneWindowError) -> Response[Any]:
-    if exc.problem is AUTH_REQUIRED and wants_html(request):
-        return Redirect(path=f"/login?next={request.url.path}")
+    if exc.problem in (AUTH_REQUIRED, SESSION_EXPIRED) and wants_html(request):
+        why = f"&why={exc.extra['why']}" if exc.extra.get("why") else ""  # the login page says why
+        return Redirect(path=f"/login?next={quote(request.url.path)}{why}")
     return Response(
         content=exc.to_problem_json(), status_code=exc.problem.status, media_type="application/problem+json"
     )
