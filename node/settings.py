@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol.staff import SessionPolicy
+
 
 @dataclass(frozen=True)
 class NodeSettings:
@@ -49,6 +51,14 @@ class NodeSettings:
     camera: str = ""
     #: ID photo (WLT) decoder plug-in as ``module:attribute``; empty: photos are kept raw, not decoded.
     photo_decoder: str = ""
+    #: Seconds a tablet login lasts without a request (then the clerk logs in again).
+    session_idle_s: float = 30 * 60
+    #: Seconds a tablet login lasts at most from the moment of login, however busy.
+    session_max_s: float = 12 * 3600
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(idle_s=self.session_idle_s, max_s=self.session_max_s)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: object) -> NodeSettings:
@@ -77,5 +87,11 @@ class NodeSettings:
         ):
             if name in environ:
                 values[key] = environ[name]
+        for key, name in (
+            ("session_idle_s", "ONEWINDOW_NODE_SESSION_IDLE_S"),
+            ("session_max_s", "ONEWINDOW_NODE_SESSION_MAX_S"),
+        ):
+            if name in environ:
+                values[key] = float(environ[name])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
