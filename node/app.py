@@ -143,6 +143,7 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
         template_config=TemplateConfig(
             directory=templates, engine=JinjaTemplateEngine, engine_callback=template_globals
         ),
+        guards=[auth_routes.login_guard(settings.session_policy)],  # every route: a live login or public
         exception_handlers={OneWindowError: problem_handler, HTTPException: http_error_handler},
         request_max_body_size=32 * 1024 * 1024,
     )
