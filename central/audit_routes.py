@@ -18,6 +18,7 @@ from central.audit import AuditEntry, record, search, verify
 from central.db import CentralDatabase
 from protocol.audit import ACTION_LABELS, OBJECT_LABELS, AuditEvent, AuditMiddleware, AuditQuery
 from protocol.errors import AUTH_REQUIRED, FORBIDDEN, VALIDATION, OneWindowError
+from protocol.staff import CENTRAL_ROLES
 
 #: The county admin (县管理员) keeps the trail; supervisors (督查) may read it too.
 AUDITORS = ("admin", "supervisor")
@@ -151,6 +152,7 @@ async def audit_page(
             "filters": filters,
             "actions": ACTION_LABELS,
             "objects": OBJECT_LABELS,
+            "roles": CENTRAL_ROLES,
             "rows": rows,
             "error": error,
             "older": f"/audit?{urlencode({**kept, 'before': rows[-1].id})}" if more and rows else None,

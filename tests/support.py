@@ -22,6 +22,7 @@ from provisioning.county import County, NodeBundle, StaffSpec, add_central_user,
 CLERK = ("clerk", "clerk-pass-1")
 LEAD = ("lead", "lead-pass-1")
 REVIEWER = ("reviewer", "reviewer-pass-1")
+NODE_ADMIN = ("nodeadmin", "nodeadmin-pass-1")
 VALID_IDS = ("11010519491231002X", "440524188001010014", "34052419800101001X")
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -78,6 +79,7 @@ def provision(root: Path, *, nodes: int = 1, central_url: str = "http://central.
             staff=[
                 StaffSpec(CLERK[0], "窗口", "window", CLERK[1]),
                 StaffSpec(LEAD[0], "负责人", "lead", LEAD[1], authorities=("*",)),
+                StaffSpec(NODE_ADMIN[0], "节点管理员", "node_admin", NODE_ADMIN[1]),
             ],
         )
         for i in range(1, nodes + 1)

@@ -19,6 +19,7 @@ from node.runtime import NodeRuntime
 from node.web import current_user, runtime_of
 from protocol.audit import ACTION_LABELS, OBJECT_LABELS, AuditEvent, AuditMiddleware, AuditQuery
 from protocol.errors import VALIDATION, OneWindowError
+from protocol.staff import NODE_ROLES
 
 AUDITORS = ("node_admin",)
 
@@ -40,7 +41,7 @@ NOT_AUDITED = frozenset(
 
 async def _record(scope: Mapping[str, Any], event: AuditEvent) -> None:
     runtime: NodeRuntime = scope["app"].state.runtime
-    await record(runtime, event)
+    await record(runtime.db, event, at=runtime.now_iso())
 
 
 def audit_middleware() -> DefineMiddleware:
@@ -92,14 +93,14 @@ async def api_audit(
 ) -> dict[str, Any]:
     current_user(request, *AUDITORS)
     query = _query(actor, action, object, date_from, date_to, text, before)
-    rows, more = await search(runtime_of(request), query)
+    rows, more = await search(runtime_of(request).db, query)
     return {"entries": [_row(r) for r in rows], "next_before": rows[-1].id if more and rows else None}
 
 
 @get("/api/v1/audit/verify", media_type=MediaType.JSON)
 async def api_audit_verify(request: Request[Any, Any, State]) -> dict[str, Any]:
     current_user(request, *AUDITORS)
-    report = await verify(runtime_of(request))
+    report = await verify(runtime_of(request).db)
     return {
         "intact": report.intact,
         "rows": report.rows,
@@ -134,7 +135,7 @@ async def audit_page(
     more = False
     try:
         query = _query(actor, action, object, date_from, date_to, text, before)
-        rows, more = await search(runtime_of(request), query)
+        rows, more = await search(runtime_of(request).db, query)
     except OneWindowError as exc:
         error = exc.reason
     kept = {k: v for k, v in filters.items() if v}
@@ -146,6 +147,7 @@ async def audit_page(
             "filters": filters,
             "actions": ACTION_LABELS,
             "objects": OBJECT_LABELS,
+            "roles": NODE_ROLES,
             "rows": rows,
             "error": error,
             "older": f"/audit?{urlencode({**kept, 'before': rows[-1].id})}" if more and rows else None,
@@ -157,7 +159,7 @@ async def audit_page(
 @get("/audit/verify", media_type=MediaType.HTML)
 async def audit_verify(request: Request[Any, Any, State]) -> Template:
     current_user(request, *AUDITORS)
-    report = await verify(runtime_of(request))
+    report = await verify(runtime_of(request).db)
     return Template(template_name="audit_chain.html", context={"report": report})
 
 

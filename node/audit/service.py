@@ -11,16 +11,16 @@ from typing import Any
 from sqlmodel import col, select
 
 from node.audit.models import AuditEntry
+from node.db import Database
 from node.models import Case
-from node.runtime import NodeRuntime
 from protocol.audit import GENESIS, AuditEvent, AuditQuery, ChainReport, ChainVerifier, entry_hash
 
 _VERIFY_BATCH = 5000
 
 
-async def record(runtime: NodeRuntime, event: AuditEvent) -> AuditEntry:
+async def record(db: Database, event: AuditEvent, *, at: str) -> AuditEntry:
     """Append one row at the head of the chain (the node's single writer keeps the chain linear)."""
-    async with runtime.db.write() as session:
+    async with db.write() as session:
         head = (
             await session.exec(
                 select(AuditEntry.id, AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc()).limit(1)
@@ -28,7 +28,7 @@ async def record(runtime: NodeRuntime, event: AuditEvent) -> AuditEntry:
         ).first()
         fields: dict[str, Any] = {
             "id": head[0] + 1 if head else 1,
-            "at": runtime.now_iso(),
+            "at": at,
             "actor": event.actor,
             "role": event.role,
             "action": event.action,
@@ -47,11 +47,11 @@ async def record(runtime: NodeRuntime, event: AuditEvent) -> AuditEntry:
     return entry
 
 
-async def search(runtime: NodeRuntime, query: AuditQuery) -> tuple[list[AuditEntry], bool]:
+async def search(db: Database, query: AuditQuery) -> tuple[list[AuditEntry], bool]:
     """A page of rows matching the query, newest first, and whether older ones remain."""
     start, end = query.utc_bounds()
     statement = select(AuditEntry)
-    async with runtime.db.read() as session:
+    async with db.read() as session:
         if query.object:
             case_id = (
                 await session.exec(select(Case.case_id).where(Case.case_number == query.object.strip()))
@@ -75,8 +75,8 @@ async def search(runtime: NodeRuntime, query: AuditQuery) -> tuple[list[AuditEnt
     return list(rows[: query.limit]), len(rows) > query.limit
 
 
-async def _batch(runtime: NodeRuntime, after: int) -> Sequence[AuditEntry]:
-    async with runtime.db.read() as session:
+async def _batch(db: Database, after: int) -> Sequence[AuditEntry]:
+    async with db.read() as session:
         return (
             await session.exec(
                 select(AuditEntry)
@@ -87,10 +87,10 @@ async def _batch(runtime: NodeRuntime, after: int) -> Sequence[AuditEntry]:
         ).all()
 
 
-async def verify(runtime: NodeRuntime) -> ChainReport:
+async def verify(db: Database) -> ChainReport:
     """Re-read the whole trail in id order, batch by batch, and check every link and hash."""
     verifier, after = ChainVerifier(), 0
-    while batch := await _batch(runtime, after):
+    while batch := await _batch(db, after):
         if not verifier.feed(row.model_dump() for row in batch):
             break
         after = batch[-1].id

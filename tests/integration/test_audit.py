@@ -13,9 +13,8 @@ from node.audit.service import verify as verify_node
 from provisioning.county import StaffSpec, add_central_user, add_node, init_county
 from tests.conftest import Stack, login_central, login_node
 from tests.integration.test_walking_skeleton import accept_one
-from tests.support import CLERK, LEAD, REVIEWER, CountySetup
+from tests.support import CLERK, LEAD, NODE_ADMIN, REVIEWER, CountySetup
 
-NODE_ADMIN = ("nodeadmin", "nodeadmin-pass-1")
 COUNTY_ADMIN = ("admin", "admin-pass-1")
 SUPERVISOR = ("supervisor", "supervisor-pass-1")
 
@@ -93,7 +92,7 @@ async def test_a_clerk_viewing_and_accepting_a_case_is_on_the_node_trail(stack: 
     search = next(e for e in everything if e["route"] == "/api/v1/items")
     assert search["query"] == "q"
 
-    report = await verify_node(stack.runtime)
+    report = await verify_node(stack.runtime.db)
     assert report.intact and report.rows >= len(everything)
     chain = (await stack.node.get("/api/v1/audit/verify")).json()
     assert chain["intact"] is True
