@@ -19,14 +19,15 @@ from central.attachments import AttachmentStore, complete_blob
 from central.backoffice import down_entries
 from central.county import CountyKeys
 from central.db import CentralDatabase
-from central.ingest import ingest_entries, load_pushing_node, note_contact, utc_iso
+from central.ingest import ingest_entries, load_pushing_node, note_contact, previous_sign_key, utc_iso
 from central.models import NodeRecord
 from central.reconcile import hello, restore_down
 from protocol.canonical import canonical_json, parse_json
 from protocol.errors import COURIER_FILE_INVALID, OneWindowError
-from protocol.keys import VerifyKey
+from protocol.keys import Verifier, VerifyKey
 from protocol.log import LogEntry, open_entry
 from protocol.sync import read_courier_file, write_courier_file
+from protocol.trust import KeyRing
 
 
 @dataclass
@@ -57,14 +58,17 @@ class CourierImport:
 
 async def _node_key(
     session: AsyncSession, county: CountyKeys, manifest: dict[str, Any], members: Any
-) -> VerifyKey:
-    """The key that must have signed a node's courier file: its enrolled key, or (for a node whose first contact
+) -> Verifier:
+    """The key that must have signed a node's courier file: its enrolled key (or the one before its last key
+    rotation, which it signs with until it holds the rotation's receipt), or (for a node whose first contact
     is this file) the key in its enrolment entry, whose secret ingest then checks."""
     node = await session.get(NodeRecord, str(manifest.get("node_id", "")))
     if node is None:
         raise OneWindowError(COURIER_FILE_INVALID, "未知节点", field="node_id")
     if node.sign_key:
-        return VerifyKey.from_text(node.sign_key)
+        previous = previous_sign_key(node)
+        current = VerifyKey.from_text(node.sign_key)
+        return KeyRing((current, previous)) if previous is not None else current
     try:
         entries = parse_json(members["entries.json"])["entries"]
         first = LogEntry.from_wire(entries[0])

@@ -25,7 +25,7 @@ from central.attachments import (
     terminate_upload,
 )
 from central.backoffice import down_entries
-from central.ingest import ingest, note_contact, utc_iso
+from central.ingest import ingest, note_contact, previous_sign_key, utc_iso
 from central.models import NodeRecord
 from central.reconcile import hello, restore_down
 from protocol.errors import (
@@ -73,13 +73,18 @@ async def authenticated_node(
     if node.status == "revoked" and not allow_revoked:
         raise OneWindowError(NODE_REVOKED, f"node {node_id} is revoked", field=HEADER_NODE)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if not verify_request(
-        VerifyKey.from_text(node.sign_key),
-        request.method,
-        path,
-        request.headers.get(HEADER_TIME, ""),
-        body,
-        request.headers.get(HEADER_SIGNATURE, ""),
+    previous = previous_sign_key(node)
+    if not any(
+        verify_request(
+            key,
+            request.method,
+            path,
+            request.headers.get(HEADER_TIME, ""),
+            body,
+            request.headers.get(HEADER_SIGNATURE, ""),
+        )
+        for key in (VerifyKey.from_text(node.sign_key), previous)
+        if key is not None
     ):
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "request not signed by this node", field=HEADER_SIGNATURE

@@ -21,6 +21,7 @@ from protocol.keys import AgeRecipient, SigningKey, VerifyKey
 
 _KEY_STATEMENT_TAG = b"onewindow/county-key/v1\x00"
 KEY_STATEMENT_TYPE = "onewindow.county-key"
+_NODE_KEYS_TAG = b"onewindow/node-keys/v1\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,3 +166,11 @@ def follow_statements(ring: KeyRing, statements: Iterable[Any]) -> tuple[KeyRing
 def ring_of(keys: Sequence[str]) -> KeyRing:
     """A key ring from public keys as text (newest first)."""
     return KeyRing(tuple(VerifyKey.from_text(k) for k in keys))
+
+
+def node_keys_proof(node_id: str, sign_key: str, age_recipient: str) -> bytes:
+    """What a node's new signing key signs when the node rotates its keys (the `node_keys` up entry): proof that
+    the holder of the new key asked for the change. The entry itself is signed by the old key."""
+    return _NODE_KEYS_TAG + canonical_json(
+        {"node_id": node_id, "sign_key": sign_key, "age_recipient": age_recipient}
+    )

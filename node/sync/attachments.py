@@ -162,7 +162,7 @@ class Uploader:
             "Tus-Resumable": TUS_VERSION,
             **extra,
             **sign_request(
-                runtime.identity.signing_key, runtime.node_id, method, path, runtime.now_iso(), body
+                runtime.identity.request_key, runtime.node_id, method, path, runtime.now_iso(), body
             ),
         }
 

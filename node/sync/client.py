@@ -40,6 +40,7 @@ from node.sync.log import (
     up_head,
 )
 from protocol.canonical import canonical_json
+from node.sync.keys import settle_rotation
 from protocol.errors import ENROLMENT_INVALID, ENTRY_FORK, STATEMENT_INVALID, OneWindowError
 from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
@@ -82,7 +83,7 @@ class CentralUnavailable(Exception):
 def _headers(runtime: NodeRuntime, method: str, path: str, body: bytes) -> dict[str, str]:
     return {
         "content-type": "application/json",
-        **sign_request(runtime.identity.signing_key, runtime.node_id, method, path, runtime.now_iso(), body),
+        **sign_request(runtime.identity.request_key, runtime.node_id, method, path, runtime.now_iso(), body),
     }
 
 
@@ -164,6 +165,7 @@ async def push(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncRepo
     while True:
         outcome = await _push_batch(client, runtime, report)
         if outcome in ("empty", "stuck"):
+            await settle_rotation(runtime)  # central took our new keys: sign requests with them from now on
             return
         if outcome == "fork":
             if reconciled:

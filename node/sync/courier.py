@@ -112,7 +112,7 @@ async def export_courier_file(runtime: NodeRuntime, out: Path) -> CourierExport:
         "attachments": attachments,
     }
     buffer = io.BytesIO()
-    write_courier_file(buffer, manifest, members, runtime.identity.signing_key)
+    write_courier_file(buffer, manifest, members, runtime.identity.request_key)
     data = buffer.getvalue()
     write_file_atomic(out, data, mode=0o600)
     return CourierExport(

@@ -293,7 +293,7 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
     if entry.prev_hash != head_hash or entry.node_id != runtime.node_id or entry.stream != "down":
         raise OneWindowError(ENTRY_CHAIN_BROKEN, f"down seq {entry.seq}", field="prev_hash")
     verify_entry(entry, runtime.identity.county_ring)
-    payload = open_entry(entry, [runtime.identity.age_identity])
+    payload = open_entry(entry, runtime.identity.age_identities)
     added = 0
     touched: set[str] = set()
     for raw in payload.get("events", []):

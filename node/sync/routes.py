@@ -7,20 +7,24 @@ import re
 from pathlib import Path
 from typing import Any
 
-from litestar import MediaType, Request, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 from sqlmodel import col, select
 
+from node.identity import ROTATION_KEY, keys_dir
+from node.keyseal import KeySealError, is_sealed
 from node.models import UpEntry
 from node.runtime import CST
 from node.sync.attachments import pending_blob_totals
 from node.sync.client import CERTIFICATE_KEY, REVOKED_KEY, CentralUnavailable, central_client, sync_once
 from node.sync.courier import export_courier_file, import_courier_reply
+from node.sync.keys import NodeKeyRotationError, rotate_node_keys
 from node.sync.log import get_meta, queue_depth
 from node.web import current_user, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
+from protocol.keys import read_secret_file
 from protocol.sync import SKEW_WARNING_MS, describe_skew
 
 
@@ -40,6 +44,8 @@ async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
                 "last_courier_import",
                 REVOKED_KEY,
                 CERTIFICATE_KEY,
+                ROTATION_KEY,
+                "node_key_rotated_at",
             )
         }
         quarantined = (
@@ -68,6 +74,12 @@ async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
         "revoked": json.loads(meta[REVOKED_KEY] or "null"),
         "certificate": json.loads(meta[CERTIFICATE_KEY] or "null"),
         "county_key": runtime.identity.county_ring.newest.fingerprint,
+        "node_key": runtime.identity.sign_key.fingerprint,
+        "node_key_pending": json.loads(meta[ROTATION_KEY] or "null"),
+        "node_key_rotated_at": meta["node_key_rotated_at"],
+        "keys_sealed": is_sealed(
+            read_secret_file((runtime.identity.key_dir or keys_dir(runtime.data_dir)) / "node-sign.key")
+        ),
         "central_url": request.app.state.central_url,
         "link": meta["link"] or "unknown",
         "queue": depth,
@@ -112,6 +124,29 @@ async def sync_now(request: Request[Any, Any, State]) -> Redirect:
     except CentralUnavailable:
         pass  # recorded by sync_once; the page shows the state
     return Redirect(path="/sync")
+
+
+@post("/sync/rotate-keys", media_type=MediaType.HTML, status_code=200)
+async def rotate_keys(request: Request[Any, Any, State]) -> Response[Any]:
+    """节点密钥轮换 (R-PROV-4): new node keys, announced to central by the old ones at the next sync."""
+    current_user(request, "node_admin")
+    runtime = runtime_of(request)
+    form = await request.form()
+    try:
+        seq = await rotate_node_keys(runtime, passphrase=str(form.get("passphrase", "")) or None)
+    except (NodeKeyRotationError, KeySealError) as exc:
+        return Template(
+            template_name="sync.html",
+            context={
+                "user": current_user(request),
+                "s": await sync_status(request),
+                "active": "sync",
+                "keys_error": str(exc),
+            },
+            status_code=409,
+        )
+    runtime.sync_state["keys_rotated"] = seq
+    return Redirect(path="/sync#node-keys")
 
 
 @get("/sync/progress", media_type=MediaType.HTML)
@@ -180,4 +215,13 @@ async def courier_import(request: Request[Any, Any, State]) -> Template:
     )
 
 
-ROUTES = [sync_page, api_sync_status, sync_now, sync_progress, courier_export, courier_file, courier_import]
+ROUTES = [
+    sync_page,
+    api_sync_status,
+    sync_now,
+    rotate_keys,
+    sync_progress,
+    courier_export,
+    courier_file,
+    courier_import,
+]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +15,12 @@ from sqlmodel import col, select
 
 from central.models import CaseRecord, NodeRecord, QuarantineRecord, UpEntryRecord
 from node.enrolment import EnrolmentError, enroll
+from node.identity import ROTATION_KEY, load_identity
 from node.models import Blob, Case, DownEntry, UpEntry
 from node.runtime import open_runtime
 from node.sync.client import sync_once
+from node.sync.keys import rotate_node_keys
+from node.sync.log import set_meta
 from protocol.enrolment import bundle_digest
 from protocol.errors import OneWindowError
 from protocol.keys import VerifyKey
@@ -30,7 +34,7 @@ from provisioning.county import (
 )
 from tests.conftest import Stack, login_central, login_node
 from tests.integration.test_walking_skeleton import accept_one
-from tests.support import VALID_IDS, require_tool
+from tests.support import CLERK, NODE_ADMIN, VALID_IDS, require_tool
 
 ADMIN = ("admin", "admin-pass-1")  # the county admin `provision` creates
 
@@ -385,3 +389,96 @@ def test_list_nodes_and_rotate_keys_commands(stack: Stack) -> None:
         text=True,
     )
     assert "第 2 代" in listed.stdout and "已吊销" in listed.stdout and "退役" in listed.stdout
+
+
+# ---- node key rotation ------------------------------------------------------------------------------------------
+
+
+async def test_a_node_rotates_its_own_keys_and_central_follows_without_losing_a_round(stack: Stack) -> None:
+    await login_node(stack)
+    first = await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    old = stack.runtime.identity
+    node_id = old.node_id
+
+    await login_node(stack, CLERK)
+    assert (await stack.node.post("/sync/rotate-keys")).status_code == 403  # a clerk may not
+    await login_node(stack, NODE_ADMIN)
+    rotated = await stack.node.post("/sync/rotate-keys", follow_redirects=False)
+    assert rotated.status_code in (301, 302, 303), rotated.text
+    new = stack.runtime.identity
+    assert new.sign_key.to_text() != old.sign_key.to_text()
+    assert new.request_key.verify_key.to_text() == old.sign_key.to_text()  # until central takes it
+    page = (await stack.node.get("/sync", headers={"accept": "text/html"})).text
+    assert "等待县中心确认" in page
+    again = await stack.node.post("/sync/rotate-keys")
+    assert again.status_code == 409 and "尚未被县中心确认" in again.text
+
+    await login_node(stack)
+    second = await accept_one(stack, VALID_IDS[1], "李四")  # signed with the new key
+    report = await sync_once(stack.central, stack.runtime)
+    assert not report.errors and report.rejected == 0
+    assert stack.runtime.identity.request_key.verify_key.to_text() == new.sign_key.to_text()
+
+    central = stack.central_app.state.central
+    async with central.db.transaction() as session:
+        node = await session.get(NodeRecord, node_id)
+        assert node is not None and node.sign_key == new.sign_key.to_text()
+        assert node.age_recipient == new.age_identity.recipient.to_text()
+        history = json.loads(node.key_history or "[]")
+        assert [h["sign_key"] for h in history] == [old.sign_key.to_text()]
+        cases = {c.case_id for c in (await session.exec(select(CaseRecord))).all()}
+    assert {first["case_id"], second["case_id"]} <= cases
+
+    # Central's next words are encrypted to the new recipient; the node reads them.
+    await login_central(stack)
+    decided = await stack.central.post(
+        f"/api/v1/cases/{second['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
+    )
+    assert decided.status_code == 200, decided.text
+    assert not (await sync_once(stack.central, stack.runtime)).errors
+    async with stack.runtime.db.read() as session:
+        mine = await session.get(Case, second["case_id"])
+    assert mine is not None and mine.decision == "approve"
+
+    # The key files hold the new key first and the old after it; a restart reads both.
+    reloaded = load_identity(stack.node_dir)
+    assert reloaded.sign_key.to_text() == new.sign_key.to_text()
+    assert [k.verify_key.to_text() for k in reloaded.previous_signing_keys] == [old.sign_key.to_text()]
+
+
+async def test_a_rotation_whose_receipt_was_lost_still_settles(stack: Stack) -> None:
+    await sync_once(stack.central, stack.runtime)
+    old_key = stack.runtime.identity.signing_key
+    seq = await rotate_node_keys(stack.runtime)
+    assert not (await sync_once(stack.central, stack.runtime)).errors
+    # The link was cut after central stored the rotation: the node never saw the receipt.
+    async with stack.runtime.db.write() as session:
+        for row in (await session.exec(select(UpEntry).where(col(UpEntry.seq) >= seq))).all():
+            row.receipt, row.receipted_at = None, None
+            session.add(row)
+        await set_meta(session, ROTATION_KEY, json.dumps({"seq": seq, "at": "x"}))
+    stack.runtime.identity = replace(stack.runtime.identity, request_signing_key=old_key)
+    report = await sync_once(stack.central, stack.runtime)  # requests still signed with the old key: taken
+    assert not report.errors
+    assert stack.runtime.identity.request_signing_key is None
+    async with stack.runtime.db.read() as session:
+        assert all(e.receipt for e in (await session.exec(select(UpEntry))).all())
+
+
+async def test_a_rotation_cut_short_before_its_entry_committed_is_dropped(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = stack.runtime.identity.sign_key.to_text()
+
+    def crash(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr("node.sync.keys.append_up_entry", crash)
+    with pytest.raises(RuntimeError):
+        await rotate_node_keys(stack.runtime)
+    keys = stack.runtime.identity.key_dir
+    assert keys is not None and (keys / "node-sign.key.next").exists()
+    assert load_identity(stack.node_dir).sign_key.to_text() == before  # the half-made keys are dropped
+    assert not (keys / "node-sign.key.next").exists()
+    assert not (await sync_once(stack.central, stack.runtime)).errors

@@ -1,0 +1,120 @@
+"""The node rotates its own keys (R-PROV-4): a new Ed25519 signing key and a new age identity.
+
+The change travels like everything else, as an up entry (`node_keys`), signed by the **old** key (central knows
+the node by it) and carrying a proof signed by the **new** one. Entries after it are signed with the new key;
+central switches keys at that entry. Requests go on being signed with the old key until central has receipted
+the rotation, so no round is refused while it is on its way. The old keys stay in the key files, after the
+current one (one per line): down entries central encrypted to the old recipient still open.
+
+Crash safety: the new key files are written beside the current ones (``*.next``), then the entry and a note in
+`meta` are committed in one transaction, then the files take the current names. `finish_interrupted_rotation`
+completes or drops a rotation a crash cut short, by whether the transaction committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from node.identity import NEXT, ROTATION_KEY, keys_dir, take_next_keys
+from node.keyseal import Sealer, is_sealed
+from node.runtime import NodeRuntime
+from node.sync.log import append_up_entry, get_meta, receipted_head, set_meta
+from protocol.keys import AgeIdentity, SigningKey, read_secret_file, write_secret_file
+from protocol.trust import node_keys_proof
+
+
+class NodeKeyRotationError(Exception):
+    """The rotation cannot be done; the message says why (for the node admin)."""
+
+
+def _write_key_file(path: Path, lines: list[str], sealer: Sealer | None) -> None:
+    text = "\n".join(lines) + "\n"
+    final_name = path.name.removesuffix(NEXT)
+    write_secret_file(path, sealer.seal(text, name=final_name) if sealer else text)
+
+
+async def rotate_node_keys(runtime: NodeRuntime, *, passphrase: str | None = None) -> int:
+    """Make new node keys and queue their announcement; returns the seq of the `node_keys` entry."""
+    identity = runtime.identity
+    keys = identity.key_dir or keys_dir(runtime.data_dir)
+    sign_path, age_path = keys / "node-sign.key", keys / "node.agekey"
+    sealed = is_sealed(read_secret_file(sign_path))
+    if sealed and not passphrase:
+        raise NodeKeyRotationError("节点密钥已用口令封存：轮换密钥需要输入封存口令")
+    async with runtime.db.read() as session:
+        if await get_meta(session, ROTATION_KEY):
+            raise NodeKeyRotationError("上一次密钥轮换尚未被县中心确认；请先同步，确认后再轮换")
+    sealer = Sealer(passphrase) if sealed and passphrase else None
+    signing, ident = SigningKey.generate(), AgeIdentity.generate()
+    old_signing = [identity.signing_key, *identity.previous_signing_keys]
+    old_ages = [identity.age_identity, *identity.previous_age_identities]
+    _write_key_file(
+        sign_path.with_name(sign_path.name + NEXT),
+        [signing.to_text()] + [k.to_text() for k in old_signing],
+        sealer,
+    )
+    _write_key_file(
+        age_path.with_name(age_path.name + NEXT), [ident.to_text()] + [k.to_text() for k in old_ages], sealer
+    )
+    sign_text, recipient_text = signing.verify_key.to_text(), ident.recipient.to_text()
+    payload = {
+        "node_id": runtime.node_id,
+        "sign_key": sign_text,
+        "age_recipient": recipient_text,
+        "proof": base64.b64encode(
+            signing.sign(node_keys_proof(runtime.node_id, sign_text, recipient_text))
+        ).decode(),
+        "rotated_at": runtime.now_iso(),
+    }
+    async with runtime.db.write() as session:
+        # Signed by the current (old) key: central verifies it with the key it knows this node by.
+        row = await append_up_entry(session, runtime, kind="node_keys", payload=payload)
+        note = {
+            "seq": row.seq,
+            "sign_key": sign_text,
+            "age_recipient": recipient_text,
+            "at": runtime.now_iso(),
+        }
+        await set_meta(session, ROTATION_KEY, json.dumps(note))
+    take_next_keys(keys)
+    runtime.identity = replace(
+        identity,
+        signing_key=signing,
+        age_identity=ident,
+        previous_signing_keys=tuple(old_signing),
+        previous_age_identities=tuple(old_ages),
+        request_signing_key=identity.request_key,
+    )
+    return row.seq
+
+
+async def restore_rotation_state(runtime: NodeRuntime) -> None:
+    """At start: while central has not receipted the rotation, requests are signed with the previous key."""
+    async with runtime.db.read() as session:
+        note = await get_meta(session, ROTATION_KEY)
+    if note and runtime.identity.previous_signing_keys:
+        runtime.identity = replace(
+            runtime.identity, request_signing_key=runtime.identity.previous_signing_keys[0]
+        )
+    await settle_rotation(runtime)
+
+
+async def settle_rotation(runtime: NodeRuntime) -> bool:
+    """Once central has receipted the `node_keys` entry, sign requests with the new key; True when it did."""
+    async with runtime.db.read() as session:
+        note = await get_meta(session, ROTATION_KEY)
+        receipted = (await receipted_head(session))[0]
+    if not note:
+        return False
+    stated: dict[str, Any] = json.loads(note)
+    if receipted < int(stated["seq"]):
+        return False
+    async with runtime.db.write() as session:
+        await set_meta(session, ROTATION_KEY, "")
+        await set_meta(session, "node_key_rotated_at", str(stated.get("at", "")))
+    runtime.identity = replace(runtime.identity, request_signing_key=None)
+    return True
