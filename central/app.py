@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from litestar import Litestar, MediaType, Request, Response, get, post
 from litestar.datastructures import State
@@ -23,7 +24,15 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from sqlmodel import col, select
 
-from central import archive_routes, audit_routes, backoffice_routes, logistics_routes, sync_routes
+from central import (
+    archive_routes,
+    audit_routes,
+    backoffice_routes,
+    logistics_routes,
+    staff_routes,
+    sync_routes,
+)
+from central.accounts import check_login, credential_tag
 from central.backoffice import case_events, case_state, decide_case, list_cases, list_nodes
 from central.county import (
     CountyKeys,
@@ -34,16 +43,17 @@ from central.county import (
 )
 from central.db import CentralDatabase, migrate
 from central.fleet import fleet, quarantine_list
-from central.models import CentralUser, ComplaintRecord, NodeRecord, RatingRecord
+from central.models import ComplaintRecord, NodeRecord, RatingRecord
 from central.settings import CentralSettings
+from central.staff_routes import session_stamp
 from protocol.catalogue import Catalogue, catalogue_from_dict
 from protocol.errors import (
     AUTH_REQUIRED,
     FORBIDDEN,
-    LOGIN_FAILED,
     MALFORMED_REQUEST,
     NOT_FOUND,
     REQUIRED_FIELD,
+    SESSION_EXPIRED,
     OneWindowError,
 )
 from protocol.events import EVENT_LABELS, STATUS_LABELS
@@ -55,8 +65,7 @@ from protocol.hall import (
     SATISFACTION_LABELS,
 )
 from protocol.hlc import local_display, to_datetime
-from protocol.passwords import verify_password
-from protocol.staff import CENTRAL_ROLES
+from protocol.staff import CENTRAL_ROLES, SESSION_REFUSALS
 
 
 @dataclass
@@ -106,8 +115,9 @@ def _wants_html(request: Request[Any, Any, State]) -> bool:
 
 
 def problem_handler(request: Request[Any, Any, State], exc: OneWindowError) -> Response[Any]:
-    if exc.problem is AUTH_REQUIRED and _wants_html(request):
-        return Redirect(path=f"/login?next={request.url.path}")
+    if exc.problem in (AUTH_REQUIRED, SESSION_EXPIRED) and _wants_html(request):
+        why = f"&why={exc.extra['why']}" if exc.extra.get("why") else ""  # the login page says why
+        return Redirect(path=f"/login?next={quote(request.url.path)}{why}")
     return Response(
         content=exc.to_problem_json(), status_code=exc.problem.status, media_type="application/problem+json"
     )
@@ -133,22 +143,26 @@ def current_user(request: Request[Any, Any, State], *roles: str) -> dict[str, st
 
 @post("/api/v1/login", media_type=MediaType.JSON, status_code=200)
 async def api_login(request: Request[Any, Any, State], data: JSONBody[dict[str, str]]) -> dict[str, Any]:
-    user = await _authenticate(request, data.get("username", ""), data.get("password", ""))
-    request.set_session({"user": user})
-    return {"user": user}
+    login = await _authenticate(request, data.get("username", ""), data.get("password", ""))
+    request.set_session(login)
+    return {"user": login["user"]}
 
 
-async def _authenticate(request: Request[Any, Any, State], username: str, password: str) -> dict[str, str]:
+async def _authenticate(request: Request[Any, Any, State], username: str, password: str) -> dict[str, Any]:
+    """The session to start for these credentials (lockout in `central.accounts`)."""
+    now = request.app.state.get("now", lambda: datetime.now(UTC))()
     async with _central(request).db.transaction() as session:
-        row = await session.get(CentralUser, username.strip())
-    if row is None or row.disabled or not verify_password(password, row.password_hash):
-        raise OneWindowError(LOGIN_FAILED, "用户名或密码错误", field="password")
-    return {
-        "username": row.username,
-        "display_name": row.display_name,
-        "role": row.role,
-        "role_label": CENTRAL_ROLES.get(row.role, row.role),
+        result = await check_login(session, username=username, password=password, now=now)
+    if isinstance(result, OneWindowError):
+        raise result  # after the commit: the failure is counted
+    stamp = session_stamp()
+    user = {
+        "username": result.username,
+        "display_name": result.display_name,
+        "role": result.role,
+        "role_label": CENTRAL_ROLES.get(result.role, result.role),
     }
+    return {"user": user, "auth": {"issued_at": stamp, "last_seen": stamp, "cred": credential_tag(result)}}
 
 
 @get("/api/v1/cases", media_type=MediaType.JSON)
@@ -224,22 +238,22 @@ async def home() -> Redirect:
 
 
 @get("/login", media_type=MediaType.HTML)
-async def login_page(next: FromQuery[str] = "/cases") -> Template:
-    return Template(template_name="login.html", context={"next": next, "error": None})
+async def login_page(next: FromQuery[str] = "/cases", why: FromQuery[str] = "") -> Template:
+    return Template(template_name="login.html", context={"next": next, "error": SESSION_REFUSALS.get(why)})
 
 
 @post("/login", media_type=MediaType.HTML, status_code=200)
 async def login_submit(request: Request[Any, Any, State]) -> Response[Any]:
     form = await request.form()
     try:
-        user = await _authenticate(request, str(form.get("username", "")), str(form.get("password", "")))
+        login = await _authenticate(request, str(form.get("username", "")), str(form.get("password", "")))
     except OneWindowError as exc:
         return Template(
             template_name="login.html",
             context={"next": form.get("next", "/cases"), "error": exc.reason},
-            status_code=401,
+            status_code=exc.problem.status,
         )
-    request.set_session({"user": user})
+    request.set_session(login)
     target = str(form.get("next") or "/cases")
     return Redirect(path=target if target.startswith("/") and not target.startswith("//") else "/cases")
 
@@ -454,8 +468,10 @@ def _template_setup(engine: JinjaTemplateEngine) -> None:
     engine.engine.globals.update(event_labels={**EVENT_LABELS, **HALL_EVENT_LABELS})
 
 
-def create_app(settings: CentralSettings) -> Litestar:
-    """Central's ASGI app. Opening the database, migrating and loading the county happen at start-up."""
+def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None = None) -> Litestar:
+    """Central's ASGI app. Opening the database, migrating and loading the county happen at start-up.
+
+    `now` is central's clock for login lockouts (tests pass a fake one)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     database_url = settings.resolved_database_url
     county = load_county(settings.county_dir)
@@ -490,6 +506,7 @@ def create_app(settings: CentralSettings) -> Litestar:
             *archive_routes.ROUTES,
             *logistics_routes.ROUTES,
             *backoffice_routes.ROUTES,
+            *staff_routes.ROUTES,
             *audit_routes.ROUTES,
             api_login,
             api_cases,
@@ -527,5 +544,7 @@ def create_app(settings: CentralSettings) -> Litestar:
             OneWindowError: problem_handler,
             HTTPException: http_exception_handler,
         },
+        guards=[staff_routes.login_guard(settings.session_policy)],  # every route: a live login or public
+        state=State({"now": now or (lambda: datetime.now(UTC))}),
         request_max_body_size=64 * 1024 * 1024,
     )

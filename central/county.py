@@ -98,6 +98,11 @@ async def import_registry(session: AsyncSession, county_dir: Path) -> int:
                 )
             )
             added += 1
+        if isinstance(record.get("staff"), list):
+            # The node's accounts as provisioning wrote them into its bundle; central's later changes win.
+            from central.staff_admin import seed_node_staff  # here: staff_admin → backoffice → this module
+
+            await seed_node_staff(session, record["id"], record["staff"], now=record.get("created_at", ""))
         node = await session.get(NodeRecord, record["id"])
         if node is not None and record.get("status") == "revoked" and node.status != "revoked":
             # The registry is where a county admin revokes (`provision revoke-node` or the fleet page): from

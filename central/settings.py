@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol.staff import SessionPolicy
+
 
 @dataclass(frozen=True)
 class CentralSettings:
@@ -21,6 +23,14 @@ class CentralSettings:
     port: int = 8100
     #: SQLAlchemy URL of the database; default SQLite in `data_dir`. ``postgresql://…`` for PostgreSQL.
     database_url: str | None = None
+    #: Seconds a back-office login lasts without a request.
+    session_idle_s: float = 30 * 60
+    #: Seconds a back-office login lasts at most from the moment of login.
+    session_max_s: float = 12 * 3600
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(idle_s=self.session_idle_s, max_s=self.session_max_s)
 
     @property
     def resolved_database_url(self) -> str:
@@ -41,5 +51,11 @@ class CentralSettings:
             values["port"] = int(environ["ONEWINDOW_CENTRAL_PORT"])
         if environ.get("DATABASE_URL"):
             values["database_url"] = environ["DATABASE_URL"]
+        for key, name in (
+            ("session_idle_s", "ONEWINDOW_CENTRAL_SESSION_IDLE_S"),
+            ("session_max_s", "ONEWINDOW_CENTRAL_SESSION_MAX_S"),
+        ):
+            if name in environ:
+                values[key] = float(environ[name])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
