@@ -6,11 +6,14 @@ import json
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
+import segno
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
+from markupsafe import Markup
 from sqlmodel import col, select
 
 from node.identity import ROTATION_KEY, keys_dir
@@ -149,6 +152,39 @@ async def rotate_keys(request: Request[Any, Any, State]) -> Response[Any]:
     return Redirect(path="/sync#node-keys")
 
 
+def pairing_text(base_url: str, runtime: Any) -> str:
+    """What a centre's tablet needs to find this node on the LAN and trust it: its address, id and key."""
+    return "onewindow:node?" + urlencode(
+        {
+            "url": base_url.rstrip("/") + "/login",
+            "node": runtime.node_id,
+            "name": runtime.identity.name,
+            "key": runtime.identity.sign_key.fingerprint,
+        }
+    )
+
+
+@get("/sync/pair", media_type=MediaType.HTML)
+async def pair_page(request: Request[Any, Any, State]) -> Template:
+    """平板连接: a QR code a new tablet scans to open this node's pages and check it is the right node."""
+    user = current_user(request)
+    runtime = runtime_of(request)
+    base = str(request.base_url)
+    text = pairing_text(base, runtime)
+    svg = segno.make(text, error="m").svg_inline(scale=6, border=2)
+    return Template(
+        template_name="pair.html",
+        context={
+            "user": user,
+            "active": "sync",
+            "qr_svg": Markup(svg),
+            "text": text,
+            "url": base.rstrip("/") + "/login",
+            "fingerprint": runtime.identity.sign_key.fingerprint,
+        },
+    )
+
+
 @get("/sync/progress", media_type=MediaType.HTML)
 async def sync_progress(request: Request[Any, Any, State]) -> Template:
     """The live part of the sync page (queue, transfer), polled by HTMX while the page is open."""
@@ -220,6 +256,7 @@ ROUTES = [
     api_sync_status,
     sync_now,
     rotate_keys,
+    pair_page,
     sync_progress,
     courier_export,
     courier_file,
