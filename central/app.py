@@ -29,6 +29,7 @@ from central import (
     audit_routes,
     backoffice_routes,
     logistics_routes,
+    review,
     staff_routes,
     sync_routes,
 )
@@ -358,6 +359,27 @@ async def fleet_revoke(request: Request[Any, Any, State], node_id: FromPath[str]
     return Redirect(path="/fleet")
 
 
+@post("/fleet/quarantine/{quarantine_id:int}/{verdict:str}", media_type=MediaType.HTML, status_code=200)
+async def fleet_review(
+    request: Request[Any, Any, State], quarantine_id: FromPath[int], verdict: FromPath[str]
+) -> Response[Any]:
+    """复核隔离条目: release (apply) or reject what a revoked node sent after its revocation."""
+    user = current_user(request, "admin")
+    central = _central(request)
+    note = str((await request.form()).get("note", ""))
+    now = datetime.now(UTC).isoformat(timespec="milliseconds")
+    async with central.db.transaction() as session:
+        if verdict == "release":
+            await review.release(
+                session, central.county, quarantine_id, actor=user["username"], note=note, now=now
+            )
+        elif verdict == "reject":
+            await review.reject(session, quarantine_id, actor=user["username"], note=note, now=now)
+        else:
+            raise OneWindowError(NOT_FOUND, f"未知的复核结论 {verdict}", field="verdict")
+    return Redirect(path="/fleet#quarantine")
+
+
 # ---- hall supervision: ratings (好差评) with their follow-ups, complaints -----------------------------------
 
 
@@ -522,6 +544,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             case_decide,
             fleet_page,
             fleet_revoke,
+            fleet_review,
             api_ratings,
             api_complaints,
             ratings_page,

@@ -132,6 +132,11 @@ class QuarantineRecord(CentralTable, table=True):
     reason: str = Field(sa_column=Column(Text, nullable=False))
     received_at: str
     wire: str = Field(sa_column=Column(Text, nullable=False))
+    #: The county's review: "" (waiting), "released" (applied after review) or "rejected" (kept, not applied).
+    resolution: str = ""
+    resolved_by: str | None = None
+    resolved_at: str | None = None
+    resolution_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class CentralUser(CentralTable, table=True):

@@ -222,6 +222,26 @@ async def test_a_revoked_node_keeps_everything_and_its_new_entries_wait_in_quara
     fleet = (await stack.central.get("/fleet", headers={"accept": "text/html"})).text
     assert "已吊销" in fleet and "设备被盗" in fleet and "OW-1210" in fleet
 
+    # The county reviews what was held back: the case a clerk accepted before the theft was noticed is
+    # released (applied once, even if released twice), the rest would be rejected; nothing is deleted.
+    held = quarantined[-1]
+    assert held.id is not None
+    no_note = await stack.central.post(f"/fleet/quarantine/{held.id}/release", data={"note": ""})
+    assert no_note.status_code == 422 and no_note.json()["field"] == "note"
+    released = await stack.central.post(
+        f"/fleet/quarantine/{held.id}/release", data={"note": "核实为被盗前当日受理"}
+    )
+    assert released.status_code in (200, 302, 303), released.text
+    twice = await stack.central.post(f"/fleet/quarantine/{held.id}/reject", data={"note": "x"})
+    assert twice.status_code == 409
+    async with central.db.transaction() as session:
+        cases = {c.case_id for c in (await session.exec(select(CaseRecord))).all()}
+        record = await session.get(QuarantineRecord, held.id)
+    assert after["case_id"] in cases
+    assert record is not None and record.resolution == "released" and record.resolved_by == ADMIN[0]
+    fleet = (await stack.central.get("/fleet", headers={"accept": "text/html"})).text
+    assert "已放行" in fleet and "核实为被盗前当日受理" in fleet
+
 
 async def test_revoking_from_the_fleet_page_needs_an_admin_and_a_reason(stack: Stack) -> None:
     node_id = stack.setup.bundles[1].node_id

@@ -27,7 +27,17 @@ def upgrade() -> None:
         batch.add_column(sa.Column("key_history", sa.Text(), nullable=True))
 
 
+    with op.batch_alter_table("quarantine") as batch:
+        batch.add_column(sa.Column("resolution", _S(), nullable=False, server_default=""))
+        batch.add_column(sa.Column("resolved_by", _S(), nullable=True))
+        batch.add_column(sa.Column("resolved_at", _S(), nullable=True))
+        batch.add_column(sa.Column("resolution_note", sa.Text(), nullable=True))
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("quarantine") as batch:
+        for name in ("resolution_note", "resolved_at", "resolved_by", "resolution"):
+            batch.drop_column(name)
     with op.batch_alter_table("node") as batch:
         for name in ("key_history", "revoked_after_seq", "revoked_reason", "revoked_at", "county_keys_sent", "county_key"):
             batch.drop_column(name)
