@@ -59,6 +59,21 @@ async def on_blob_arrived(
     report = await asyncio.to_thread(
         check_package, data, stage="YJ", trusted_key=trusted, expected_node=node_id, checked_at=utc_iso()
     )
+    # A package sealed before the node rotated its keys carries the old key's signature: the keys it was known
+    # by before count too (newest first), and only those.
+    earlier = [h["sign_key"] for h in reversed(json.loads(node.key_history or "[]"))] if node else []
+    for key_text in earlier if not report.passed else []:
+        retry = await asyncio.to_thread(
+            check_package,
+            data,
+            stage="YJ",
+            trusted_key=VerifyKey.from_text(key_text),
+            expected_node=node_id,
+            checked_at=utc_iso(),
+        )
+        if retry.passed:
+            report = retry
+            break
     if trusted is None:
         report = _refuse(
             report, "YJ-ZS-2", "来源真实性（签名者为登记节点）", "上传节点没有登记的公钥", "node_key_unknown"

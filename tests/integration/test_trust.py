@@ -14,6 +14,7 @@ import pytest
 from sqlmodel import col, select
 
 from central.models import CaseRecord, NodeRecord, QuarantineRecord, UpEntryRecord
+from node.archive.service import archive_case
 from node.enrolment import EnrolmentError, enroll
 from node.identity import ROTATION_KEY, load_identity
 from node.models import Blob, Case, DownEntry, UpEntry
@@ -33,8 +34,10 @@ from provisioning.county import (
     rotate_county_keys,
 )
 from tests.conftest import Stack, login_central, login_node
+from tests.integration.test_archive import central_record
 from tests.integration.test_walking_skeleton import accept_one
 from tests.support import CLERK, NODE_ADMIN, VALID_IDS, require_tool
+from tests.unit.protocol.test_archive import LEAD_ACTOR, issued_case
 
 ADMIN = ("admin", "admin-pass-1")  # the county admin `provision` creates
 
@@ -502,3 +505,15 @@ async def test_a_rotation_cut_short_before_its_entry_committed_is_dropped(
     assert load_identity(stack.node_dir).sign_key.to_text() == before  # the half-made keys are dropped
     assert not (keys / "node-sign.key.next").exists()
     assert not (await sync_once(stack.central, stack.runtime)).errors
+
+
+async def test_an_archive_package_sealed_before_a_node_key_rotation_still_passes_at_central(
+    stack: Stack,
+) -> None:
+    state = await issued_case(stack)
+    outcome = await archive_case(stack.runtime, actor=LEAD_ACTOR, case_id=state["case_id"])
+    assert outcome.archived
+    await rotate_node_keys(stack.runtime)  # central learns the new key before the package reaches it
+    assert not (await sync_once(stack.central, stack.runtime)).errors
+    record = await central_record(stack, outcome.package_sha256)
+    assert record is not None and record.passed, record
