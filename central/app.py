@@ -326,7 +326,7 @@ async def case_decide(request: Request[Any, Any, State], case_id: FromPath[str])
 async def fleet_page(request: Request[Any, Any, State]) -> Template:
     user = current_user(request)
     async with _central(request).db.transaction() as session:
-        rows = await fleet(session)
+        rows = await fleet(session, county_key=_central(request).county.fingerprint)
         quarantined = await quarantine_list(session)
     names = {row.node.node_id: row.node.name for row in rows}
     return Template(

@@ -56,7 +56,11 @@ class FleetRow:
         }
 
 
-async def fleet(session: AsyncSession, *, now: datetime | None = None) -> list[FleetRow]:
+async def fleet(
+    session: AsyncSession, *, now: datetime | None = None, county_key: str | None = None
+) -> list[FleetRow]:
+    """Every node with what needs attention; `county_key` (the current county key's fingerprint) flags nodes
+    that have not yet taken a key rotation."""
     now = now or datetime.now(UTC)
     nodes = (await session.exec(select(NodeRecord).order_by(col(NodeRecord.number)))).all()
     rows = []
@@ -76,6 +80,8 @@ async def fleet(session: AsyncSession, *, now: datetime | None = None) -> list[F
             silent = (now - datetime.fromisoformat(node.last_contact_at)).total_seconds()
             if silent > SILENT_AFTER_S:
                 row.attention.append(f"已 {silent / 86400:.0f} 天未联系")
+        if county_key and node.status == "active" and node.county_key and node.county_key != county_key:
+            row.attention.append("县密钥未更新")
         if node.skew_ms is not None and abs(node.skew_ms) >= SKEW_WARNING_MS:
             row.attention.append(f"时钟{row.skew}")
         if row.quarantined:

@@ -288,6 +288,8 @@ async def test_after_rotate_keys_new_entries_use_the_new_key_and_age_reads_each_
     new_identity = county_dir / "keys" / "county.agekey"
     assert old_identity.exists() and (county_dir / "keys" / "retired" / "county-sign.g1.key").exists()
 
+    await login_central(stack, ADMIN)
+    assert "县密钥未更新" in (await stack.central.get("/fleet", headers={"accept": "text/html"})).text
     # The node learns the new keys from its down log (announced by the old key), then encrypts to the new one.
     await sync_once(stack.central, stack.runtime)
     ring = stack.runtime.identity.county_ring
@@ -297,6 +299,8 @@ async def test_after_rotate_keys_new_entries_use_the_new_key_and_age_reads_each_
     async with stack.runtime.db.read() as session:
         kinds = [d.kind for d in (await session.exec(select(DownEntry).order_by(col(DownEntry.seq)))).all()]
     assert "county_keys" in kinds
+    await sync_once(stack.central, stack.runtime)  # its next hello says it trusts the new key
+    assert "县密钥未更新" not in (await stack.central.get("/fleet", headers={"accept": "text/html"})).text
 
     new_case = await accept_one(stack, VALID_IDS[1], "李四")
     report = await sync_once(stack.central, stack.runtime)
