@@ -138,6 +138,6 @@ def revoke_in_registry(county_dir: Path, node_id: str, *, reason: str, now: str)
     if record.get("status") != "revoked":
         record.update(status="revoked", revoked_at=now, revoked_reason=reason[:500])
         write_file_atomic(
-            path, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8") + b"\n", mode=0o644
-        )
+            path, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8") + b"\n", mode=0o600
+        )  # the record holds the node's staff password hashes
     return record

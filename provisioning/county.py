@@ -337,7 +337,7 @@ def revoke_node(county: County, node_id: str, *, reason: str, now: datetime | No
         return record
     now = now or datetime.now(UTC)
     record = {**record, "status": "revoked", "revoked_at": now.isoformat(), "revoked_reason": reason[:500]}
-    _write_json(county.path / "nodes" / f"{record['id']}.json", record)
+    _write_json(county.path / "nodes" / f"{record['id']}.json", record, mode=0o600)  # holds staff hashes
     return record
 
 
