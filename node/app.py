@@ -25,7 +25,7 @@ from node.audit import routes as audit_routes
 from node.devices import routes as device_routes
 from node.devices.manager import DEFAULT_DEVICE_TABLE
 from node.devices.runner import create_devices, run_devices
-from node.identity import load_identity
+from node.identity import NodeIdentity, load_identity
 from node.intake import dashboard_routes, hall_routes, mail_routes, outcome_routes, ticket_routes
 from node.intake import routes as intake_routes
 from node.intake.outcomes import clock_loop
@@ -43,14 +43,17 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now) -> Litestar:
+def create_app(
+    settings: NodeSettings, *, now: Callable[[], datetime] = utc_now, identity: NodeIdentity | None = None
+) -> Litestar:
     """The node's ASGI app for an enrolled data directory."""
-    identity = load_identity(settings.data_dir)
+    # The CLI passes the identity when it had to unseal the keys with a passphrase.
+    identity = identity or load_identity(settings.data_dir, settings.key_dir)
     central_url = settings.central_url or identity.central_urls[0]
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        runtime = await open_runtime(settings.data_dir, now=now)
+        runtime = await open_runtime(settings.data_dir, identity=identity, now=now)
         app.state.runtime = runtime
         app.state.central_url = central_url
         app.state.rectify_days = settings.rectify_working_days
@@ -59,6 +62,7 @@ def create_app(settings: NodeSettings, *, now: Callable[[], datetime] = utc_now)
             simulate=settings.simulate_devices,
             device_table=settings.device_table or DEFAULT_DEVICE_TABLE,
             scan_folder=settings.scan_folder,
+            keep_processed_scans=settings.keep_processed_scans,
             camera=settings.camera,
             photo_decoder=settings.photo_decoder,
             evaluator_window=settings.evaluator_window,

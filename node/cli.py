@@ -1,14 +1,27 @@
-"""`onewindow node …`: enrol from a bundle, serve the tablet UI, sync once. Parses and delegates."""
+"""`onewindow node …`: enrol from a bundle, serve the tablet UI, sync once, seal the keys with a passphrase.
+Parses and delegates."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protocol.errors import OneWindowError
+
+if TYPE_CHECKING:
+    from node.identity import NodeIdentity
+
+#: Environment variable the node reads its key passphrase from when the keys are sealed (then removed from the
+#: environment, so child processes do not inherit it).
+PASSPHRASE_ENV = "ONEWINDOW_NODE_KEY_PASSPHRASE"
+KEYS_ENV = "ONEWINDOW_NODE_KEYS"
+MIN_PASSPHRASE = 8
+KEYS_HELP = "node key directory (default: <data>-keys beside the data directory; env ONEWINDOW_NODE_KEYS)"
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -16,11 +29,16 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     enroll = sub.add_parser("enroll", help="enrol this machine from a county bundle (works offline)")
     enroll.add_argument("bundle", type=Path)
     enroll.add_argument("--data", type=Path, required=True, help="node data directory")
+    enroll.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
     enroll.add_argument(
         "--expect-county", help="county key fingerprint to pin (from the QR code or the admin)"
     )
+    enroll.add_argument(
+        "--qr", help="the text of the QR code printed beside the bundle (pins county, node and bundle file)"
+    )
     serve = sub.add_parser("serve", help="serve the tablet UI and run the sync loop")
     serve.add_argument("--data", type=Path, required=True)
+    serve.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--central-url", default=None, help="override the central URL from the bundle")
@@ -38,13 +56,30 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         "export", help="write every unsent entry and attachment to one file for the courier"
     )
     export.add_argument("--data", type=Path, required=True)
+    export.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
     export.add_argument("--out", type=Path, required=True)
     imp = sub.add_parser("import", help="apply the reply file central wrote for this node")
     imp.add_argument("file", type=Path)
     imp.add_argument("--data", type=Path, required=True)
+    imp.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
     sync = sub.add_parser("sync", help="run one sync round now and print what it did")
     sync.add_argument("--data", type=Path, required=True)
+    sync.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
     sync.add_argument("--central-url", default=None)
+    for name, what in (("seal-keys", "seal"), ("unseal-keys", "unseal")):
+        keys = sub.add_parser(
+            name,
+            help="seal the node's key files with a passphrase (asked twice)"
+            if what == "seal"
+            else "write the sealed key files back unsealed (to change the passphrase: unseal, then seal)",
+        )
+        keys.add_argument("--data", type=Path, required=True)
+        keys.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
+        keys.add_argument(
+            "--passphrase-env",
+            default=None,
+            help="read the passphrase from this environment variable instead",
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,13 +87,34 @@ def run(args: argparse.Namespace) -> int:
         from node.enrolment import EnrolmentError, enroll
 
         try:
-            bundle = asyncio.run(enroll(args.bundle, args.data, expected_county=args.expect_county))
+            if not (args.expect_county or args.qr):
+                print(
+                    "注册失败：请用 --qr（扫描注册包旁的二维码）或 --expect-county（县管理员告知的县密钥指纹）"
+                    "核对注册包确是本县签发",
+                    file=sys.stderr,
+                )
+                return 2
+            bundle = asyncio.run(
+                enroll(
+                    args.bundle,
+                    args.data,
+                    key_dir=_key_dir(args),
+                    expected_county=args.expect_county,
+                    qr=args.qr,
+                )
+            )
         except (OneWindowError, EnrolmentError) as exc:
             print(f"注册失败：{getattr(exc, 'reason', exc)}", file=sys.stderr)
             return 2
         print(f"已注册节点 {bundle.node_name}（{bundle.node_id}），县：{bundle.county_name}")
         print(f"县密钥指纹：{bundle.county_sign_key.fingerprint}")
         print(f"现在即可离线受理；首次连上 {bundle.central_urls[0]} 时完成注册。")
+        from node.identity import keys_dir
+
+        print(
+            f"密钥目录：{keys_dir(args.data, _key_dir(args))}（与数据目录分开存放、分开备份；"
+            "可用 onewindow node seal-keys 加口令封存）"
+        )
         return 0
     if args.node_command == "serve":
         import logging
@@ -73,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         settings = NodeSettings.from_env(
             os.environ,
             data_dir=args.data,
+            key_dir=args.keys,
             host=args.host,
             port=args.port,
             central_url=args.central_url,
@@ -80,22 +137,102 @@ def run(args: argparse.Namespace) -> int:
             simulate_devices=args.simulate_devices,
             scan_folder=args.scan_folder,
         )
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        identity = _unlock(args.data, settings.key_dir)
+        if identity is None:
+            return 2
+        uvicorn.run(
+            create_app(settings, identity=identity),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+        )
         return 0
+    if args.node_command in ("seal-keys", "unseal-keys"):
+        return _seal(args)
+    identity = _unlock(args.data, _key_dir(args))
+    if identity is None:
+        return 2
     if args.node_command == "sync":
-        return asyncio.run(_sync(args.data, args.central_url))
+        return asyncio.run(_sync(args.data, args.central_url, identity))
     if args.node_command == "export":
-        return asyncio.run(_export(args.data, args.out))
+        return asyncio.run(_export(args.data, args.out, identity))
     if args.node_command == "import":
-        return asyncio.run(_import(args.data, args.file))
+        return asyncio.run(_import(args.data, args.file, identity))
     return 2
 
 
-async def _export(data: Path, out: Path) -> int:
+def _key_dir(args: argparse.Namespace) -> Path | None:
+    if args.keys is not None:
+        return Path(args.keys)
+    return Path(os.environ[KEYS_ENV]) if os.environ.get(KEYS_ENV) else None
+
+
+def _unlock(data: Path, key_dir: Path | None) -> NodeIdentity | None:
+    """The node's identity, its keys unsealed with the passphrase from the environment or the terminal when
+    they are sealed; None (after saying why, in Chinese) when they cannot be opened: the node does not start."""
+    from node.identity import load_identity
+    from node.keyseal import KeySealError, PassphraseRequired
+
+    passphrase = os.environ.pop(PASSPHRASE_ENV, None) or None
+    try:
+        try:
+            return load_identity(data, key_dir, passphrase=passphrase)
+        except PassphraseRequired:
+            if passphrase is not None or not sys.stdin.isatty():
+                raise
+            return load_identity(data, key_dir, passphrase=getpass.getpass("节点密钥口令："))
+    except KeySealError as exc:
+        print(f"无法打开节点密钥：{exc}", file=sys.stderr)
+    except FileNotFoundError as exc:
+        print(f"本机尚未注册为节点，或密钥目录不对：{exc}", file=sys.stderr)
+    except PermissionError as exc:
+        print(f"密钥文件权限不对：{exc}", file=sys.stderr)
+    return None
+
+
+def _passphrase(args: argparse.Namespace, *, twice: bool) -> str:
+    if args.passphrase_env:
+        value = os.environ.get(args.passphrase_env, "")
+        if not value:
+            raise ValueError(f"环境变量 {args.passphrase_env} 没有设置口令")
+        return value
+    first = getpass.getpass("节点密钥口令：")
+    if twice and getpass.getpass("再输入一次：") != first:
+        raise ValueError("两次输入的口令不一致，未作任何更改")
+    return first
+
+
+def _seal(args: argparse.Namespace) -> int:
+    from node.identity import key_files
+    from node.keyseal import KeySealError, seal_key_files, unseal_key_files
+
+    try:
+        files = key_files(args.data, _key_dir(args))
+        if args.node_command == "seal-keys":
+            passphrase = _passphrase(args, twice=True)
+            if len(passphrase) < MIN_PASSPHRASE:
+                raise ValueError(f"口令太短：至少 {MIN_PASSPHRASE} 个字符")
+            done = seal_key_files(files, passphrase)
+        else:
+            done = unseal_key_files(files, _passphrase(args, twice=False))
+    except (KeySealError, ValueError, OSError) as exc:
+        print(f"{'封存' if args.node_command == 'seal-keys' else '解封'}失败：{exc}", file=sys.stderr)
+        return 2
+    if args.node_command == "seal-keys":
+        print(f"已用口令封存 {len(done)} 个密钥文件（{files[0].parent}）。")
+        print(
+            f"此后启动节点须提供口令：环境变量 {PASSPHRASE_ENV}，或在终端输入。口令丢失则本机数据无法读取，请妥善保管。"
+        )
+    else:
+        print(f"已解封 {len(done)} 个密钥文件（{files[0].parent}），它们现在不需要口令即可读取。")
+    return 0
+
+
+async def _export(data: Path, out: Path, identity: NodeIdentity) -> int:
     from node.runtime import open_runtime
     from node.sync.courier import export_courier_file
 
-    runtime = await open_runtime(data)
+    runtime = await open_runtime(data, identity=identity)
     try:
         exported = await export_courier_file(runtime, out)
     finally:
@@ -105,11 +242,11 @@ async def _export(data: Path, out: Path) -> int:
     return 0
 
 
-async def _import(data: Path, reply: Path) -> int:
+async def _import(data: Path, reply: Path, identity: NodeIdentity) -> int:
     from node.runtime import open_runtime
     from node.sync.courier import import_courier_reply
 
-    runtime = await open_runtime(data)
+    runtime = await open_runtime(data, identity=identity)
     try:
         report = await import_courier_reply(runtime, reply.read_bytes())
     except OneWindowError as exc:
@@ -124,11 +261,11 @@ async def _import(data: Path, reply: Path) -> int:
     return 0
 
 
-async def _sync(data: Path, central_url: str | None) -> int:
+async def _sync(data: Path, central_url: str | None, identity: NodeIdentity) -> int:
     from node.runtime import open_runtime
     from node.sync.client import CentralUnavailable, central_client, sync_once
 
-    runtime = await open_runtime(data)
+    runtime = await open_runtime(data, identity=identity)
     try:
         async with central_client(runtime, central_url) as client:
             report = await sync_once(client, runtime)

@@ -2,7 +2,8 @@
 
 Writes go through `Database.write()`, which serialises writers in-process and takes SQLite's write lock at
 BEGIN, so a transaction never fails half-way on a lock upgrade. Reads use a separate engine with deferred
-transactions and never wait for the writer (WAL).
+transactions and never wait for the writer (WAL). Both engines carry the node data key for the columns encrypted
+at rest (`node.atrest`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from node.atrest import attach_data_key
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -41,9 +44,10 @@ def migrate(db_path: Path) -> None:
 
 
 class Database:
-    """The node's database file, with a writer and a reader engine."""
+    """The node's database file, with a writer and a reader engine; `data_key` (the node's) reads and writes
+    the encrypted columns — without it, touching one raises `node.atrest.DataAtRestError`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, data_key: bytes | None = None) -> None:
         self.path = path
         url = f"sqlite+aiosqlite:///{path}"
         self.writer: AsyncEngine = create_async_engine(url, pool_size=1, max_overflow=0)
@@ -55,6 +59,8 @@ class Database:
                 conn.exec_driver_sql(statement)
 
             event.listen(engine.sync_engine, "begin", _begin)
+            if data_key is not None:
+                attach_data_key(engine, data_key)
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager

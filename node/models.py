@@ -6,6 +6,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, Text, text
 from sqlmodel import Field, SQLModel
 
+from node.atrest import EncryptedString, EncryptedText
+
 
 class NodeTable(SQLModel):
     metadata = MetaData()
@@ -67,7 +69,8 @@ class CaseEvent(NodeTable, table=True):
     authority: str
     actor: str
     hlc: int = Field(sa_column=Column(BigInteger, nullable=False))
-    payload: str = Field(sa_column=Column(Text, nullable=False))
+    #: The event's JSON payload, encrypted at rest (applicants' ID numbers, phones and addresses are in it).
+    payload: str = Field(sa_column=Column(EncryptedText("event.payload"), nullable=False))
     schema_version: int = 1
     content_hash: str
     origin: str  # local | down
@@ -82,7 +85,7 @@ class Case(NodeTable, table=True):
     case_number: str = Field(unique=True)
     item_code: str = Field(index=True)
     item_name: str
-    applicant_name: str
+    applicant_name: str = Field(sa_column=Column(EncryptedString("case.applicant_name"), nullable=False))
     status: str = Field(index=True)
     received_at: str = Field(index=True)
     accepted_at: str = ""
@@ -142,7 +145,7 @@ class Blob(NodeTable, table=True):
     sha256: str = Field(primary_key=True)
     size: int
     media_type: str
-    filename: str
+    filename: str = Field(sa_column=Column(EncryptedString("blob.filename"), nullable=False))
     created_at: str
     #: Upload to central (tus): the spool is the age file encrypted to the county, made once and kept until
     #: central confirms, so a resumed upload always continues the same bytes.
@@ -207,8 +210,8 @@ class Appointment(NodeTable, table=True):
     category: str
     day: str
     slot_start: str  # local "HH:MM"
-    name: str
-    phone: str
+    name: str = Field(sa_column=Column(EncryptedString("appointment.name"), nullable=False))
+    phone: str = Field(sa_column=Column(EncryptedString("appointment.phone"), nullable=False))
     id_hash: str | None = None
     status: str  # booked | arrived | cancelled
     ticket_id: str | None = None

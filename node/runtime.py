@@ -12,10 +12,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import select
 
+from node.atrest import encrypt_plaintext_rows
 from node.blobs import BlobStore
 from node.db import Database, migrate
 from node.identity import NodeIdentity, load_identity
-from node.models import CaseEvent, CatalogueVersion, Meta
+from node.models import CaseEvent, CatalogueVersion, Meta, NodeTable
 from protocol.calendar import WorkingCalendar, calendar_from_dict
 from protocol.catalogue import Catalogue, catalogue_from_dict
 from protocol.hlc import HybridClock
@@ -81,12 +82,23 @@ class NodeRuntime:
         await self.db.close()
 
 
-async def open_runtime(data_dir: Path, *, now: Callable[[], datetime] = utc_now) -> NodeRuntime:
-    """Open an enrolled node's data directory (migrating its database to the newest schema)."""
-    identity = load_identity(data_dir)
+async def open_runtime(
+    data_dir: Path,
+    *,
+    key_dir: Path | None = None,
+    identity: NodeIdentity | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> NodeRuntime:
+    """Open an enrolled node's data directory (migrating its database to the newest schema, and encrypting what
+    an older version left in plaintext). The keys come from `identity` when given (already unsealed), else
+    from `key_dir` (default: beside the data directory, `node.identity.keys_dir`)."""
+    from node.sync.keys import restore_rotation_state  # (node.sync builds on the runtime)
+
+    identity = identity or load_identity(data_dir, key_dir)
     db_path = data_dir / "node.db"
     migrate(db_path)
-    db = Database(db_path)
+    encrypt_plaintext_rows(db_path, identity.data_key, NodeTable.metadata)
+    db = Database(db_path, data_key=identity.data_key)
     async with db.read() as session:
         last = (await session.exec(select(func.max(CaseEvent.hlc)))).one() or 0
 
@@ -102,4 +114,5 @@ async def open_runtime(data_dir: Path, *, now: Callable[[], datetime] = utc_now)
         now=now,
     )
     await runtime.reload_catalogues()
+    await restore_rotation_state(runtime)
     return runtime

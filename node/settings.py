@@ -13,8 +13,13 @@ from protocol.staff import SessionPolicy
 class NodeSettings:
     """How a node runs."""
 
-    #: The node's data directory (database, blobs, node.json, keys/).
+    #: The node's data directory (database, blobs, spool, node.json). Holds nothing readable without the keys.
     data_dir: Path
+    #: The node's key directory (signing key, age identity, data key; mode 0700, files 0600, optionally sealed
+    #: with a passphrase). None: ``<data_dir>-keys`` beside the data directory — or ``<data_dir>/keys`` for a
+    #: node enrolled before the keys moved out (`node.identity.keys_dir`). Keep it off the data directory's
+    #: backups and disk, so a copy of the data alone reveals no ID number or scan.
+    key_dir: Path | None = None
     #: Address the tablet UI listens on (the centre's LAN).
     host: str = "127.0.0.1"
     #: Port of the tablet UI.
@@ -39,6 +44,9 @@ class NodeSettings:
     #: Folder the scanner / document camera software drops files into (hot folder); processed files move to
     #: ``<folder>-processed``, rejected ones to ``<folder>-quarantine``. None: no scan folder.
     scan_folder: Path | None = None
+    #: Keep each scan in ``<folder>-processed`` after it was stored (encrypted) in the case; False (default):
+    #: delete it once stored, so no plaintext scan stays on the node. Rejected scans stay in quarantine.
+    keep_processed_scans: bool = False
     #: USB devices to look for, ``VID:PID=kind`` comma separated (kinds: idcard, evaluator, printer); empty:
     #: the built-in table (`node.devices.manager.DEFAULT_DEVICE_TABLE`).
     device_table: str = ""
@@ -66,6 +74,8 @@ class NodeSettings:
         values: dict[str, object] = {}
         if "ONEWINDOW_NODE_DATA" in environ:
             values["data_dir"] = Path(environ["ONEWINDOW_NODE_DATA"])
+        if environ.get("ONEWINDOW_NODE_KEYS"):
+            values["key_dir"] = Path(environ["ONEWINDOW_NODE_KEYS"])
         if "ONEWINDOW_NODE_HOST" in environ:
             values["host"] = environ["ONEWINDOW_NODE_HOST"]
         if "ONEWINDOW_NODE_PORT" in environ:
@@ -79,6 +89,9 @@ class NodeSettings:
             values["simulate_devices"] = flag in ("1", "true", "yes")
         if "ONEWINDOW_NODE_SCAN_FOLDER" in environ:
             values["scan_folder"] = Path(environ["ONEWINDOW_NODE_SCAN_FOLDER"])
+        if "ONEWINDOW_NODE_KEEP_PROCESSED_SCANS" in environ:
+            flag = environ["ONEWINDOW_NODE_KEEP_PROCESSED_SCANS"].lower()
+            values["keep_processed_scans"] = flag in ("1", "true", "yes")
         for key, name in (
             ("device_table", "ONEWINDOW_NODE_DEVICE_TABLE"),
             ("evaluator_window", "ONEWINDOW_NODE_EVALUATOR_WINDOW"),

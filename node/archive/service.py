@@ -388,17 +388,19 @@ async def archivable_cases(runtime: NodeRuntime) -> list[Case]:
         archived = set(
             (await session.exec(select(CaseEvent.case_id).where(CaseEvent.type == CASE_ARCHIVED))).all()
         )
-        # Only cases the county has refused a package of can need a new one (payloads are canonical JSON).
-        refusals = set(
-            (
+        # Only cases the county has refused a package of can need a new one (payloads are encrypted at rest:
+        # read the confirmations and look inside; there are as many as archived cases, not events).
+        refusals = {
+            case_id
+            for case_id, payload in (
                 await session.exec(
-                    select(CaseEvent.case_id).where(
-                        CaseEvent.type == CASE_ARCHIVE_CONFIRMED,
-                        col(CaseEvent.payload).contains('"passed":false'),
+                    select(CaseEvent.case_id, CaseEvent.payload).where(
+                        CaseEvent.type == CASE_ARCHIVE_CONFIRMED
                     )
                 )
             ).all()
-        )
+            if json.loads(payload).get("passed") is False
+        }
         refused: list[Case] = []
         for row in rows:
             if row.case_id in archived and row.case_id in refusals:

@@ -3,8 +3,9 @@ complete file from the scan folder is checked, deduplicated and attached to that
 reason the clerk sees.
 
 The attaching itself is `node.intake.service.attach_material` (format check, encrypted blob, event), so a scanned
-page and an uploaded one are the same thing on the case. The file leaves the scan folder either way: into the
-processed folder, or into the quarantine folder beside a ``.reason.txt``.
+page and an uploaded one are the same thing on the case. The file leaves the scan folder either way: deleted once
+its bytes are stored (encrypted) in the case, or kept in the processed folder when the node is set to keep them
+(`NodeSettings.keep_processed_scans`), or moved into the quarantine folder beside a ``.reason.txt`` for the clerk.
 """
 
 from __future__ import annotations
@@ -38,13 +39,17 @@ class ScanFolders:
     incoming: Path
     processed: Path
     quarantine: Path
+    #: Keep stored scans in `processed`; False: delete them once stored (the case's blob is the only copy,
+    #: encrypted, R-SEC-1).
+    keep_processed: bool = False
 
     @classmethod
-    def beside(cls, incoming: Path) -> ScanFolders:
+    def beside(cls, incoming: Path, *, keep_processed: bool = False) -> ScanFolders:
         return cls(
             incoming,
             incoming.with_name(incoming.name + "-processed"),
             incoming.with_name(incoming.name + "-quarantine"),
+            keep_processed,
         )
 
     def create(self) -> None:
@@ -256,7 +261,7 @@ async def ingest_file(runtime: NodeRuntime, path: Path, folders: ScanFolders) ->
         (folders.quarantine / f"{record.moved_to}.reason.txt").write_text(
             record.reason + "\n", encoding="utf-8"
         )
-    else:
+    elif folders.keep_processed:
         record.moved_to = _move(path, folders.processed, stamp)
     async with runtime.db.write() as db:
         db.add(record)
@@ -265,4 +270,9 @@ async def ingest_file(runtime: NodeRuntime, path: Path, folders: ScanFolders) ->
             if live is not None:
                 live.pages += 1
                 db.add(live)
+    if record.status != "quarantined" and not folders.keep_processed:
+        # Its bytes are in the blob store (fsynced, committed with the attachment event; for a duplicate, with
+        # the earlier one) and the record is written: a crash before this line leaves the file in the folder,
+        # where the next start finds it again and records it as a duplicate.
+        path.unlink(missing_ok=True)
     return record

@@ -4,9 +4,10 @@ the row: the number only as a keyed hash, the WLT photo as an encrypted blob).""
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index
 from sqlmodel import Field
 
+from node.atrest import EncryptedString, EncryptedText
 from node.models import NodeTable
 
 
@@ -32,16 +33,18 @@ class ScanFile(NodeTable, table=True):
     __tablename__ = "scan_file"
     id: str = Field(primary_key=True)
     sha256: str = Field(index=True)
-    filename: str
+    #: The scanner's file name (encrypted at rest: scanning software may name a file after the person).
+    filename: str = Field(sa_column=Column(EncryptedString("scan_file.filename"), nullable=False))
     size: int
     status: str  # attached | duplicate | quarantined
-    reason: str = Field(default="", sa_column=Column(Text, nullable=False))
+    reason: str = Field(default="", sa_column=Column(EncryptedText("scan_file.reason"), nullable=False))
     session_id: str | None = None
     case_id: str | None = Field(default=None, index=True)
     material_id: str | None = None
     window: str = ""
     received_at: str
-    moved_to: str = ""  # file name in the processed or quarantine folder
+    #: File name in the processed or quarantine folder ("" when a processed file was deleted).
+    moved_to: str = Field(default="", sa_column=Column(EncryptedString("scan_file.moved_to"), nullable=False))
 
 
 class IdCardRead(NodeTable, table=True):

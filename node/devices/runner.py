@@ -30,6 +30,7 @@ def create_devices(
     simulate: bool,
     device_table: str,
     scan_folder: Path | None,
+    keep_processed_scans: bool = False,
     camera: str = "",
     photo_decoder: str = "",
     evaluator_window: str = "",
@@ -60,7 +61,7 @@ def create_devices(
         manager.problem = getattr(exc, "reason", str(exc))
     manager.decoder = load_decoder(photo_decoder)
     if scan_folder is not None:
-        manager.folders = ScanFolders.beside(scan_folder)
+        manager.folders = ScanFolders.beside(scan_folder, keep_processed=keep_processed_scans)
     return manager
 
 
@@ -90,7 +91,9 @@ async def run_devices(
         hot = HotFolder(folders.incoming, deliver, timing=timing)
         manager.extra_status["scan_folder"] = lambda: {
             **hot.status(),
-            "processed": str(folders.processed),
+            "processed": str(folders.processed)
+            if folders.keep_processed
+            else "（导入后删除，不留明文扫描件）",
             "quarantine": str(folders.quarantine),
         }
         tasks.append(asyncio.create_task(hot.run(stop)))

@@ -8,9 +8,10 @@ confirmation comes down the log as a case event.
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index
 from sqlmodel import Field
 
+from node.atrest import EncryptedString, EncryptedText
 from node.models import NodeTable
 
 
@@ -24,11 +25,12 @@ class Parcel(NodeTable, table=True):
     kind: str  # in: application; out: notice | result | original
     tracking_number: str = Field(index=True)
     is_s10: bool = False
-    #: The other party: for an incoming parcel its sender, for an outgoing one its recipient.
-    party: str
-    phone: str = ""
-    address: str = Field(default="", sa_column=Column(Text, nullable=False))
-    contents: str = Field(default="", sa_column=Column(Text, nullable=False))
+    #: The other party: for an incoming parcel its sender, for an outgoing one its recipient. The party, phone,
+    #: address and contents are encrypted at rest (`node.atrest`).
+    party: str = Field(sa_column=Column(EncryptedString("mail_parcel.party"), nullable=False))
+    phone: str = Field(default="", sa_column=Column(EncryptedString("mail_parcel.phone"), nullable=False))
+    address: str = Field(default="", sa_column=Column(EncryptedText("mail_parcel.address"), nullable=False))
+    contents: str = Field(default="", sa_column=Column(EncryptedText("mail_parcel.contents"), nullable=False))
     destination: str = ""  # out: applicant | county (a county department: its hall's logistics desk signs)
     photo_blob: str = ""  # in: the envelope photo
     status: str  # registered | opened | packed | handed | delivered | returned
@@ -36,7 +38,10 @@ class Parcel(NodeTable, table=True):
     manifest_id: str | None = Field(default=None, index=True)
     registered_at: str
     registered_by: str
-    signed_by: str = ""  # in: who signed for it at the window (签收人)
+    #: in: who signed for it at the window (签收人).
+    signed_by: str = Field(
+        default="", sa_column=Column(EncryptedString("mail_parcel.signed_by"), nullable=False)
+    )
     updated_at: str
 
 
@@ -46,8 +51,12 @@ class Manifest(NodeTable, table=True):
     __tablename__ = "mail_manifest"
     id: str = Field(primary_key=True)
     number: str = Field(unique=True)  # e.g. 红梅物流〔2026〕第0001号
-    courier_name: str = ""
-    courier_phone: str = ""
+    courier_name: str = Field(
+        default="", sa_column=Column(EncryptedString("mail_manifest.courier_name"), nullable=False)
+    )
+    courier_phone: str = Field(
+        default="", sa_column=Column(EncryptedString("mail_manifest.courier_phone"), nullable=False)
+    )
     courier_company: str = ""
     created_at: str
     created_by: str
@@ -65,11 +74,12 @@ class ApplicantMessage(NodeTable, table=True):
     id: str = Field(primary_key=True)
     case_id: str = Field(index=True)
     channel: str  # sms | letter
-    recipient: str
-    phone: str = ""
-    address: str = Field(default="", sa_column=Column(Text, nullable=False))
+    #: The recipient, phone, address and text are encrypted at rest (`node.atrest`).
+    recipient: str = Field(sa_column=Column(EncryptedString("mail_message.recipient"), nullable=False))
+    phone: str = Field(default="", sa_column=Column(EncryptedString("mail_message.phone"), nullable=False))
+    address: str = Field(default="", sa_column=Column(EncryptedText("mail_message.address"), nullable=False))
     subject: str
-    text: str = Field(sa_column=Column(Text, nullable=False))
+    text: str = Field(sa_column=Column(EncryptedText("mail_message.text"), nullable=False))
     status: str  # queued | sent
     queued_at: str
     sent_at: str | None = None

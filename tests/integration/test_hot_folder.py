@@ -212,9 +212,10 @@ async def test_scanner_write_patterns_are_ingested_complete_and_once(folder: Fol
     )
     for event in attached:
         assert folder.runtime.blobs.get(str(event["blob"])) in folder.written.values()
-    # Processed files left the folder; only the temp files stay.
+    # Processed files left the folder; only the temp files stay. Once stored (encrypted) in the case, no
+    # plaintext copy is kept (R-SEC-1): the processed folder stays empty unless the node is set to keep them.
     assert sorted(p.name for p in folder.folders.incoming.iterdir()) == sorted(temps)
-    assert len(list(folder.folders.processed.iterdir())) == 6
+    assert not folder.folders.keep_processed and list(folder.folders.processed.iterdir()) == []
     # The same content dropped again is recognised and not attached twice.
     folder.write("slow-again.pdf", folder.written["slow.pdf"]).join()
     again = {r.filename: r for r in await folder.wait_for(9)}["slow-again.pdf"]

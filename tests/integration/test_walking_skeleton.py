@@ -231,7 +231,7 @@ async def test_the_age_tool_decrypts_an_up_entry_with_the_county_identity(
     assert {e["case_id"] for e in payload["events"]} == {case["case_id"]}
     # The node's own age identity cannot read its queue.
     node_identity = tmp_path / "node.agekey"
-    node_identity.write_text((stack.node_dir / "keys" / "node.agekey").read_text())
+    node_identity.write_text((stack.runtime.identity.key_dir / "node.agekey").read_text())
     refused = subprocess.run([age, "-d", "-i", str(node_identity), str(encrypted)], capture_output=True)
     assert refused.returncode != 0
 
