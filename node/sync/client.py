@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from node.models import DownEntry, UpEntry
 from node.runtime import NodeRuntime
 from node.sync.attachments import Uploader, pending_blob_totals, requeue
+from node.sync.keys import settle_rotation
 from node.sync.log import (
     UP_BASE,
     apply_down_entry,
@@ -40,7 +41,6 @@ from node.sync.log import (
     up_head,
 )
 from protocol.canonical import canonical_json
-from node.sync.keys import settle_rotation
 from protocol.errors import ENROLMENT_INVALID, ENTRY_FORK, STATEMENT_INVALID, OneWindowError
 from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
