@@ -66,6 +66,17 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     sync.add_argument("--data", type=Path, required=True)
     sync.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
     sync.add_argument("--central-url", default=None)
+    rotate = sub.add_parser(
+        "rotate-keys",
+        help="new node signing and encryption keys, announced to central (by the old key) at the next sync",
+    )
+    rotate.add_argument("--data", type=Path, required=True)
+    rotate.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
+    rotate.add_argument(
+        "--passphrase-env",
+        default=None,
+        help="sealed keys: read the passphrase from this environment variable",
+    )
     for name, what in (("seal-keys", "seal"), ("unseal-keys", "unseal")):
         keys = sub.add_parser(
             name,
@@ -158,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_export(args.data, args.out, identity))
     if args.node_command == "import":
         return asyncio.run(_import(args.data, args.file, identity))
+    if args.node_command == "rotate-keys":
+        return asyncio.run(_rotate(args, identity))
     return 2
 
 
@@ -225,6 +238,29 @@ def _seal(args: argparse.Namespace) -> int:
         )
     else:
         print(f"已解封 {len(done)} 个密钥文件（{files[0].parent}），它们现在不需要口令即可读取。")
+    return 0
+
+
+async def _rotate(args: argparse.Namespace, identity: NodeIdentity) -> int:
+    """`onewindow node rotate-keys`: the same rotation as the sync page's button, for a node that is stopped."""
+    from node.keyseal import KeySealError, is_sealed
+    from node.runtime import open_runtime
+    from node.sync.keys import NodeKeyRotationError, rotate_node_keys
+    from protocol.keys import read_secret_file
+
+    passphrase = None
+    if identity.key_dir is not None and is_sealed(read_secret_file(identity.key_dir / "node-sign.key")):
+        passphrase = _passphrase(args, twice=False)
+    runtime = await open_runtime(args.data, identity=identity)
+    try:
+        seq = await rotate_node_keys(runtime, passphrase=passphrase)
+    except (NodeKeyRotationError, KeySealError) as exc:
+        print(f"密钥轮换失败：{exc}", file=sys.stderr)
+        return 2
+    finally:
+        await runtime.close()
+    print(f"已生成新的节点密钥，指纹 {runtime.identity.sign_key.fingerprint}（旧密钥保留）。")
+    print(f"轮换声明为第 {seq} 条上传条目，由旧密钥签名；下次同步时县中心确认。")
     return 0
 
 

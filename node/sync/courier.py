@@ -22,6 +22,7 @@ from node.models import DownEntry
 from node.runtime import NodeRuntime
 from node.sync.attachments import ensure_spool, mark_uploaded, pending_blobs, spool_path
 from node.sync.client import SyncReport, apply_hello_answer, apply_push_results, hello_document
+from node.sync.keys import settle_rotation
 from node.sync.log import apply_down_entry, entry_of, get_meta, pending_entries, seal_pending
 from protocol.canonical import canonical_json, parse_json
 from protocol.errors import COURIER_FILE_INVALID, OneWindowError
@@ -134,6 +135,7 @@ async def import_courier_reply(runtime: NodeRuntime, data: bytes) -> SyncReport:
         raise OneWindowError(COURIER_FILE_INVALID, "这不是本节点的回执文件", field="node_id")
     report = SyncReport()
     await apply_push_results(runtime, list(manifest.get("results") or []), report)
+    await settle_rotation(runtime)  # a key rotation the courier carried up is now receipted
     answer = manifest.get("hello_answer")
     if answer is not None:
         await apply_hello_answer(runtime, answer, report)

@@ -521,3 +521,23 @@ async def test_an_archive_package_sealed_before_a_node_key_rotation_still_passes
     assert not (await sync_once(stack.central, stack.runtime)).errors
     record = await central_record(stack, outcome.package_sha256)
     assert record is not None and record.passed, record
+
+
+def test_the_rotate_keys_command_for_a_stopped_node(stack: Stack, tmp_path: Path) -> None:
+    bundle = stack.setup.bundles[1]
+    data = tmp_path / "n2"
+    node = [sys.executable, "-m", "node"]
+    enrolled = subprocess.run(
+        [*node, "enroll", str(bundle.bundle_path), "--data", str(data), "--qr", bundle.qr_text],
+        capture_output=True,
+        text=True,
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    before = load_identity(data).sign_key.fingerprint
+    rotated = subprocess.run([*node, "rotate-keys", "--data", str(data)], capture_output=True, text=True)
+    assert rotated.returncode == 0, rotated.stderr
+    after = load_identity(data)
+    assert after.sign_key.fingerprint != before and after.sign_key.fingerprint in rotated.stdout
+    assert [k.verify_key.fingerprint for k in after.previous_signing_keys] == [before]
+    again = subprocess.run([*node, "rotate-keys", "--data", str(data)], capture_output=True, text=True)
+    assert again.returncode == 2 and "尚未被县中心确认" in again.stderr
