@@ -144,17 +144,19 @@ def make_statement(
 def follow_statements(ring: KeyRing, statements: Iterable[Any]) -> tuple[KeyRing, KeyStatement | None]:
     """Extend `ring` by every statement that a key already trusted (or one just learned) announced.
 
-    Statements are taken in generation order; one whose announcing key is not trusted is refused with OW-1219,
-    so a forged chain never extends trust. Returns the ring and the newest statement learned (None if none)."""
+    Statements are taken in generation order; each new one must be announced by the newest key trusted so far
+    (not by any older one), else it is refused with OW-1219: a forged chain never extends trust, and a retired
+    key that leaked cannot name a new generation. Returns the ring and the newest statement learned (None if
+    none)."""
     parsed = sorted((KeyStatement.from_dict(s) for s in statements), key=lambda s: s.generation)
     newest: KeyStatement | None = None
     for statement in parsed:
         if ring.trusts(statement.sign_key):
             continue
-        if not ring.trusts(statement.previous_sign_key):
+        if statement.previous_sign_key.raw != ring.newest.raw:
             raise OneWindowError(
                 STATEMENT_INVALID,
-                f"第 {statement.generation} 代县密钥由一把本节点不信任的密钥宣布",
+                f"第 {statement.generation} 代县密钥不是由本节点信任的最新一代县密钥宣布的",
                 field="previous_sign_key",
             )
         statement.check()
