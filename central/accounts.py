@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.models import CentralUser, LoginAttemptRecord
@@ -36,7 +38,18 @@ async def check_login(
     OW-1105 while the name is locked, even with the right password; OW-1103 for a wrong name or password,
     saying how many tries are left; the fifth failure in a row locks the name for fifteen minutes."""
     username = username.strip()[:64]
-    attempt = await session.get(LoginAttemptRecord, username)
+    # The name's row is locked for the whole check, so parallel guesses are counted one after another (on
+    # PostgreSQL; central's SQLite transactions are already one at a time). A name never tried gets its row
+    # first, in a savepoint, so two first guesses cannot both insert it.
+    locked = select(LoginAttemptRecord).where(LoginAttemptRecord.username == username).with_for_update()
+    attempt = (await session.exec(locked)).first()
+    if attempt is None:
+        try:
+            async with session.begin_nested():
+                session.add(LoginAttemptRecord(username=username, failures=0, last_failed_at=""))
+        except IntegrityError:
+            pass
+        attempt = (await session.exec(locked)).first()
     if attempt is not None and attempt.locked_until and datetime.fromisoformat(attempt.locked_until) > now:
         return OneWindowError(
             ACCOUNT_LOCKED,
