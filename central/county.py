@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.models import CentralUser, NodeRecord
 from protocol.keys import AgeIdentity, SigningKey, VerifyKey, read_secret_file, write_file_atomic
+from protocol.trust import KeyRing
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class CountyKeys:
     def fingerprint(self) -> str:
         return self.signing_key.verify_key.fingerprint
 
+    @property
+    def ring(self) -> KeyRing:
+        """Every generation's public key: what central's own earlier signatures are checked against."""
+        current = self.signing_key.verify_key
+        return KeyRing((current, *(k.verify_key for k in self.signers.values() if k.verify_key != current)))
+
     def signer_for(self, trusted: str | None) -> SigningKey:
         """The key to sign what a node reads: the newest it trusts (its enrolment key until it learns others)."""
         if trusted and trusted in self.signers:
@@ -51,8 +58,16 @@ class CountyKeys:
 def load_county(county_dir: Path) -> CountyKeys:
     info = json.loads((county_dir / "county.json").read_text("utf-8"))
     keys = county_dir / "keys"
-    signing = SigningKey.from_text(read_secret_file(keys / "county-sign.key"))
-    identities = [AgeIdentity.from_text(read_secret_file(keys / "county.agekey"))]
+    sign_file, age_file = keys / "county-sign.key", keys / "county.agekey"
+    if (keys / "county-sign.next.key").exists():
+        # Caught between a rotation's county.json and its renames: the keys county.json names are the next ones.
+        pending = SigningKey.from_text(read_secret_file(keys / "county-sign.next.key"))
+        if pending.verify_key.to_text() == info["sign_key"]:
+            sign_file = keys / "county-sign.next.key"
+            if (keys / "county.next.agekey").exists():
+                age_file = keys / "county.next.agekey"
+    signing = SigningKey.from_text(read_secret_file(sign_file))
+    identities = [AgeIdentity.from_text(read_secret_file(age_file))]
     signers = {signing.verify_key.fingerprint: signing}
     for retired in sorted(info.get("retired_keys", []), key=lambda r: -int(r["generation"])):
         old = SigningKey.from_text(read_secret_file(keys / retired["sign_key_file"]))
@@ -74,6 +89,11 @@ def registry_stamp(county_dir: Path) -> tuple[float, ...]:
     modification times of county.json and of every node record."""
     nodes = county_dir / "nodes"
     stamps = [(county_dir / "county.json").stat().st_mtime_ns]
+    stamps.extend(
+        p.stat().st_mtime_ns
+        for p in (county_dir / "keys" / "county-sign.key", county_dir / "keys" / "county.agekey")
+        if p.exists()
+    )
     if nodes.exists():
         stamps.append(nodes.stat().st_mtime_ns)
         stamps.extend(p.stat().st_mtime_ns for p in sorted(nodes.glob("*.json")))

@@ -21,7 +21,7 @@ from central.county import CountyKeys
 from central.db import CentralDatabase
 from central.ingest import ingest_entries, load_pushing_node, note_contact, previous_sign_key, utc_iso
 from central.models import NodeRecord
-from central.reconcile import hello, restore_down
+from central.reconcile import hello, note_trusted_county_key, restore_down
 from protocol.canonical import canonical_json, parse_json
 from protocol.errors import COURIER_FILE_INVALID, OneWindowError
 from protocol.keys import Verifier, VerifyKey
@@ -114,6 +114,9 @@ async def import_courier_file(
         node, request_key = await load_pushing_node(session, county, str(manifest["node_id"]), entries)
         outcome.node_id, outcome.node_name = node.node_id, node.name
         note_contact(node, str(manifest.get("created_at", "")), now)
+        hello_document = manifest.get("hello")
+        if isinstance(hello_document, dict):  # receipts below are signed in a key the node trusts
+            note_trusted_county_key(county, node, hello_document)
         if "restore_down.json" in members:
             await restore_down(
                 session, county, node, parse_json(members["restore_down.json"]).get("entries", [])
@@ -127,7 +130,9 @@ async def import_courier_file(
             outcome.quarantined += status == "quarantined"
             outcome.rejected += status == "rejected"
         received: list[str] = []
-        for attachment in manifest.get("attachments") or []:
+        # A revoked node's scans are not taken (as over the network): they stay on the node.
+        attachments = (manifest.get("attachments") or []) if node.status != "revoked" else []
+        for attachment in attachments:
             digest = str(attachment.get("sha256", ""))
             try:
                 new = await complete_blob(

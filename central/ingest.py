@@ -9,6 +9,7 @@ with a numbered error and nothing after it in the batch is looked at, because it
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -221,10 +222,28 @@ def _rotate_node_keys(node: NodeRecord, payload: dict[str, Any], seq: int, now: 
 
 
 def previous_sign_key(node: NodeRecord) -> VerifyKey | None:
-    """The key the node was known by before its last key rotation (requests signed with it are still taken:
-    the node signs with it until it holds the receipt of its rotation, which a cut link may have lost)."""
+    """The key the node was known by before its last key rotation, while requests signed with it are still
+    taken: the node signs with it until it holds the receipt of its rotation (which a cut link may have lost),
+    and from its first request signed with the new key on, never again."""
     history = json.loads(node.key_history or "[]")
-    return VerifyKey.from_text(history[-1]["sign_key"]) if history else None
+    if not history or history[-1].get("closed_at"):
+        return None
+    return VerifyKey.from_text(history[-1]["sign_key"])
+
+
+def verify_node_request(
+    node: NodeRecord, key: VerifyKey, method: str, path: str, time: str, body: bytes, signature: str
+) -> bool:
+    """Whether a request is signed by `key` (the node's key), or by its previous key while that is still taken.
+    A request signed by the current key ends the previous key's use."""
+    if verify_request(key, method, path, time, body, signature):
+        history = json.loads(node.key_history or "[]")
+        if history and not history[-1].get("closed_at") and node.sign_key == key.to_text():
+            history[-1]["closed_at"] = utc_iso()
+            node.key_history = json.dumps(history)
+        return True
+    previous = previous_sign_key(node)
+    return previous is not None and verify_request(previous, method, path, time, body, signature)
 
 
 def _enrol(node: NodeRecord, payload: dict[str, Any], now: str) -> None:
@@ -244,6 +263,8 @@ def _enrol(node: NodeRecord, payload: dict[str, Any], now: str) -> None:
     try:
         enrolled = datetime.fromisoformat(str(payload.get("enrolled_at")))
     except ValueError:
+        enrolled = datetime.fromisoformat(now)
+    if enrolled.tzinfo is None:  # a time without its zone cannot be compared: count it as now
         enrolled = datetime.fromisoformat(now)
     # The node enrols offline and may first reach central days later: the secret must have been used before it
     # expired, and reach central within a grace period after (a clock set back cannot stretch it further).
@@ -320,10 +341,7 @@ async def ingest(
         )
     entries = [LogEntry.from_wire(raw) for raw in entries_raw]
     node, request_key = await load_pushing_node(session, county, node_id, entries)
-    previous = previous_sign_key(node)
-    if not verify_request(request_key, method, path, time_header, body, signature_header) and not (
-        previous is not None and verify_request(previous, method, path, time_header, body, signature_header)
-    ):
+    if not verify_node_request(node, request_key, method, path, time_header, body, signature_header):
         if entries and entries[0].seq == 1 and entries[0].kind == "enrol" and node.status != "pending":
             # Another machine enrolled from the same bundle: say so, rather than "bad signature".
             raise OneWindowError(
@@ -412,6 +430,10 @@ async def ingest_entries(
             # Signed by a revoked node after its revocation (R-PROV-4): kept, chained and receipted so nothing is
             # lost, but quarantined for the county to review, never applied.
             poisoned[entry.seq] = revoked_error(node)
+            if entry.kind == "node_keys":
+                # Only the key bookkeeping is taken: what the node signs next must still reach quarantine.
+                with contextlib.suppress(OneWindowError):
+                    _rotate_node_keys(node, payload, entry.seq, now)
         elif entry.kind == "node_keys":
             try:
                 _rotate_node_keys(node, payload, entry.seq, now)  # later entries verify with the new key

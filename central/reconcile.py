@@ -38,6 +38,16 @@ REPORT_FIELDS = (
 )
 
 
+def note_trusted_county_key(county: CountyKeys, node: NodeRecord, document: dict[str, Any]) -> None:
+    """From a node's hello (over the network or in a courier file): the newest county key it trusts that central
+    holds, which central answers it in from now on."""
+    trusted = document.get("county_keys")
+    if isinstance(trusted, list):
+        known = [fp for fp in trusted if isinstance(fp, str) and fp in county.signers]
+        if known:
+            node.county_key = known[0]
+
+
 async def hello(
     session: AsyncSession,
     county: CountyKeys,
@@ -53,12 +63,7 @@ async def hello(
     receipted = Head.from_wire(document.get("receipted"), "receipted")
     down = Head.from_wire(document.get("down"), "down")
     note_contact(node, node_time, now)
-    trusted = document.get("county_keys")
-    if isinstance(trusted, list):
-        # The newest county key the node trusts and central holds: what central answers it in from now on.
-        known = [fp for fp in trusted if isinstance(fp, str) and fp in county.signers]
-        if known:
-            node.county_key = known[0]
+    note_trusted_county_key(county, node, document)
     if node.status != "revoked":
         await announce_county_keys(session, county, node, node_down_seq=down.seq)
     stated = document.get("report")
@@ -154,7 +159,9 @@ async def restore_down(
         entry = LogEntry.from_wire(raw)
         if entry.node_id != node.node_id or entry.stream != "down":
             raise OneWindowError(VALIDATION, "entry of another node or stream", field="entries")
-        verify_entry(entry, county.verify_key)
+        verify_entry(
+            entry, county.ring
+        )  # signed by whichever generation the node trusted when it was written
         if entry.seq <= node.down_seq:
             stored = await session.get(DownEntryRecord, (node.node_id, entry.seq))
             if stored is not None and stored.entry_hash == entry.entry_hash:

@@ -25,7 +25,7 @@ from central.attachments import (
     terminate_upload,
 )
 from central.backoffice import down_entries
-from central.ingest import ingest, note_contact, previous_sign_key, utc_iso
+from central.ingest import ingest, note_contact, utc_iso, verify_node_request
 from central.models import NodeRecord
 from central.reconcile import hello, restore_down
 from protocol.errors import (
@@ -38,7 +38,7 @@ from protocol.errors import (
 )
 from protocol.keys import VerifyKey
 from protocol.log import LogEntry
-from protocol.requests import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME, verify_request
+from protocol.requests import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME
 from protocol.sync import TUS_EXTENSIONS, TUS_VERSION, parse_tus_metadata
 from protocol.version import PROTOCOL_VERSION
 
@@ -73,18 +73,14 @@ async def authenticated_node(
     if node.status == "revoked" and not allow_revoked:
         raise OneWindowError(NODE_REVOKED, f"node {node_id} is revoked", field=HEADER_NODE)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    previous = previous_sign_key(node)
-    if not any(
-        verify_request(
-            key,
-            request.method,
-            path,
-            request.headers.get(HEADER_TIME, ""),
-            body,
-            request.headers.get(HEADER_SIGNATURE, ""),
-        )
-        for key in (VerifyKey.from_text(node.sign_key), previous)
-        if key is not None
+    if not verify_node_request(
+        node,
+        VerifyKey.from_text(node.sign_key),
+        request.method,
+        path,
+        request.headers.get(HEADER_TIME, ""),
+        body,
+        request.headers.get(HEADER_SIGNATURE, ""),
     ):
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "request not signed by this node", field=HEADER_SIGNATURE

@@ -24,6 +24,7 @@ from node.runtime import NodeRuntime
 from node.sync.attachments import Uploader, pending_blob_totals, requeue
 from node.sync.keys import settle_rotation
 from node.sync.log import (
+    REVOKED_KEY,
     UP_BASE,
     apply_down_entry,
     down_head,
@@ -41,7 +42,14 @@ from node.sync.log import (
     up_head,
 )
 from protocol.canonical import canonical_json
-from protocol.errors import ENROLMENT_INVALID, ENTRY_FORK, STATEMENT_INVALID, OneWindowError
+from protocol.errors import (
+    ENROLMENT_INVALID,
+    ENTRY_FORK,
+    REQUEST_SIGNATURE_INVALID,
+    STATEMENT_INVALID,
+    OneWindowError,
+)
+from protocol.keys import SigningKey
 from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
 from protocol.sync import CERTIFICATE_TYPE, Head, verify_statement
@@ -80,11 +88,23 @@ class CentralUnavailable(Exception):
     """Central could not be reached or answered with a server error; try again later."""
 
 
-def _headers(runtime: NodeRuntime, method: str, path: str, body: bytes) -> dict[str, str]:
+def _headers(
+    runtime: NodeRuntime, method: str, path: str, body: bytes, key: SigningKey | None = None
+) -> dict[str, str]:
+    signer = key or runtime.identity.request_key
     return {
         "content-type": "application/json",
-        **sign_request(runtime.identity.request_key, runtime.node_id, method, path, runtime.now_iso(), body),
+        **sign_request(signer, runtime.node_id, method, path, runtime.now_iso(), body),
     }
+
+
+def _other_key(runtime: NodeRuntime) -> SigningKey | None:
+    """After a node key rotation, the key central may know this node by if not the one just used: the old one
+    (central restored from a backup taken before it got the rotation) or the new one."""
+    identity = runtime.identity
+    if identity.request_signing_key is not None:
+        return identity.signing_key
+    return identity.previous_signing_keys[0] if identity.previous_signing_keys else None
 
 
 async def _call(
@@ -94,6 +114,15 @@ async def _call(
         response = await client.request(
             method, path, content=body, headers=_headers(runtime, method, path, body)
         )
+        other = _other_key(runtime)
+        if (
+            response.status_code == 401
+            and other is not None
+            and REQUEST_SIGNATURE_INVALID.code in response.text
+        ):
+            response = await client.request(
+                method, path, content=body, headers=_headers(runtime, method, path, body, other)
+            )
     except httpx.HTTPError as exc:
         raise CentralUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if response.status_code >= 500:
@@ -265,7 +294,6 @@ async def apply_hello_answer(runtime: NodeRuntime, answer: Any, report: SyncRepo
     return body
 
 
-REVOKED_KEY = "revoked_by_county"
 CERTIFICATE_KEY = "certificate"
 
 

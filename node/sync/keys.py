@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from node.identity import NEXT, ROTATION_KEY, keys_dir, take_next_keys
-from node.keyseal import Sealer, is_sealed
+from node.keyseal import Sealer, Unsealer, is_sealed
 from node.runtime import NodeRuntime
-from node.sync.log import append_up_entry, get_meta, receipted_head, set_meta
+from node.sync.log import REVOKED_KEY, append_up_entry, get_meta, receipted_head, set_meta
 from protocol.keys import AgeIdentity, SigningKey, read_secret_file, write_secret_file
 from protocol.trust import node_keys_proof
 
@@ -42,12 +42,21 @@ async def rotate_node_keys(runtime: NodeRuntime, *, passphrase: str | None = Non
     identity = runtime.identity
     keys = identity.key_dir or keys_dir(runtime.data_dir)
     sign_path, age_path = keys / "node-sign.key", keys / "node.agekey"
-    sealed = is_sealed(read_secret_file(sign_path))
+    sealed_text = read_secret_file(sign_path)
+    sealed = is_sealed(sealed_text)
     if sealed and not passphrase:
         raise NodeKeyRotationError("节点密钥已用口令封存：轮换密钥需要输入封存口令")
+    if sealed and passphrase:
+        # The new key files are sealed with this passphrase: it must be the one that opens the others, or the
+        # node would not start again (one passphrase opens every key file).
+        Unsealer(passphrase).unseal(sealed_text, name=sign_path.name)  # WrongPassphrase if it is not
+    if runtime.sync_state.get("revoked"):
+        raise NodeKeyRotationError("本节点已被县里吊销，不能再轮换密钥")
     async with runtime.db.read() as session:
         if await get_meta(session, ROTATION_KEY):
             raise NodeKeyRotationError("上一次密钥轮换尚未被县中心确认；请先同步，确认后再轮换")
+        if await get_meta(session, REVOKED_KEY):
+            raise NodeKeyRotationError("本节点已被县里吊销，不能再轮换密钥")
     sealer = Sealer(passphrase) if sealed and passphrase else None
     signing, ident = SigningKey.generate(), AgeIdentity.generate()
     old_signing = [identity.signing_key, *identity.previous_signing_keys]

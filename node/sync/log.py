@@ -383,6 +383,10 @@ async def _apply_catalogue(
     runtime.catalogues[catalogue.version] = catalogue
 
 
+#: meta: central's word that the county revoked this node (JSON {at, reason}; "" when not revoked).
+REVOKED_KEY = "revoked_by_county"
+
+
 async def get_meta(session: AsyncSession, key: str) -> str | None:
     row = await session.get(Meta, key)
     return row.value if row else None

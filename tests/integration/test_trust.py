@@ -16,16 +16,18 @@ from sqlmodel import col, select
 from central.models import CaseRecord, NodeRecord, QuarantineRecord, UpEntryRecord
 from node.archive.service import archive_case
 from node.enrolment import EnrolmentError, enroll
-from node.identity import ROTATION_KEY, load_identity
+from node.identity import ROTATION_KEY, key_files, load_identity
+from node.keyseal import WrongPassphrase, seal_key_files
 from node.models import Blob, Case, DownEntry, UpEntry
 from node.runtime import open_runtime
 from node.sync.client import sync_once
-from node.sync.keys import rotate_node_keys
+from node.sync.keys import NodeKeyRotationError, rotate_node_keys
 from node.sync.log import set_meta
 from protocol.enrolment import bundle_digest
 from protocol.errors import OneWindowError
 from protocol.keys import VerifyKey
 from protocol.log import Receipt
+from protocol.requests import sign_request
 from provisioning.county import (
     StaffSpec,
     add_node,
@@ -35,6 +37,7 @@ from provisioning.county import (
 )
 from tests.conftest import Stack, login_central, login_node
 from tests.integration.test_archive import central_record
+from tests.integration.test_sync_reconcile import restore, sqlite_backup
 from tests.integration.test_walking_skeleton import accept_one
 from tests.support import CLERK, NODE_ADMIN, VALID_IDS, require_tool
 from tests.unit.protocol.test_archive import LEAD_ACTOR, issued_case
@@ -541,3 +544,90 @@ def test_the_rotate_keys_command_for_a_stopped_node(stack: Stack, tmp_path: Path
     assert [k.verify_key.fingerprint for k in after.previous_signing_keys] == [before]
     again = subprocess.run([*node, "rotate-keys", "--data", str(data)], capture_output=True, text=True)
     assert again.returncode == 2 and "尚未被县中心确认" in again.stderr
+
+
+# ---- restores and revocation across key rotations (found in review) -----------------------------------------
+
+
+async def test_central_restored_after_a_county_rotation_takes_back_down_entries_of_both_generations(
+    stack: Stack,
+) -> None:
+    await login_node(stack)
+    first = await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    central_db = stack.setup.root / "central" / "central.db"
+    backup = stack.setup.root / "central-backup.db"
+    sqlite_backup(central_db, backup)
+    rotate_county_keys(stack.setup.county)
+    await login_central(stack)
+    decided = await stack.central.post(
+        f"/api/v1/cases/{first['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
+    )
+    assert decided.status_code == 200, decided.text
+    await sync_once(stack.central, stack.runtime)  # the key statement (old key) and the decision come down
+    await stack.central_app.state.central.db.close()
+    restore(backup, central_db)  # central loses both
+    report = await sync_once(stack.central, stack.runtime)  # the node hands them back, signed by either key
+    assert not report.errors and report.down_restored >= 2
+    assert not (await sync_once(stack.central, stack.runtime)).errors
+
+
+async def test_central_restored_from_before_a_node_key_rotation_learns_it_again(stack: Stack) -> None:
+    await login_node(stack)
+    await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    central_db = stack.setup.root / "central" / "central.db"
+    backup = stack.setup.root / "central-backup.db"
+    sqlite_backup(central_db, backup)
+    await rotate_node_keys(stack.runtime)
+    await sync_once(stack.central, stack.runtime)
+    assert stack.runtime.identity.request_signing_key is None  # settled on the new key
+    await stack.central_app.state.central.db.close()
+    restore(backup, central_db)  # central knows only the old key again
+    assert not (await sync_once(stack.central, stack.runtime)).errors  # signs with the old key, resends
+    assert not (await sync_once(stack.central, stack.runtime)).errors
+    async with stack.central_app.state.central.db.transaction() as session:
+        node = await session.get(NodeRecord, stack.runtime.node_id)
+    assert node is not None and node.sign_key == stack.runtime.identity.sign_key.to_text()
+
+
+async def test_the_old_node_key_is_refused_once_the_new_one_has_been_used(stack: Stack) -> None:
+    await sync_once(stack.central, stack.runtime)
+    old = stack.runtime.identity.signing_key
+    await rotate_node_keys(stack.runtime)
+    await sync_once(stack.central, stack.runtime)  # receipted; the node settles
+    await sync_once(stack.central, stack.runtime)  # a request signed with the new key
+    path = "/sync/v1/down?after=0&limit=1"
+    headers = sign_request(old, stack.runtime.node_id, "GET", path, stack.runtime.now_iso(), b"")
+    refused = await stack.central.get(path, headers=headers)
+    assert refused.status_code == 401 and refused.json()["code"] == "OW-1104"
+
+
+async def test_a_node_revoked_before_it_rotated_stays_reachable_and_a_known_revoked_one_cannot_rotate(
+    stack: Stack,
+) -> None:
+    await login_node(stack)
+    await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    revoke_node(stack.setup.county, stack.runtime.node_id, reason="设备被盗")
+    await rotate_node_keys(stack.runtime)  # the node does not know yet
+    assert not (await sync_once(stack.central, stack.runtime)).errors
+    await accept_one(stack, VALID_IDS[1], "李四")
+    assert not (await sync_once(stack.central, stack.runtime)).errors
+    async with stack.runtime.db.read() as session:
+        unreceipted = (await session.exec(select(UpEntry).where(col(UpEntry.receipt).is_(None)))).all()
+    assert unreceipted == []  # everything it sent reached central's quarantine
+    with pytest.raises(NodeKeyRotationError):
+        await rotate_node_keys(stack.runtime)  # now it knows
+
+
+async def test_rotating_sealed_keys_with_a_mistyped_passphrase_changes_nothing(stack: Stack) -> None:
+    files = key_files(stack.node_dir)
+    seal_key_files(files, "correct horse battery")
+    before = stack.runtime.identity.sign_key.to_text()
+    with pytest.raises(WrongPassphrase):
+        await rotate_node_keys(stack.runtime, passphrase="correct horse batterx")
+    assert not list(files[0].parent.glob("*.next"))
+    assert load_identity(stack.node_dir, passphrase="correct horse battery").sign_key.to_text() == before
+    await rotate_node_keys(stack.runtime, passphrase="correct horse battery")
+    assert load_identity(stack.node_dir, passphrase="correct horse battery").sign_key.to_text() != before
