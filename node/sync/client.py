@@ -22,8 +22,9 @@ from sqlmodel import col, select
 from node.models import DownEntry, UpEntry
 from node.runtime import NodeRuntime
 from node.sync.attachments import Uploader, pending_blob_totals, requeue
-from node.sync.keys import settle_rotation
+from node.sync.keys import central_knows, settle_rotation
 from node.sync.log import (
+    CERTIFICATE_KEY,
     REVOKED_KEY,
     UP_BASE,
     apply_down_entry,
@@ -294,20 +295,16 @@ async def apply_hello_answer(runtime: NodeRuntime, answer: Any, report: SyncRepo
     return body
 
 
-CERTIFICATE_KEY = "certificate"
-
-
 async def _keep_certificate(runtime: NodeRuntime, certificate: Any) -> None:
     """Keep central's certificate of this node once it names this node's own keys (enrolment complete)."""
     if not isinstance(certificate, dict):
         return
     body = verify_statement(certificate, runtime.identity.county_ring)
-    if (
-        body.get("type") != CERTIFICATE_TYPE
-        or body.get("node_id") != runtime.node_id
-        or body.get("sign_key") != runtime.identity.sign_key.to_text()
-    ):
+    if body.get("type") != CERTIFICATE_TYPE or body.get("node_id") != runtime.node_id:
+        return
+    if body.get("sign_key") != runtime.identity.sign_key.to_text():
         return  # a certificate of other keys (before a node key rotation reached central) is not kept
+    await central_knows(runtime, str(body["sign_key"]))
     text = canonical_json(certificate).decode("utf-8")
     async with runtime.db.write() as session:
         if await get_meta(session, CERTIFICATE_KEY) != text:

@@ -22,9 +22,12 @@ from typing import Any
 from node.identity import NEXT, ROTATION_KEY, keys_dir, take_next_keys
 from node.keyseal import Sealer, Unsealer, is_sealed
 from node.runtime import NodeRuntime
-from node.sync.log import REVOKED_KEY, append_up_entry, get_meta, receipted_head, set_meta
+from node.sync.log import CERTIFICATE_KEY, REVOKED_KEY, append_up_entry, get_meta, receipted_head, set_meta
 from protocol.keys import AgeIdentity, SigningKey, read_secret_file, write_secret_file
 from protocol.trust import node_keys_proof
+
+#: meta: the node key central has receipted a rotation to (what central knows this node by).
+KNOWN_KEY = "node_key_known"
 
 
 class NodeKeyRotationError(Exception):
@@ -69,6 +72,26 @@ async def rotate_node_keys(runtime: NodeRuntime, *, passphrase: str | None = Non
     _write_key_file(
         age_path.with_name(age_path.name + NEXT), [ident.to_text()] + [k.to_text() for k in old_ages], sealer
     )
+    async with runtime.db.write() as session:
+        # Signed by the current (old) key: central verifies it with the key it knows this node by.
+        seq = await _announce(session, runtime, signing, ident, signer=identity.signing_key)
+    take_next_keys(keys)
+    runtime.identity = replace(
+        identity,
+        signing_key=signing,
+        age_identity=ident,
+        previous_signing_keys=tuple(old_signing),
+        previous_age_identities=tuple(old_ages),
+        request_signing_key=identity.request_key,
+    )
+    return seq
+
+
+async def _announce(
+    session: Any, runtime: NodeRuntime, signing: SigningKey, ident: AgeIdentity, *, signer: SigningKey
+) -> int:
+    """Queue the `node_keys` entry naming `signing`/`ident`, signed by `signer` (the key central knows), and
+    note the rotation until central receipts it; returns the entry's seq."""
     sign_text, recipient_text = signing.verify_key.to_text(), ident.recipient.to_text()
     payload = {
         "node_id": runtime.node_id,
@@ -79,36 +102,35 @@ async def rotate_node_keys(runtime: NodeRuntime, *, passphrase: str | None = Non
         ).decode(),
         "rotated_at": runtime.now_iso(),
     }
-    async with runtime.db.write() as session:
-        # Signed by the current (old) key: central verifies it with the key it knows this node by.
-        row = await append_up_entry(session, runtime, kind="node_keys", payload=payload)
-        note = {
-            "seq": row.seq,
-            "sign_key": sign_text,
-            "age_recipient": recipient_text,
-            "at": runtime.now_iso(),
-        }
-        await set_meta(session, ROTATION_KEY, json.dumps(note))
-    take_next_keys(keys)
-    runtime.identity = replace(
-        identity,
-        signing_key=signing,
-        age_identity=ident,
-        previous_signing_keys=tuple(old_signing),
-        previous_age_identities=tuple(old_ages),
-        request_signing_key=identity.request_key,
-    )
+    row = await append_up_entry(session, runtime, kind="node_keys", payload=payload, signer=signer)
+    note = {"seq": row.seq, "sign_key": sign_text, "age_recipient": recipient_text, "at": runtime.now_iso()}
+    await set_meta(session, ROTATION_KEY, json.dumps(note))
     return row.seq
 
 
 async def restore_rotation_state(runtime: NodeRuntime) -> None:
-    """At start: while central has not receipted the rotation, requests are signed with the previous key."""
+    """At start: while central has not receipted the rotation, requests are signed with the previous key.
+
+    And when the database says central knows this node by an older key than the key files' current one (the
+    data directory was restored from a backup taken before a rotation, the key directory was not), the current
+    keys are announced again, so the node is never left signing with a key central has not heard of."""
+    identity = runtime.identity
     async with runtime.db.read() as session:
         note = await get_meta(session, ROTATION_KEY)
-    if note and runtime.identity.previous_signing_keys:
-        runtime.identity = replace(
-            runtime.identity, request_signing_key=runtime.identity.previous_signing_keys[0]
-        )
+        known = await get_meta(session, KNOWN_KEY)
+        certificate = await get_meta(session, CERTIFICATE_KEY)
+    if not note and not known and certificate:
+        known = str(json.loads(certificate).get("sign_key", ""))
+    if note and identity.previous_signing_keys:
+        runtime.identity = replace(identity, request_signing_key=identity.previous_signing_keys[0])
+    elif known and known != identity.sign_key.to_text():
+        older = [k for k in identity.previous_signing_keys if k.verify_key.to_text() == known]
+        if older:
+            async with runtime.db.write() as session:
+                await _announce(
+                    session, runtime, identity.signing_key, identity.age_identity, signer=older[0]
+                )
+            runtime.identity = replace(identity, request_signing_key=older[0])
     await settle_rotation(runtime)
 
 
@@ -124,6 +146,26 @@ async def settle_rotation(runtime: NodeRuntime) -> bool:
         return False
     async with runtime.db.write() as session:
         await set_meta(session, ROTATION_KEY, "")
+        await set_meta(session, KNOWN_KEY, str(stated.get("sign_key", "")))
         await set_meta(session, "node_key_rotated_at", str(stated.get("at", "")))
     runtime.identity = replace(runtime.identity, request_signing_key=None)
     return True
+
+
+async def central_knows(runtime: NodeRuntime, sign_key: str) -> bool:
+    """Central's certificate (in its reconcile answer) names the key it knows this node by: when that is the
+    current key, any rotation still noted as on its way has been taken (its receipt may have been lost with a
+    restored database); True when that settled one."""
+    identity = runtime.identity
+    if sign_key != identity.sign_key.to_text():
+        return False
+    async with runtime.db.read() as session:
+        note = await get_meta(session, ROTATION_KEY)
+        known = await get_meta(session, KNOWN_KEY)
+    if not note and identity.request_signing_key is None and known == sign_key:
+        return False
+    async with runtime.db.write() as session:
+        await set_meta(session, ROTATION_KEY, "")
+        await set_meta(session, KNOWN_KEY, sign_key)
+    runtime.identity = replace(identity, request_signing_key=None)
+    return bool(note)

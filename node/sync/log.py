@@ -25,6 +25,7 @@ from protocol.canonical import canonical_json
 from protocol.catalogue import catalogue_from_dict
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, EVENT_CONFLICT, OneWindowError
 from protocol.events import CENTRAL_EVENT_TYPES, Event, event_columns, fold, projection_columns
+from protocol.keys import SigningKey
 from protocol.log import GENESIS_HASH, LogEntry, Receipt, open_entry, seal_entry, verify_entry
 from protocol.trust import follow_statements
 
@@ -82,9 +83,15 @@ async def lose_receipts_after(session: AsyncSession, seq: int) -> int:
 
 
 async def append_up_entry(
-    session: AsyncSession, runtime: NodeRuntime, *, kind: str, payload: dict[str, Any]
+    session: AsyncSession,
+    runtime: NodeRuntime,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    signer: SigningKey | None = None,
 ) -> UpEntry:
-    """Seal `payload` as the next up entry (inside the caller's write transaction)."""
+    """Seal `payload` as the next up entry (inside the caller's write transaction), signed by the node's key
+    (or `signer`: a node key rotation is announced by the key central knows the node by)."""
     seq, prev = await up_head(session)
     entry = seal_entry(
         node_id=runtime.node_id,
@@ -94,7 +101,7 @@ async def append_up_entry(
         kind=kind,
         payload=payload,
         recipients=[runtime.identity.county_recipient],
-        signer=runtime.identity.signing_key,
+        signer=signer or runtime.identity.signing_key,
     )
     row = UpEntry(
         seq=entry.seq,
@@ -383,6 +390,8 @@ async def _apply_catalogue(
     runtime.catalogues[catalogue.version] = catalogue
 
 
+#: meta: central's certificate of this node's keys (the county-signed statement from the reconcile answer).
+CERTIFICATE_KEY = "certificate"
 #: meta: central's word that the county revoked this node (JSON {at, reason}; "" when not revoked).
 REVOKED_KEY = "revoked_by_county"
 

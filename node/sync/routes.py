@@ -21,10 +21,10 @@ from node.keyseal import KeySealError, is_sealed
 from node.models import UpEntry
 from node.runtime import CST
 from node.sync.attachments import pending_blob_totals
-from node.sync.client import CERTIFICATE_KEY, CentralUnavailable, central_client, sync_once
+from node.sync.client import CentralUnavailable, central_client, sync_once
 from node.sync.courier import export_courier_file, import_courier_reply
 from node.sync.keys import NodeKeyRotationError, rotate_node_keys
-from node.sync.log import REVOKED_KEY, get_meta, queue_depth
+from node.sync.log import CERTIFICATE_KEY, REVOKED_KEY, get_meta, queue_depth
 from node.web import current_user, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
 from protocol.keys import read_secret_file

@@ -4,6 +4,7 @@ key rotation that every node follows, with old and new entries readable by the m
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -631,3 +632,37 @@ async def test_rotating_sealed_keys_with_a_mistyped_passphrase_changes_nothing(s
     assert load_identity(stack.node_dir, passphrase="correct horse battery").sign_key.to_text() == before
     await rotate_node_keys(stack.runtime, passphrase="correct horse battery")
     assert load_identity(stack.node_dir, passphrase="correct horse battery").sign_key.to_text() != before
+
+
+@pytest.mark.parametrize("central_took_it", [False, True])
+async def test_a_node_data_directory_restored_from_before_a_key_rotation_keeps_syncing(
+    stack: Stack, tmp_path: Path, central_took_it: bool
+) -> None:
+    """The data directory comes back from last night's backup; the key directory (kept apart) already holds the
+    keys of a rotation made since. Whether or not central heard of that rotation, the node goes on syncing."""
+    bundle = stack.setup.bundles[1]
+    data = tmp_path / "restored"
+    await enroll(bundle.bundle_path, data, expected_county=bundle.county_fingerprint)
+    runtime = await open_runtime(data)
+    try:
+        assert not (await sync_once(stack.central, runtime)).errors
+        source, target = sqlite3.connect(data / "node.db"), sqlite3.connect(tmp_path / "nightly.db")
+        source.backup(target)
+        source.close(), target.close()
+        await rotate_node_keys(runtime)
+        if central_took_it:
+            assert not (await sync_once(stack.central, runtime)).errors
+    finally:
+        await runtime.close()
+    restore(tmp_path / "nightly.db", data / "node.db")
+    runtime = await open_runtime(data)  # keys: the new ones; database: from before the rotation
+    try:
+        for _ in range(2):
+            assert not (await sync_once(stack.central, runtime)).errors
+        assert runtime.identity.request_signing_key is None
+        current = runtime.identity.sign_key.to_text()
+    finally:
+        await runtime.close()
+    async with stack.central_app.state.central.db.transaction() as session:
+        node = await session.get(NodeRecord, bundle.node_id)
+    assert node is not None and node.sign_key == current
