@@ -4,6 +4,7 @@ key rotation that every node follows, with old and new entries readable by the m
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from central.attachments import AttachmentStore
+from central.county import load_county, registry_stamp
+from central.courier import CourierImport, import_courier_file
+from central.ingest import _enrol
 from central.models import CaseRecord, NodeRecord, QuarantineRecord, UpEntryRecord
 from node.archive.service import archive_case
 from node.enrolment import EnrolmentError, enroll
@@ -22,17 +27,19 @@ from node.keyseal import WrongPassphrase, seal_key_files
 from node.models import Blob, Case, DownEntry, UpEntry
 from node.runtime import open_runtime
 from node.sync.client import sync_once
+from node.sync.courier import export_courier_file, import_courier_reply
 from node.sync.keys import NodeKeyRotationError, rotate_node_keys
 from node.sync.log import set_meta
-from protocol.enrolment import bundle_digest
+from protocol.enrolment import bundle_digest, secret_digest
 from protocol.errors import OneWindowError
-from protocol.keys import VerifyKey
+from protocol.keys import AgeIdentity, SigningKey, VerifyKey
 from protocol.log import Receipt
 from protocol.requests import sign_request
 from provisioning.county import (
     StaffSpec,
     add_node,
     init_county,
+    open_county,
     revoke_node,
     rotate_county_keys,
 )
@@ -40,7 +47,7 @@ from tests.conftest import Stack, login_central, login_node
 from tests.integration.test_archive import central_record
 from tests.integration.test_sync_reconcile import restore, sqlite_backup
 from tests.integration.test_walking_skeleton import accept_one
-from tests.support import CLERK, NODE_ADMIN, VALID_IDS, require_tool
+from tests.support import CLERK, NODE_ADMIN, PDF, VALID_IDS, require_tool
 from tests.unit.protocol.test_archive import LEAD_ACTOR, issued_case
 
 ADMIN = ("admin", "admin-pass-1")  # the county admin `provision` creates
@@ -666,3 +673,107 @@ async def test_a_node_data_directory_restored_from_before_a_key_rotation_keeps_s
     async with stack.central_app.state.central.db.transaction() as session:
         node = await session.get(NodeRecord, bundle.node_id)
     assert node is not None and node.sign_key == current
+
+
+# ---- the courier's path, and the smaller review findings --------------------------------------------------------
+
+
+async def _courier_round(stack: Stack, tmp_path: Path, name: str) -> CourierImport:
+    """The node's file carried to central and central's reply carried back and imported."""
+    out = tmp_path / f"{name}.owc"
+    await export_courier_file(stack.runtime, out)
+    central = stack.central_app.state.central
+    await central.refresh_registry()
+    outcome = await import_courier_file(
+        central.db, central.county, AttachmentStore(central.settings.data_dir), out.read_bytes()
+    )
+    await import_courier_reply(stack.runtime, outcome.reply)
+    return outcome
+
+
+async def test_a_courier_file_from_a_revoked_node_leaves_its_scans_with_it(
+    stack: Stack, tmp_path: Path
+) -> None:
+    await login_node(stack)
+    await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    revoke_node(stack.setup.county, stack.runtime.node_id, reason="设备被盗")
+    item = (await stack.node.get("/api/v1/items", params={"q": "zdsh"})).json()["items"][0]
+    created = await stack.node.post(
+        "/api/v1/cases",
+        json={
+            "item_code": item["code"],
+            "applicant": {"name": "李四", "cert_type": "111", "cert_number": VALID_IDS[1]},
+        },
+    )
+    assert created.status_code == 201, created.text
+    scan = await stack.node.post(  # a scan central has never seen
+        f"/api/v1/cases/{created.json()['case_id']}/materials",
+        data={"material_id": item["materials"][0]["id"]},
+        files={"file": ("new.pdf", PDF + b"%" + os.urandom(16).hex().encode(), "application/pdf")},
+    )
+    assert scan.status_code == 201, scan.text
+    outcome = await _courier_round(stack, tmp_path, "revoked")
+    assert outcome.quarantined >= 1 and outcome.accepted == 0
+    assert outcome.attachments_new == 0 and outcome.attachments_known == 0
+    async with stack.runtime.db.read() as session:
+        waiting = (await session.exec(select(Blob).where(col(Blob.uploaded_at).is_(None)))).all()
+    assert waiting and all(stack.runtime.blobs.exists(b.sha256) for b in waiting)  # kept on the node
+
+
+async def test_a_courier_reply_for_a_node_restored_to_an_older_county_key_imports_first_time(
+    stack: Stack, tmp_path: Path
+) -> None:
+    await login_node(stack)
+    await accept_one(stack, VALID_IDS[0], "张三")
+    await sync_once(stack.central, stack.runtime)
+    old_node_json = (stack.node_dir / "node.json").read_bytes()  # trusts generation 1 only
+    rotate_county_keys(stack.setup.county)
+    for _ in range(2):  # the node learns generation 2 and says so: central answers it in generation 2
+        await sync_once(stack.central, stack.runtime)
+    (stack.node_dir / "node.json").write_bytes(old_node_json)  # restored from an older backup
+    stack.runtime.identity = load_identity(stack.node_dir)
+    assert len(stack.runtime.identity.county_ring.keys) == 1
+    await accept_one(stack, VALID_IDS[1], "李四")
+    outcome = await _courier_round(stack, tmp_path, "restored")  # receipts in the key it trusts
+    assert outcome.accepted >= 1
+    async with stack.runtime.db.read() as session:
+        assert all(e.receipt for e in (await session.exec(select(UpEntry))).all())
+    assert len(stack.runtime.identity.county_ring.keys) == 2  # and it learns generation 2 again
+
+
+def test_central_reads_a_rotation_caught_between_county_json_and_its_key_files(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    county_dir = stack.setup.county_dir
+    before = registry_stamp(county_dir)
+    monkeypatch.setattr("provisioning.county._finish_rotation", lambda _path: None)
+    info = rotate_county_keys(stack.setup.county)  # county.json names the new keys; the files wait as .next
+    assert (county_dir / "keys" / "county-sign.next.key").exists()
+    keys = load_county(county_dir)
+    assert keys.signing_key.verify_key.to_text() == info["sign_key"] and keys.generation == 2
+    monkeypatch.undo()
+    open_county(county_dir)  # finishes the renames
+    assert not (county_dir / "keys" / "county-sign.next.key").exists()
+    assert registry_stamp(county_dir) != before
+    assert load_county(county_dir).signing_key.verify_key.to_text() == info["sign_key"]
+
+
+def test_an_enrolment_time_without_a_zone_is_taken_as_now_not_a_crash() -> None:
+    record = NodeRecord(
+        node_id="n1",
+        name="测试",
+        division="220581100000",
+        number=1,
+        secret_digest=secret_digest("s3cret"),
+        expires_at=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
+    )
+    payload = {
+        "node_id": "n1",
+        "secret": "s3cret",
+        "enrolled_at": "2026-12-02T08:00:00",  # no zone
+        "sign_key": SigningKey.generate().verify_key.to_text(),
+        "age_recipient": AgeIdentity.generate().recipient.to_text(),
+    }
+    _enrol(record, payload, datetime.now(UTC).isoformat())
+    assert record.status == "active"
