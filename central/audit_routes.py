@@ -16,8 +16,8 @@ from litestar.response import Template
 
 from central.audit import AuditEntry, record, search, verify
 from central.db import CentralDatabase
-from protocol.audit import ACTION_LABELS, OBJECT_LABELS, AuditEvent, AuditMiddleware, AuditQuery
-from protocol.errors import AUTH_REQUIRED, FORBIDDEN, VALIDATION, OneWindowError
+from protocol.audit import ACTION_LABELS, OBJECT_LABELS, AuditEvent, AuditMiddleware, AuditQuery, labelled
+from protocol.errors import AUTH_REQUIRED, FORBIDDEN, OneWindowError
 from protocol.staff import CENTRAL_ROLES
 
 #: The county admin (县管理员) keeps the trail; supervisors (督查) may read it too.
@@ -55,35 +55,6 @@ def _user(request: Request[Any, Any, State]) -> dict[str, str]:
     return dict(user)
 
 
-def _query(
-    actor: str, action: str, object: str, date_from: str, date_to: str, text: str, before: int | None
-) -> AuditQuery:
-    query = AuditQuery(
-        actor=actor,
-        action=action,
-        object=object,
-        date_from=date_from,
-        date_to=date_to,
-        text=text,
-        before=before,
-    )
-    if action and action not in ACTION_LABELS:
-        raise OneWindowError(VALIDATION, "没有这种操作类型", field="action")
-    try:
-        query.utc_bounds()
-    except ValueError:
-        raise OneWindowError(VALIDATION, "日期格式应为 年-月-日", field="date_from") from None
-    return query
-
-
-def _row(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        **entry.model_dump(),
-        "action_label": ACTION_LABELS.get(entry.action, entry.action),
-        "object_label": OBJECT_LABELS.get(entry.object_type, entry.object_type),
-    }
-
-
 @get("/api/v1/audit", media_type=MediaType.JSON)
 async def api_audit(
     request: Request[Any, Any, State],
@@ -96,9 +67,12 @@ async def api_audit(
     before: FromQuery[int | None] = None,
 ) -> dict[str, Any]:
     _user(request)
-    query = _query(actor, action, object, date_from, date_to, text, before)
+    query = AuditQuery(actor, action, object, date_from, date_to, text, before).checked()
     rows, more = await search(_db(request), query)
-    return {"entries": [_row(r) for r in rows], "next_before": rows[-1].id if more and rows else None}
+    return {
+        "entries": [labelled(r.model_dump()) for r in rows],
+        "next_before": rows[-1].id if more and rows else None,
+    }
 
 
 @get("/api/v1/audit/verify", media_type=MediaType.JSON)
@@ -139,7 +113,7 @@ async def audit_page(
     more = False
     try:
         rows, more = await search(
-            _db(request), _query(actor, action, object, date_from, date_to, text, before)
+            _db(request), AuditQuery(actor, action, object, date_from, date_to, text, before).checked()
         )
     except OneWindowError as exc:
         error = exc.reason

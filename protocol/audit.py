@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from protocol.canonical import canonical_json
+from protocol.errors import VALIDATION, OneWindowError
 
 GENESIS = "0" * 64
 
@@ -244,6 +245,25 @@ class AuditQuery:
     @property
     def has_filters(self) -> bool:
         return any((self.actor, self.action, self.object, self.date_from, self.date_to, self.text))
+
+    def checked(self) -> AuditQuery:
+        """This query, or OW-1001 naming the filter that cannot be used (an unknown action, a bad date)."""
+        if self.action and self.action not in ACTION_LABELS:
+            raise OneWindowError(VALIDATION, "没有这种操作类型", field="action")
+        try:
+            self.utc_bounds()
+        except ValueError:
+            raise OneWindowError(VALIDATION, "日期格式应为 年-月-日", field="date_from") from None
+        return self
+
+
+def labelled(row: Mapping[str, Any]) -> dict[str, Any]:
+    """An audit row with its action and object kind in Chinese, for pages and the JSON API."""
+    return {
+        **row,
+        "action_label": ACTION_LABELS.get(row["action"], row["action"]),
+        "object_label": OBJECT_LABELS.get(row["object_type"], row["object_type"]),
+    }
 
 
 # ---- recording requests ----------------------------------------------------------------------------------

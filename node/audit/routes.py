@@ -17,8 +17,8 @@ from node.audit.models import AuditEntry
 from node.audit.service import record, search, verify
 from node.runtime import NodeRuntime
 from node.web import current_user, runtime_of
-from protocol.audit import ACTION_LABELS, OBJECT_LABELS, AuditEvent, AuditMiddleware, AuditQuery
-from protocol.errors import VALIDATION, OneWindowError
+from protocol.audit import ACTION_LABELS, OBJECT_LABELS, AuditEvent, AuditMiddleware, AuditQuery, labelled
+from protocol.errors import OneWindowError
 from protocol.staff import NODE_ROLES
 
 AUDITORS = ("node_admin",)
@@ -51,35 +51,6 @@ def audit_middleware() -> DefineMiddleware:
     )
 
 
-def _query(
-    actor: str, action: str, object: str, date_from: str, date_to: str, text: str, before: int | None
-) -> AuditQuery:
-    query = AuditQuery(
-        actor=actor,
-        action=action,
-        object=object,
-        date_from=date_from,
-        date_to=date_to,
-        text=text,
-        before=before,
-    )
-    if action and action not in ACTION_LABELS:
-        raise OneWindowError(VALIDATION, "没有这种操作类型", field="action")
-    try:
-        query.utc_bounds()
-    except ValueError:
-        raise OneWindowError(VALIDATION, "日期格式应为 年-月-日", field="date_from") from None
-    return query
-
-
-def _row(entry: AuditEntry) -> dict[str, Any]:
-    return {
-        **entry.model_dump(),
-        "action_label": ACTION_LABELS.get(entry.action, entry.action),
-        "object_label": OBJECT_LABELS.get(entry.object_type, entry.object_type),
-    }
-
-
 @get("/api/v1/audit", media_type=MediaType.JSON)
 async def api_audit(
     request: Request[Any, Any, State],
@@ -92,9 +63,12 @@ async def api_audit(
     before: FromQuery[int | None] = None,
 ) -> dict[str, Any]:
     current_user(request, *AUDITORS)
-    query = _query(actor, action, object, date_from, date_to, text, before)
+    query = AuditQuery(actor, action, object, date_from, date_to, text, before).checked()
     rows, more = await search(runtime_of(request).db, query)
-    return {"entries": [_row(r) for r in rows], "next_before": rows[-1].id if more and rows else None}
+    return {
+        "entries": [labelled(r.model_dump()) for r in rows],
+        "next_before": rows[-1].id if more and rows else None,
+    }
 
 
 @get("/api/v1/audit/verify", media_type=MediaType.JSON)
@@ -134,7 +108,7 @@ async def audit_page(
     rows: list[AuditEntry] = []
     more = False
     try:
-        query = _query(actor, action, object, date_from, date_to, text, before)
+        query = AuditQuery(actor, action, object, date_from, date_to, text, before).checked()
         rows, more = await search(runtime_of(request).db, query)
     except OneWindowError as exc:
         error = exc.reason

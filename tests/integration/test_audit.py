@@ -130,7 +130,9 @@ async def test_filters_and_pages_newest_first(stack: Stack) -> None:
     assert len(await _node_audit(stack, date_from=today, date_to=today, text="/api/v1/cases")) == 50
     assert await _node_audit(stack, date_to="2020-01-01") == []
     bad = await stack.node.get("/api/v1/audit", params={"date_from": "yesterday"})
-    assert bad.status_code == 422
+    assert bad.status_code == 422 and bad.json()["field"] == "date_from"
+    unknown = await stack.node.get("/api/v1/audit", params={"action": "teleport"})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "action"
 
 
 async def test_central_records_a_reviewer_viewing_a_case_and_only_admins_read_it(stack: Stack) -> None:
