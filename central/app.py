@@ -77,12 +77,12 @@ class Central:
     county: CountyKeys
     db: CentralDatabase
     catalogue: Catalogue
-    registry_stamp: tuple[float, ...] = ()
+    registry_stamp: tuple[int, ...] = ()
     registry_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def refresh_registry(self) -> bool:
         """Take in what provisioning wrote to the county directory since last looked (a key rotation, a node
-        added or revoked), without a restart; True when something changed. One stat per file when nothing did."""
+        added or revoked), without a restart; True when something changed. Three stats when nothing did."""
         if registry_stamp(self.settings.county_dir) == self.registry_stamp:
             return False
         async with self.registry_lock:

@@ -84,20 +84,14 @@ def load_county(county_dir: Path) -> CountyKeys:
     )
 
 
-def registry_stamp(county_dir: Path) -> tuple[float, ...]:
-    """Changes whenever provisioning writes the county (a key rotation, a node added or revoked): the
-    modification times of county.json and of every node record."""
-    nodes = county_dir / "nodes"
-    stamps = [(county_dir / "county.json").stat().st_mtime_ns]
-    stamps.extend(
-        p.stat().st_mtime_ns
-        for p in (county_dir / "keys" / "county-sign.key", county_dir / "keys" / "county.agekey")
-        if p.exists()
+def registry_stamp(county_dir: Path) -> tuple[int, ...]:
+    """Changes whenever provisioning writes the county (a key rotation, a node added or revoked). Every such
+    write is temp file → rename inside its directory, which changes the directory's modification time, so three
+    stats per request tell: county.json, keys/ and nodes/ (not one per node)."""
+    return tuple(
+        p.stat().st_mtime_ns if p.exists() else 0
+        for p in (county_dir / "county.json", county_dir / "keys", county_dir / "nodes")
     )
-    if nodes.exists():
-        stamps.append(nodes.stat().st_mtime_ns)
-        stamps.extend(p.stat().st_mtime_ns for p in sorted(nodes.glob("*.json")))
-    return tuple(float(s) for s in stamps)
 
 
 async def import_registry(session: AsyncSession, county_dir: Path) -> int:
