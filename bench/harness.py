@@ -28,7 +28,7 @@ import httpx
 
 from node.db import migrate
 from node.enrolment import enroll
-from node.intake.service import Actor
+from node.intake.cases.service import Actor
 from node.models import CaseEvent
 from node.runtime import NodeRuntime, open_runtime
 from node.sync.log import seal_pending
@@ -241,8 +241,8 @@ def rss_mb(pid: int) -> float:
 
 async def template_case(runtime: NodeRuntime) -> list[Event]:
     """One case through the real services: received, every mandatory material attached, accepted."""
-    from node.intake.outcomes import accept_case
-    from node.intake.service import Applicant, attach_material, receive_case
+    from node.intake.cases.outcomes import accept_case
+    from node.intake.cases.service import Applicant, attach_material, receive_case
     from node.sync.log import case_events
 
     actor = Actor(username=CLERK[0], role="window")

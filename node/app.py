@@ -25,14 +25,16 @@ from node.audit import routes as audit_routes
 from node.devices import routes as device_routes
 from node.devices.manager import DEFAULT_DEVICE_TABLE
 from node.devices.runner import create_devices, run_devices
-from node.identity import NodeIdentity, load_identity
-from node.intake import dashboard_routes, hall_routes, mail_routes, outcome_routes, ticket_routes
-from node.intake import routes as intake_routes
-from node.intake.outcomes import clock_loop
+from node.intake.cases import outcome_routes
+from node.intake.cases import routes as intake_routes
+from node.intake.cases.outcomes import clock_loop
+from node.intake.hall import dashboard_routes, rating_routes, ticket_routes
+from node.intake.mail import routes as mail_routes
 from node.runtime import open_runtime, utc_now
 from node.settings import NodeSettings
 from node.sync import routes as sync_routes
 from node.sync.client import sync_loop
+from node.trust.identity import NodeIdentity, load_identity
 from node.web import http_error_handler, problem_handler
 from protocol.errors import OneWindowError
 from protocol.hlc import local_display
@@ -126,7 +128,7 @@ def create_app(
         *auth_routes.ROUTES,
         *intake_routes.ROUTES,
         *outcome_routes.ROUTES,
-        *hall_routes.ROUTES,
+        *rating_routes.ROUTES,
         *dashboard_routes.ROUTES,
         *ticket_routes.ROUTES,
         *archive_routes.ROUTES,

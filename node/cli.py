@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from protocol.errors import OneWindowError
 
 if TYPE_CHECKING:
-    from node.identity import NodeIdentity
+    from node.trust.identity import NodeIdentity
 
 #: Environment variable the node reads its key passphrase from when the keys are sealed (then removed from the
 #: environment, so child processes do not inherit it).
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"已注册节点 {bundle.node_name}（{bundle.node_id}），县：{bundle.county_name}")
         print(f"县密钥指纹：{bundle.county_sign_key.fingerprint}")
         print(f"现在即可离线受理；首次连上 {bundle.central_urls[0]} 时完成注册。")
-        from node.identity import keys_dir
+        from node.trust.identity import keys_dir
 
         print(
             f"密钥目录：{keys_dir(args.data, _key_dir(args))}（与数据目录分开存放、分开备份；"
@@ -183,8 +183,8 @@ def _key_dir(args: argparse.Namespace) -> Path | None:
 def _unlock(data: Path, key_dir: Path | None) -> NodeIdentity | None:
     """The node's identity, its keys unsealed with the passphrase from the environment or the terminal when
     they are sealed; None (after saying why, in Chinese) when they cannot be opened: the node does not start."""
-    from node.identity import load_identity
-    from node.keyseal import KeySealError, PassphraseRequired
+    from node.trust.identity import load_identity
+    from node.trust.keyseal import KeySealError, PassphraseRequired
 
     passphrase = os.environ.pop(PASSPHRASE_ENV, None) or None
     try:
@@ -216,8 +216,8 @@ def _passphrase(args: argparse.Namespace, *, twice: bool) -> str:
 
 
 def _seal(args: argparse.Namespace) -> int:
-    from node.identity import key_files
-    from node.keyseal import KeySealError, seal_key_files, unseal_key_files
+    from node.trust.identity import key_files
+    from node.trust.keyseal import KeySealError, seal_key_files, unseal_key_files
 
     try:
         files = key_files(args.data, _key_dir(args))
@@ -243,9 +243,9 @@ def _seal(args: argparse.Namespace) -> int:
 
 async def _rotate(args: argparse.Namespace, identity: NodeIdentity) -> int:
     """`onewindow node rotate-keys`: the same rotation as the sync page's button, for a node that is stopped."""
-    from node.keyseal import KeySealError, is_sealed
     from node.runtime import open_runtime
     from node.sync.keys import NodeKeyRotationError, rotate_node_keys
+    from node.trust.keyseal import KeySealError, is_sealed
     from protocol.keys import read_secret_file
 
     passphrase = None

@@ -3,7 +3,7 @@
 Writes go through `Database.write()`, which serialises writers in-process and takes SQLite's write lock at
 BEGIN, so a transaction never fails half-way on a lock upgrade. Reads use a separate engine with deferred
 transactions and never wait for the writer (WAL). Both engines carry the node data key for the columns encrypted
-at rest (`node.atrest`).
+at rest (`node.trust.atrest`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.atrest import attach_data_key
+from node.trust.atrest import attach_data_key
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -45,7 +45,7 @@ def migrate(db_path: Path) -> None:
 
 class Database:
     """The node's database file, with a writer and a reader engine; `data_key` (the node's) reads and writes
-    the encrypted columns — without it, touching one raises `node.atrest.DataAtRestError`."""
+    the encrypted columns — without it, touching one raises `node.trust.atrest.DataAtRestError`."""
 
     def __init__(self, path: Path, *, data_key: bytes | None = None) -> None:
         self.path = path

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from node.db import Database, migrate
-from node.identity import KEY_FILES, default_key_dir, is_inside, write_identity
 from node.models import CatalogueVersion, Meta
 from node.runtime import CALENDAR_KEY, open_runtime
 from node.staff import staff_row
 from node.sync.log import append_up_entry
+from node.trust.identity import KEY_FILES, default_key_dir, is_inside, write_identity
 from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
 from protocol.catalogue import catalogue_from_dict
@@ -41,7 +41,7 @@ async def enroll(
 
     `expected_county` pins the county key fingerprint; `qr` (the text of the QR code printed beside the bundle)
     pins the fingerprint, the node and the exact bundle file at once. The keys go to `key_dir` (default
-    ``<data_dir>-keys``, `node.identity.default_key_dir`)."""
+    ``<data_dir>-keys``, `node.trust.identity.default_key_dir`)."""
     now = now or datetime.now(UTC)
     data = bundle_path.read_bytes()
     scanned = parse_enrolment_qr(qr) if qr else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Integer, LargeBinary, MetaData, Text, text
 from sqlmodel import Field, SQLModel
 
-from node.atrest import EncryptedString, EncryptedText
+from node.trust.atrest import EncryptedString, EncryptedText
 
 
 class NodeTable(SQLModel):
@@ -220,4 +220,4 @@ class Appointment(NodeTable, table=True):
 
 from node.audit import models as _audit_models  # noqa: E402,F401  (the audit trail joins this metadata)
 from node.devices import models as _device_models  # noqa: E402,F401  (device tables join this metadata)
-from node.intake import mail_models as _mail_models  # noqa: E402,F401  (logistics tables join this metadata)
+from node.intake.mail import models as _mail_models  # noqa: E402,F401  (logistics tables join this metadata)

@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import select
 
-from node.atrest import encrypt_plaintext_rows
 from node.blobs import BlobStore
 from node.db import Database, migrate
-from node.identity import NodeIdentity, load_identity
 from node.models import CaseEvent, CatalogueVersion, Meta, NodeTable
+from node.trust.atrest import encrypt_plaintext_rows
+from node.trust.identity import NodeIdentity, load_identity
 from protocol.calendar import WorkingCalendar, calendar_from_dict
 from protocol.catalogue import Catalogue, catalogue_from_dict
 from protocol.hlc import HybridClock
@@ -58,7 +58,7 @@ class NodeRuntime:
     @property
     def notice_prefix(self) -> str:
         """The centre's short name at the head of its document numbers (红梅便民受字〔2026〕…)."""
-        from node.intake.numbers import notice_prefix
+        from node.intake.cases.numbers import notice_prefix
 
         return notice_prefix(self.identity.name, self.identity.county_name)
 
@@ -91,7 +91,7 @@ async def open_runtime(
 ) -> NodeRuntime:
     """Open an enrolled node's data directory (migrating its database to the newest schema, and encrypting what
     an older version left in plaintext). The keys come from `identity` when given (already unsealed), else
-    from `key_dir` (default: beside the data directory, `node.identity.keys_dir`)."""
+    from `key_dir` (default: beside the data directory, `node.trust.identity.keys_dir`)."""
     from node.sync.keys import restore_rotation_state  # (node.sync builds on the runtime)
 
     identity = identity or load_identity(data_dir, key_dir)

@@ -17,7 +17,7 @@ class NodeSettings:
     data_dir: Path
     #: The node's key directory (signing key, age identity, data key; mode 0700, files 0600, optionally sealed
     #: with a passphrase). None: ``<data_dir>-keys`` beside the data directory — or ``<data_dir>/keys`` for a
-    #: node enrolled before the keys moved out (`node.identity.keys_dir`). Keep it off the data directory's
+    #: node enrolled before the keys moved out (`node.trust.identity.keys_dir`). Keep it off the data directory's
     #: backups and disk, so a copy of the data alone reveals no ID number or scan.
     key_dir: Path | None = None
     #: Address the tablet UI listens on (the centre's LAN).

@@ -27,10 +27,10 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.intake.notices import compose_notice
-from node.intake.outcomes import local_date
-from node.intake.pdf import render_pdf
-from node.intake.service import Actor, item_of, new_event, plain, store_blob
+from node.intake.cases.outcomes import local_date
+from node.intake.cases.service import Actor, item_of, new_event, plain, store_blob
+from node.intake.documents.notices import compose_notice
+from node.intake.documents.pdf import render_pdf
 from node.models import Blob, Case, CaseEvent, Counter, Staff
 from node.runtime import NodeRuntime
 from node.sync.log import case_events, insert_event, refresh_case, row_to_event, seal_pending

@@ -12,8 +12,8 @@ from typing import Any
 from node.devices.models import IdCardRead
 from node.devices.photo import PhotoDecoder
 from node.devices.sam import LONG_TERM, IdCard
-from node.intake.service import Actor, store_blob
-from node.intake.tickets import hash_id_number
+from node.intake.cases.service import Actor, store_blob
+from node.intake.hall.tickets import hash_id_number
 from node.runtime import NodeRuntime
 from protocol.ids import uuid7
 

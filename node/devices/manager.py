@@ -289,7 +289,7 @@ class DeviceManager:
                 await asyncio.wait_for(stop.wait(), poll_s)
 
     async def _evaluator_loop(self, runtime: NodeRuntime, stop: asyncio.Event) -> None:
-        from node.intake.hall import evaluator_pressed
+        from node.intake.hall.ratings import evaluator_pressed
 
         while not stop.is_set():
             slot = self.connected("evaluator")
@@ -316,7 +316,7 @@ class DeviceManager:
                 self.note(KIND_LABELS["evaluator"], f"{window}：按下「{label}」未记录——{exc.reason}")
 
     async def _ticket_loop(self, runtime: NodeRuntime, stop: asyncio.Event, ticket_url: str) -> None:
-        from node.intake.tickets import people_ahead
+        from node.intake.hall.tickets import people_ahead
 
         mark = runtime.now_iso()
         names: dict[str, str] = {}

@@ -7,8 +7,8 @@ from __future__ import annotations
 from sqlalchemy import Column, Index
 from sqlmodel import Field
 
-from node.atrest import EncryptedString, EncryptedText
 from node.models import NodeTable
+from node.trust.atrest import EncryptedString, EncryptedText
 
 
 class CaptureSession(NodeTable, table=True):

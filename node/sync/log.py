@@ -16,10 +16,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.identity import trust_county_keys
 from node.models import CaseEvent, CatalogueVersion, Counter, DownEntry, Meta, UpEntry
 from node.runtime import CALENDAR_KEY, NodeRuntime
 from node.staff import apply_staff_accounts
+from node.trust.identity import trust_county_keys
 from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
 from protocol.catalogue import catalogue_from_dict

@@ -16,8 +16,6 @@ from litestar.response import File, Redirect, Template
 from markupsafe import Markup
 from sqlmodel import col, select
 
-from node.identity import ROTATION_KEY, keys_dir
-from node.keyseal import KeySealError, is_sealed
 from node.models import UpEntry
 from node.runtime import CST
 from node.sync.attachments import pending_blob_totals
@@ -25,6 +23,8 @@ from node.sync.client import CentralUnavailable, central_client, sync_once
 from node.sync.courier import export_courier_file, import_courier_reply
 from node.sync.keys import NodeKeyRotationError, rotate_node_keys
 from node.sync.log import CERTIFICATE_KEY, REVOKED_KEY, get_meta, queue_depth
+from node.trust.identity import ROTATION_KEY, keys_dir
+from node.trust.keyseal import KeySealError, is_sealed
 from node.web import current_user, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
 from protocol.keys import read_secret_file

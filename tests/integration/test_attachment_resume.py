@@ -20,7 +20,7 @@ import pytest
 from central.attachments import AttachmentStore
 from central.models import BlobRecord
 from node.enrolment import enroll
-from node.intake.service import store_blob
+from node.intake.cases.service import store_blob
 from node.models import Blob
 from node.runtime import open_runtime
 from node.sync.attachments import MAX_CHUNK, Uploader, pending_blobs, spool_path

@@ -39,13 +39,13 @@ from node.cli import build_parser, run
 from node.devices.camera import drop_into_folder
 from node.devices.sam import IdCard
 from node.enrolment import enroll
-from node.identity import default_key_dir, is_inside, load_identity
-from node.intake.service import Actor, Applicant, get_case, receive_case
-from node.keyseal import PassphraseRequired, WrongPassphrase
+from node.intake.cases.service import Actor, Applicant, get_case, receive_case
 from node.runtime import NodeRuntime, open_runtime
 from node.settings import NodeSettings
 from node.sync.client import sync_once
 from node.sync.courier import export_courier_file
+from node.trust.identity import default_key_dir, is_inside, load_identity
+from node.trust.keyseal import PassphraseRequired, WrongPassphrase
 from protocol.identifiers import resident_id_check_char
 from tests.conftest import Stack
 from tests.integration.test_devices_node import _all_connected, eventually
@@ -241,8 +241,8 @@ async def _blob_rows(runtime: NodeRuntime) -> list[Any]:
 def _as_an_older_version_left_it(node_dir: Path, data_key: bytes) -> None:
     """The node's database as a version before encryption at rest wrote it: every encrypted column in
     plaintext, no conversion mark; and the keys in ``<data>/keys`` where enrolment used to put them."""
-    from node.atrest import CONVERTED_KEY, ColumnCipher, encrypted_columns
     from node.models import NodeTable
+    from node.trust.atrest import CONVERTED_KEY, ColumnCipher, encrypted_columns
 
     cipher = ColumnCipher(data_key)
     with closing(sqlite3.connect(node_dir / "node.db")) as db, db:

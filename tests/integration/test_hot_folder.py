@@ -26,7 +26,7 @@ from node.devices.capture import ScanFolders, ingest_file, start_capture
 from node.devices.models import ScanFile
 from node.devices.watcher import FolderTiming, HotFolder
 from node.enrolment import enroll
-from node.intake.service import Actor, Applicant, receive_case
+from node.intake.cases.service import Actor, Applicant, receive_case
 from node.runtime import NodeRuntime, open_runtime
 from node.sync.log import case_events
 from protocol.events import MATERIAL_ATTACHED

@@ -20,8 +20,10 @@ from central.backoffice import case_state as central_case_state
 from central.courier import import_courier_file
 from central.logistics import confirm_parcels, expected_parcels
 from node.archive.service import archive_case
-from node.intake.issuing import hand_to_logistics
-from node.intake.mail import (
+from node.intake.cases.issuing import hand_to_logistics
+from node.intake.cases.outcomes import Correction, accept_case
+from node.intake.cases.service import Actor, Applicant, attach_material, item_of, receive_case
+from node.intake.mail.service import (
     create_manifest,
     hand_over,
     inbound_parcels,
@@ -38,8 +40,6 @@ from node.intake.mail import (
     set_confirm_days,
     to_pack,
 )
-from node.intake.outcomes import Correction, accept_case
-from node.intake.service import Actor, Applicant, attach_material, item_of, receive_case
 from node.runtime import CST
 from node.sync.client import sync_once
 from protocol.errors import OneWindowError

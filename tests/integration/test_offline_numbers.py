@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from node.enrolment import enroll
-from node.intake.numbers import (
+from node.intake.cases.numbers import (
     NOTICE_KIND_MARKS,
     case_serial_range,
     next_case_number,

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from node.intake.tickets import hash_id_number, link_case
+from node.intake.hall.tickets import hash_id_number, link_case
 from node.models import Counter
 from node.runtime import CST
 from protocol.errors import OneWindowError

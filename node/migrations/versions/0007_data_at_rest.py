@@ -1,9 +1,9 @@
 """sensitive columns encrypted at rest (issue 6, R-SEC-1)
 
 No schema change: an encrypted column keeps its type (VARCHAR or TEXT) and holds ``ow1:`` + base64 ciphertext
-(`node.atrest`). Encrypting the values an older version wrote in plaintext needs the node data key, which
+(`node.trust.atrest`). Encrypting the values an older version wrote in plaintext needs the node data key, which
 Alembic does not have (and must not: migrations also run where no key is loaded), so it is not done here but
-by `node.atrest.encrypt_plaintext_rows` when the node opens the database with its key, right after migrating:
+by `node.trust.atrest.encrypt_plaintext_rows` when the node opens the database with its key, right after migrating:
 once per database (meta row ``data_at_rest``), followed by VACUUM so no plaintext stays in free pages.
 
 Revision ID: 0007

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from node.atrest import PREFIX, ColumnCipher, DataAtRestError, encrypt_plaintext_rows
 from node.db import Database, migrate
-from node.identity import default_key_dir, is_inside, keys_dir, legacy_key_dir
 from node.models import Appointment, CaseEvent, NodeTable
 from node.settings import NodeSettings
+from node.trust.atrest import PREFIX, ColumnCipher, DataAtRestError, encrypt_plaintext_rows
+from node.trust.identity import default_key_dir, is_inside, keys_dir, legacy_key_dir
 
 ID_NUMBER = "11010519491231002X"
 PHONE = "13912345678"
@@ -106,7 +106,7 @@ async def test_a_plaintext_database_is_encrypted_in_place_on_first_open(
     _plaintext_database(path)
     assert ID_NUMBER.encode() in _file_bytes(path)
     key = os.urandom(32)
-    with caplog.at_level(logging.INFO, logger="node.atrest"):
+    with caplog.at_level(logging.INFO, logger="node.trust.atrest"):
         assert encrypt_plaintext_rows(path, key, NodeTable.metadata) == 2 * 1 + 2  # 2 payloads, name, phone
     assert "encrypted 4 sensitive values" in caplog.text
     data = _file_bytes(path)

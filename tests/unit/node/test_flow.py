@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from node.intake.flow import (
+from node.intake.hall.flow import (
     CST,
     Staffing,
     flow_chart_svg,

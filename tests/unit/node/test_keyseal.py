@@ -1,4 +1,4 @@
-"""Key files sealed with a passphrase (node.keyseal): what opens them, and what is refused with a clear reason —
+"""Key files sealed with a passphrase (node.trust.keyseal): what opens them, and what is refused with a clear reason —
 a wrong passphrase, a changed byte, a lowered scrypt cost, a sealed file put in place of another."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from node.keyseal import (
+from node.trust.keyseal import (
     KeySealError,
     PassphraseRequired,
     ScryptCost,

@@ -24,7 +24,7 @@ from fpdf import FPDF
 from PIL import Image
 
 from node.archive.service import archive_case
-from node.intake.service import Actor
+from node.intake.cases.service import Actor
 from protocol.archive import (
     ARCHIVE_MEDIA_TYPE,
     EVENT_HISTORY,

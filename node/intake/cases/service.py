@@ -1,7 +1,7 @@
 """Front-desk intake services: receive a case (收件) and attach materials (材料) to its checklist.
 
 Every step is an event written in one transaction with its projection. The four outcomes of acceptance live in
-`node.intake.outcomes`, issuing the result in `node.intake.issuing`.
+`node.intake.cases.outcomes`, issuing the result in `node.intake.cases.issuing`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.intake.numbers import next_case_number, next_notice_number
-from node.intake.tickets import link_case
+from node.intake.cases.numbers import next_case_number, next_notice_number
+from node.intake.hall.tickets import link_case
 from node.models import Blob, Case, CaseEvent, UpEntry
 from node.runtime import NodeRuntime
 from node.sync.log import case_events, insert_event, refresh_case, seal_pending

@@ -10,13 +10,13 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 from sqlmodel import select
 
-from node.intake.outcomes import (
+from node.intake.cases.outcomes import (
     COLLECTION_METHODS,
     DEEMED_ACCEPTANCE_WORKING_DAYS,
     local_date,
     promised_date,
 )
-from node.intake.service import (
+from node.intake.cases.service import (
     APPLICANT_KINDS,
     Actor,
     Agent,

@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlalchemy import Column, Index
 from sqlmodel import Field
 
-from node.atrest import EncryptedString, EncryptedText
 from node.models import NodeTable
+from node.trust.atrest import EncryptedString, EncryptedText
 
 
 class Parcel(NodeTable, table=True):
@@ -26,7 +26,7 @@ class Parcel(NodeTable, table=True):
     tracking_number: str = Field(index=True)
     is_s10: bool = False
     #: The other party: for an incoming parcel its sender, for an outgoing one its recipient. The party, phone,
-    #: address and contents are encrypted at rest (`node.atrest`).
+    #: address and contents are encrypted at rest (`node.trust.atrest`).
     party: str = Field(sa_column=Column(EncryptedString("mail_parcel.party"), nullable=False))
     phone: str = Field(default="", sa_column=Column(EncryptedString("mail_parcel.phone"), nullable=False))
     address: str = Field(default="", sa_column=Column(EncryptedText("mail_parcel.address"), nullable=False))
@@ -74,7 +74,7 @@ class ApplicantMessage(NodeTable, table=True):
     id: str = Field(primary_key=True)
     case_id: str = Field(index=True)
     channel: str  # sms | letter
-    #: The recipient, phone, address and text are encrypted at rest (`node.atrest`).
+    #: The recipient, phone, address and text are encrypted at rest (`node.trust.atrest`).
     recipient: str = Field(sa_column=Column(EncryptedString("mail_message.recipient"), nullable=False))
     phone: str = Field(default="", sa_column=Column(EncryptedString("mail_message.phone"), nullable=False))
     address: str = Field(default="", sa_column=Column(EncryptedText("mail_message.address"), nullable=False))

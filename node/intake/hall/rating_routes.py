@@ -10,7 +10,9 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from node.intake.hall import (
+from node.intake.cases.routes import actor_of, staff_names
+from node.intake.cases.service import get_case
+from node.intake.hall.ratings import (
     DEFAULT_COMPLAINT_WORKING_DAYS,
     assign_complaint,
     close_followup,
@@ -23,8 +25,6 @@ from node.intake.hall import (
     request_rating,
     resolve_complaint,
 )
-from node.intake.routes import actor_of, staff_names
-from node.intake.service import get_case
 from node.web import current_user, runtime_of
 from protocol.errors import MALFORMED_REQUEST, OneWindowError
 from protocol.hall import (

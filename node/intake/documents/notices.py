@@ -1,4 +1,4 @@
-"""The words of the official documents a case produces (domain-facts §3.2), laid out by `node.intake.pdf`.
+"""The words of the official documents a case produces (domain-facts §3.2), laid out by `node.intake.documents.pdf`.
 
 Each notice is rebuilt from the case's events: its number and date were fixed when the event was recorded, so a
 reprint is the same document. 收件凭证, 受理通知书, 容缺受理承诺书 and 通知书, 一次性告知书, 不予受理决定书 and 领取签收单
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from node.intake.outcomes import COLLECTION_METHODS, local_date
-from node.intake.pdf import (
+from node.intake.cases.outcomes import COLLECTION_METHODS, local_date
+from node.intake.documents.pdf import (
     Block,
     Fields,
     Heading,

@@ -23,7 +23,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from node.intake.tickets import (
+from node.intake.hall.tickets import (
     APPOINTMENT_LABELS,
     PRIORITIES,
     STATUS_LABELS,

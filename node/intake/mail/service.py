@@ -28,9 +28,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.intake.mail_models import ApplicantMessage, Manifest, Parcel
-from node.intake.notices import issuer_name, local_time
-from node.intake.outcomes import (
+from node.intake.cases.outcomes import (
     FRONT_DESK,
     Correction,
     accept_case,
@@ -39,9 +37,8 @@ from node.intake.outcomes import (
     request_correction,
     signature_png,
 )
-from node.intake.outcomes import refuse_case as refuse
-from node.intake.pdf import Fields, OfficialDocument, Paragraph, Signatures, Table, render_pdf
-from node.intake.service import (
+from node.intake.cases.outcomes import refuse_case as refuse
+from node.intake.cases.service import (
     Actor,
     Agent,
     Applicant,
@@ -51,6 +48,9 @@ from node.intake.service import (
     sniff_format,
     store_blob,
 )
+from node.intake.documents.notices import issuer_name, local_time
+from node.intake.documents.pdf import Fields, OfficialDocument, Paragraph, Signatures, Table, render_pdf
+from node.intake.mail.models import ApplicantMessage, Manifest, Parcel
 from node.models import Counter
 from node.runtime import NodeRuntime
 from node.sync.log import case_events, get_meta, insert_event, refresh_case, seal_pending, set_meta

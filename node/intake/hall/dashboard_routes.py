@@ -12,7 +12,7 @@ from litestar.datastructures import State
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from node.intake.flow import (
+from node.intake.hall.flow import (
     flow_chart_svg,
     half_hour_counts,
     off_peak_hours,
@@ -20,8 +20,8 @@ from node.intake.flow import (
     peak_five_minutes,
     recommend_staffing,
 )
-from node.intake.hall import list_ratings
-from node.intake.tickets import queue
+from node.intake.hall.ratings import list_ratings
+from node.intake.hall.tickets import queue
 from node.runtime import CST
 from node.web import current_user, runtime_of
 from protocol.errors import VALIDATION, OneWindowError

@@ -17,7 +17,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from node.intake.pdf import OfficialDocument, render_pdf
+from node.intake.documents.pdf import OfficialDocument, render_pdf
 
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()

@@ -6,7 +6,7 @@ The key directory is kept apart from the data directory (R-SEC-1): by default ``
 says, e.g. a USB key or a separately mounted partition. A copy of the data directory alone then opens nothing:
 its blobs and sensitive columns are encrypted with the data key. Nodes enrolled before the move kept their keys
 in ``<data>/keys/``; they are still read from there (with a warning saying how to move them). Key files may be
-sealed with a passphrase (`node.keyseal`).
+sealed with a passphrase (`node.trust.keyseal`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from node.keyseal import Unsealer, read_key_file
+from node.trust.keyseal import Unsealer, read_key_file
 from protocol.keys import (
     AgeIdentity,
     AgeRecipient,
@@ -146,7 +146,7 @@ def load_identity(
     data_dir: Path, key_dir: Path | None = None, *, passphrase: str | None = None
 ) -> NodeIdentity:
     """Read node.json and the keys (see `keys_dir`); raises FileNotFoundError when the node has not enrolled,
-    and a `node.keyseal.KeySealError` when the keys are sealed and `passphrase` does not open them."""
+    and a `node.trust.keyseal.KeySealError` when the keys are sealed and `passphrase` does not open them."""
     info = json.loads((data_dir / "node.json").read_text("utf-8"))
     keys = keys_dir(data_dir, key_dir)
     finish_interrupted_rotation(data_dir, keys)

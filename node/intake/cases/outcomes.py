@@ -28,8 +28,8 @@ from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.intake.numbers import next_notice_number
-from node.intake.service import (
+from node.intake.cases.numbers import next_notice_number
+from node.intake.cases.service import (
     Actor,
     item_of,
     missing_materials,

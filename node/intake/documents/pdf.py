@@ -1,7 +1,7 @@
 """Official notices (受理通知书, 一次性告知书, 收件凭证 …) as A4 PDFs with an embedded, subset CJK font.
 
 This module owns the generic document model and the layout; the wording of each notice lives in
-`node.intake.notices`. The page follows GB/T 9704 公文 proportions: 28/26 mm side margins, a centred title, body
+`node.intake.documents.notices`. The page follows GB/T 9704 公文 proportions: 28/26 mm side margins, a centred title, body
 text in a serif face with a two-character first-line indent, the issuer and date bottom right with room for
 the seal, and "— n —" page numbers. Line breaking is our own (`wrap_text`): fpdf2 wraps Chinese text without
 the 禁则 a printed notice must respect (no line starting with "，", none ending with "（").

@@ -3,7 +3,7 @@ courier manifests signed on the tablet, parcels on the road with their flags, th
 the courier's sync file (export for the courier / import the county's reply, R-MAIL-4).
 
 Form posts redirect to the page that shows the result, or show the page again with the error by the form. The
-services live in `node.intake.mail`; the courier file is the sync package's (`node.sync.courier`), called here,
+services live in `node.intake.mail.service`; the courier file is the sync package's (`node.sync.courier`), called here,
 never rebuilt.
 """
 
@@ -18,7 +18,12 @@ from litestar.response import Redirect, Template
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from node.intake.mail import (
+from node.intake.cases.outcome_routes import decode_png
+from node.intake.cases.outcomes import FRONT_DESK, Correction
+from node.intake.cases.routes import actor_of, staff_names
+from node.intake.cases.service import Applicant, attach_material, item_of, missing_materials
+from node.intake.mail.models import Manifest, Parcel
+from node.intake.mail.service import (
     LOGISTICS,
     OPENERS,
     OUT_KINDS,
@@ -47,11 +52,6 @@ from node.intake.mail import (
     settle_county_receipts,
     to_pack,
 )
-from node.intake.mail_models import Manifest, Parcel
-from node.intake.outcome_routes import decode_png
-from node.intake.outcomes import FRONT_DESK, Correction
-from node.intake.routes import actor_of, staff_names
-from node.intake.service import Applicant, attach_material, item_of, missing_materials
 from node.models import Case, CaseEvent, UpEntry
 from node.runtime import CST
 from node.sync.attachments import pending_blob_totals

@@ -17,7 +17,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.intake.service import Actor, get_case, new_event
+from node.intake.cases.service import Actor, get_case, new_event
 from node.models import CaseEvent
 from node.runtime import NodeRuntime
 from node.sync.log import case_events, get_meta, insert_event, row_to_event, seal_pending, set_meta

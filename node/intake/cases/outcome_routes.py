@@ -17,9 +17,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
-from node.intake.issuing import hand_to_logistics, issue_at_window
-from node.intake.notices import guide_document, notice_document
-from node.intake.outcomes import (
+from node.intake.cases.issuing import hand_to_logistics, issue_at_window
+from node.intake.cases.outcomes import (
     Correction,
     accept_case,
     accept_with_waiver,
@@ -28,9 +27,10 @@ from node.intake.outcomes import (
     refuse_case,
     request_correction,
 )
-from node.intake.rendering import render_document
-from node.intake.routes import actor_of, case_context, staff_names
-from node.intake.service import find_item, get_case, item_of, state_to_json
+from node.intake.cases.routes import actor_of, case_context, staff_names
+from node.intake.cases.service import find_item, get_case, item_of, state_to_json
+from node.intake.documents.notices import guide_document, notice_document
+from node.intake.documents.rendering import render_document
 from node.web import current_user, runtime_of
 from protocol.errors import FILE_REJECTED, MALFORMED_REQUEST, VALIDATION, OneWindowError
 from protocol.events import NOTICE_TITLES, CaseState
