@@ -26,11 +26,12 @@ from typing import Any
 
 import httpx
 
+from node.boot import open_runtime
 from node.db import migrate
 from node.enrolment import enroll
-from node.intake.cases.service import Actor
 from node.models import CaseEvent
-from node.runtime import NodeRuntime, open_runtime
+from node.runtime import NodeRuntime
+from node.staff import Actor
 from node.sync.log import seal_pending
 from protocol.events import Event, event_columns
 from protocol.ids import uuid7
@@ -241,9 +242,9 @@ def rss_mb(pid: int) -> float:
 
 async def template_case(runtime: NodeRuntime) -> list[Event]:
     """One case through the real services: received, every mandatory material attached, accepted."""
+    from node.events import case_events
     from node.intake.cases.outcomes import accept_case
     from node.intake.cases.service import Applicant, attach_material, receive_case
-    from node.sync.log import case_events
 
     actor = Actor(username=CLERK[0], role="window")
     item = min(

@@ -22,6 +22,7 @@ from node import auth_routes
 from node.archive import routes as archive_routes
 from node.archive.service import archive_loop
 from node.audit import routes as audit_routes
+from node.boot import open_runtime
 from node.devices import routes as device_routes
 from node.devices.manager import DEFAULT_DEVICE_TABLE
 from node.devices.runner import create_devices, run_devices
@@ -30,7 +31,7 @@ from node.intake.cases import routes as intake_routes
 from node.intake.cases.outcomes import clock_loop
 from node.intake.hall import dashboard_routes, rating_routes, ticket_routes
 from node.intake.mail import routes as mail_routes
-from node.runtime import open_runtime, utc_now
+from node.runtime import utc_now
 from node.settings import NodeSettings
 from node.sync import routes as sync_routes
 from node.sync.client import sync_loop

@@ -23,7 +23,7 @@ from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from node.models import Staff
-from node.staff import authenticate, credential_tag
+from node.staff import authenticate, credential_tag, session_standing
 from node.web import runtime_of
 from protocol.errors import AUTH_REQUIRED, SESSION_EXPIRED, OneWindowError
 from protocol.staff import NODE_ROLES, SESSION_REFUSALS, SessionPolicy
@@ -104,12 +104,11 @@ async def _refusal(
     )
     if why is not None:
         return why
-    async with runtime.db.read() as db:
-        staff = await db.get(Staff, str(session["user"].get("username", "")))
-    if staff is None or staff.disabled:
-        return "disabled"
-    if credential_tag(staff) != auth.get("cred"):
-        return "changed"
+    standing = await session_standing(
+        runtime, username=str(session["user"].get("username", "")), credential=auth.get("cred")
+    )
+    if standing is not None:
+        return standing
     auth["last_seen"] = now
     connection.scope["session"] = session  # the cookie is written again with the new last_seen
     return None

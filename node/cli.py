@@ -243,7 +243,7 @@ def _seal(args: argparse.Namespace) -> int:
 
 async def _rotate(args: argparse.Namespace, identity: NodeIdentity) -> int:
     """`onewindow node rotate-keys`: the same rotation as the sync page's button, for a node that is stopped."""
-    from node.runtime import open_runtime
+    from node.boot import open_runtime
     from node.sync.keys import NodeKeyRotationError, rotate_node_keys
     from node.trust.keyseal import KeySealError, is_sealed
     from protocol.keys import read_secret_file
@@ -265,7 +265,7 @@ async def _rotate(args: argparse.Namespace, identity: NodeIdentity) -> int:
 
 
 async def _export(data: Path, out: Path, identity: NodeIdentity) -> int:
-    from node.runtime import open_runtime
+    from node.boot import open_runtime
     from node.sync.courier import export_courier_file
 
     runtime = await open_runtime(data, identity=identity)
@@ -279,7 +279,7 @@ async def _export(data: Path, out: Path, identity: NodeIdentity) -> int:
 
 
 async def _import(data: Path, reply: Path, identity: NodeIdentity) -> int:
-    from node.runtime import open_runtime
+    from node.boot import open_runtime
     from node.sync.courier import import_courier_reply
 
     runtime = await open_runtime(data, identity=identity)
@@ -298,7 +298,7 @@ async def _import(data: Path, reply: Path, identity: NodeIdentity) -> int:
 
 
 async def _sync(data: Path, central_url: str | None, identity: NodeIdentity) -> int:
-    from node.runtime import open_runtime
+    from node.boot import open_runtime
     from node.sync.client import CentralUnavailable, central_client, sync_once
 
     runtime = await open_runtime(data, identity=identity)

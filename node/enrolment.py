@@ -9,9 +9,10 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from node.boot import open_runtime
 from node.db import Database, migrate
 from node.models import CatalogueVersion, Meta
-from node.runtime import CALENDAR_KEY, open_runtime
+from node.runtime import CALENDAR_KEY
 from node.staff import staff_row
 from node.sync.log import append_up_entry
 from node.trust.identity import KEY_FILES, default_key_dir, is_inside, write_identity

@@ -1,4 +1,6 @@
-"""The node's tables. One metadata for the node (central has its own); rows never go over the wire —
+"""The node's shared tables: events and their case projection, the two logs, blobs, counters, staff, tickets.
+One metadata for the node (central has its own); a domain with tables of its own (devices, logistics, the audit
+trail) declares them beside it on `NodeTable`, and `node.schema` gathers them all. Rows never go over the wire —
 services convert them to `protocol` types at the edge."""
 
 from __future__ import annotations
@@ -217,7 +219,3 @@ class Appointment(NodeTable, table=True):
     ticket_id: str | None = None
     booked_at: str
 
-
-from node.audit import models as _audit_models  # noqa: E402,F401  (the audit trail joins this metadata)
-from node.devices import models as _device_models  # noqa: E402,F401  (device tables join this metadata)
-from node.intake.mail import models as _mail_models  # noqa: E402,F401  (logistics tables join this metadata)

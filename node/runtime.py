@@ -1,22 +1,23 @@
-"""Everything a node's services share while it runs: identity, database, blob store, clocks, catalogue."""
+"""Everything a node's services share while it runs: identity, database, blob store, clocks, catalogue, and the
+sealer of the up log. Built by `node.boot.open_runtime`; local time helpers (CST) live here too."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.blobs import BlobStore
-from node.db import Database, migrate
-from node.models import CaseEvent, CatalogueVersion, Meta, NodeTable
-from node.trust.atrest import encrypt_plaintext_rows
-from node.trust.identity import NodeIdentity, load_identity
+from node.db import Database
+from node.models import CatalogueVersion, Meta
+from node.trust.identity import NodeIdentity
 from protocol.calendar import WorkingCalendar, calendar_from_dict
 from protocol.catalogue import Catalogue, catalogue_from_dict
 from protocol.hlc import HybridClock
@@ -33,15 +34,41 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def local_date(iso: str) -> date:
+    """The China Standard Time date of a stored UTC timestamp."""
+    return datetime.fromisoformat(iso).astimezone(CST).date()
+
+
+_ADMIN_SUFFIX = re.compile(r"(便民服务中心|便民服务站|服务中心|服务站)$")
+_PLACE_SUFFIX = re.compile(r"(街道|镇|乡|村|社区)$")
+
+
+def notice_prefix(centre_name: str, county_name: str = "") -> str:
+    """The centre's short name for document numbers: 梅河口市红梅镇便民服务中心 → 红梅."""
+    name = centre_name.strip()
+    if county_name and name.startswith(county_name):
+        name = name[len(county_name) :]
+    name = _ADMIN_SUFFIX.sub("", name)
+    name = _PLACE_SUFFIX.sub("", name)
+    return name or centre_name[:2]
+
+
+#: Seals the node's unsealed local events into up entries inside the caller's write transaction and returns how
+#: many it sealed: the up log's `node.sync.log.seal_pending`. The event store (`node.events`) hands recorded
+#: events to it through the runtime, because the logs sit above the event store and read events back from it.
+Sealer = Callable[[AsyncSession, "NodeRuntime"], Awaitable[int]]
+
+
 @dataclass
 class NodeRuntime:
-    """A running node's shared parts. Built by `open_runtime`; tests pass a fake `now`."""
+    """A running node's shared parts. Built by `node.boot.open_runtime`; tests pass a fake `now`."""
 
     data_dir: Path
     identity: NodeIdentity
     db: Database
     blobs: BlobStore
     clock: HybridClock
+    sealer: Sealer
     now: Callable[[], datetime] = utc_now
     catalogues: dict[int, Catalogue] = field(default_factory=dict)
     calendar: WorkingCalendar = field(default_factory=lambda: calendar_from_dict(NO_CALENDAR))
@@ -58,8 +85,6 @@ class NodeRuntime:
     @property
     def notice_prefix(self) -> str:
         """The centre's short name at the head of its document numbers (红梅便民受字〔2026〕…)."""
-        from node.intake.cases.numbers import notice_prefix
-
         return notice_prefix(self.identity.name, self.identity.county_name)
 
     def today(self) -> date:
@@ -80,39 +105,3 @@ class NodeRuntime:
 
     async def close(self) -> None:
         await self.db.close()
-
-
-async def open_runtime(
-    data_dir: Path,
-    *,
-    key_dir: Path | None = None,
-    identity: NodeIdentity | None = None,
-    now: Callable[[], datetime] = utc_now,
-) -> NodeRuntime:
-    """Open an enrolled node's data directory (migrating its database to the newest schema, and encrypting what
-    an older version left in plaintext). The keys come from `identity` when given (already unsealed), else
-    from `key_dir` (default: beside the data directory, `node.trust.identity.keys_dir`)."""
-    from node.sync.keys import restore_rotation_state  # (node.sync builds on the runtime)
-
-    identity = identity or load_identity(data_dir, key_dir)
-    db_path = data_dir / "node.db"
-    migrate(db_path)
-    encrypt_plaintext_rows(db_path, identity.data_key, NodeTable.metadata)
-    db = Database(db_path, data_key=identity.data_key)
-    async with db.read() as session:
-        last = (await session.exec(select(func.max(CaseEvent.hlc)))).one() or 0
-
-    def now_ms() -> int:
-        return int(now().timestamp() * 1000)
-
-    runtime = NodeRuntime(
-        data_dir=data_dir,
-        identity=identity,
-        db=db,
-        blobs=BlobStore(data_dir / "blobs", identity.data_key),
-        clock=HybridClock(now_ms=now_ms, last=int(last)),
-        now=now,
-    )
-    await runtime.reload_catalogues()
-    await restore_rotation_state(runtime)
-    return runtime

@@ -1,15 +1,20 @@
 """Staff accounts on the node (R-PROV-3): login verified offline against hashes distributed by central, the
 local lockout after repeated failures, and the accounts central sends down (created, disabled, reset, a lead's
-即办件 authorities), applied only when newer than what the node holds."""
+即办件 authorities), applied only when newer than what the node holds.
+
+Also who does what: the `Actor` every recorded step names, and the groups of roles (岗位) the services check.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.models import LoginAttempt, Staff
@@ -17,6 +22,23 @@ from node.runtime import CST, NodeRuntime
 from protocol.errors import ACCOUNT_LOCKED, LOGIN_FAILED, OneWindowError
 from protocol.passwords import verify_password
 from protocol.staff import LOCKOUT_S, MAX_FAILED_LOGINS, StaffAccount
+
+#: 综合窗口人员 and 业务负责人: receive cases, decide their acceptance, pre-review mailed applications.
+FRONT_DESK = ("window", "lead")
+#: 业务负责人 and 节点管理员: ratings' follow-ups, the hall dashboard, ticket categories, archiving.
+LEADS = ("lead", "node_admin")
+#: 物料流转窗口 (and the lead): parcels, manifests, the courier file.
+LOGISTICS = ("logistics", "lead")
+#: Everyone who sits at a window: calling tickets, opening parcels, handing results over.
+WINDOW_STAFF = ("window", "logistics", "lead")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The staff member doing the action (or a system actor such as the legal clocks)."""
+
+    username: str
+    role: str
 
 
 def staff_row(account: StaffAccount) -> Staff:
@@ -133,3 +155,21 @@ async def apply_staff_accounts(session: AsyncSession, accounts: Iterable[Mapping
                     await session.delete(attempt)
         changed += 1
     return changed
+
+
+async def staff_names(runtime: NodeRuntime) -> dict[str, str]:
+    """Usernames to the names printed on notices and shown on pages."""
+    async with runtime.db.read() as session:
+        return {s.username: s.display_name for s in (await session.exec(select(Staff))).all()}
+
+
+async def session_standing(runtime: NodeRuntime, *, username: str, credential: object) -> str | None:
+    """Why a logged-in session of `username` may not go on ("disabled" or "changed": the account was disabled
+    or its credentials or role changed at central since the login), or None."""
+    async with runtime.db.read() as session:
+        staff = await session.get(Staff, username)
+    if staff is None or staff.disabled:
+        return "disabled"
+    if credential_tag(staff) != credential:
+        return "changed"
+    return None

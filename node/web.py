@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from litestar import Request, Response
 from litestar.datastructures import State
@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect
 
 from node.runtime import NodeRuntime
+from node.staff import Actor
 from protocol.errors import AUTH_REQUIRED, FORBIDDEN, MALFORMED_REQUEST, SESSION_EXPIRED, OneWindowError
 
 
@@ -21,6 +22,21 @@ def runtime_of(request: Request[Any, Any, State]) -> NodeRuntime:
 
 def wants_html(request: Request[Any, Any, State]) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def actor_of(user: dict[str, str]) -> Actor:
+    """The logged-in staff member as the actor services record."""
+    return Actor(username=user["username"], role=user["role"])
+
+
+#: Cookies of a window tablet: its window's name and the ticket categories it serves (they survive logging out).
+WINDOW_COOKIE = "ow_window"
+CATEGORIES_COOKIE = "ow_window_categories"
+
+
+def window_name(request: Request[Any, Any, State]) -> str:
+    """The name of the window this tablet sits at (set on the window page), or ""."""
+    return unquote(request.cookies.get(WINDOW_COOKIE, "")).strip()
 
 
 def current_user(request: Request[Any, Any, State], *roles: str) -> dict[str, str]:

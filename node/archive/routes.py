@@ -20,14 +20,10 @@ from node.archive.service import (
     package_bytes,
     package_report,
 )
-from node.intake.cases.service import Actor, get_case
-from node.web import current_user, runtime_of
+from node.intake.cases.service import get_case
+from node.web import actor_of, current_user, runtime_of
 from protocol.archive import PROPERTIES, RETENTION_LABELS, STAGES, CheckReport
 from protocol.events import STATUS_LABELS
-
-
-def _actor(user: dict[str, str]) -> Actor:
-    return Actor(username=user["username"], role=user["role"])
 
 
 def _grouped(report: CheckReport) -> list[tuple[str, str, list[Any]]]:
@@ -62,7 +58,7 @@ async def archive_page(request: Request[Any, Any, State]) -> Template:
 async def archive_submit(request: Request[Any, Any, State], case_id: FromPath[str]) -> Template | Redirect:
     user = current_user(request, *ARCHIVE_ROLES)
     runtime = runtime_of(request)
-    outcome = await archive_case(runtime, actor=_actor(user), case_id=case_id)
+    outcome = await archive_case(runtime, actor=actor_of(user), case_id=case_id)
     if outcome.archived:
         return Redirect(path=f"/archive/cases/{case_id}")
     state = await get_case(runtime, case_id)
@@ -149,7 +145,7 @@ async def api_archive(request: Request[Any, Any, State]) -> dict[str, Any]:
 @post("/api/v1/archive/cases/{case_id:str}", media_type=MediaType.JSON, status_code=200)
 async def api_archive_case(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
     user = current_user(request, *ARCHIVE_ROLES)
-    outcome = await archive_case(runtime_of(request), actor=_actor(user), case_id=case_id)
+    outcome = await archive_case(runtime_of(request), actor=actor_of(user), case_id=case_id)
     body = {
         "archived": outcome.archived,
         "package": outcome.package_sha256,

@@ -27,13 +27,13 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.intake.cases.outcomes import local_date
-from node.intake.cases.service import Actor, item_of, new_event, plain, store_blob
+from node.events import case_events, new_event, record, row_to_event
+from node.intake.cases.service import item_of, plain, store_blob
 from node.intake.documents.notices import compose_notice
 from node.intake.documents.pdf import render_pdf
-from node.models import Blob, Case, CaseEvent, Counter, Staff
-from node.runtime import NodeRuntime
-from node.sync.log import case_events, insert_event, refresh_case, row_to_event, seal_pending
+from node.models import Blob, Case, CaseEvent, Counter
+from node.runtime import NodeRuntime, local_date
+from node.staff import LEADS, Actor, staff_names
 from protocol.archive import (
     ARCHIVE_MEDIA_TYPE,
     PACKAGE_SCHEMA,
@@ -62,7 +62,7 @@ from protocol.events import (
 )
 
 log = logging.getLogger("onewindow.node.archive")
-ARCHIVE_ROLES = ("lead", "node_admin")
+ARCHIVE_ROLES = LEADS
 SYSTEM = Actor(username="system:archive", role="system")
 ARCHIVE_SERIALS_PER_YEAR = 99999
 _EXTENSIONS = {"pdf": "pdf", "jpg": "jpg", "png": "png", "tiff": "tif"}
@@ -278,11 +278,6 @@ async def _next_archival_number(
     return f"{runtime.identity.division}-WS·{year}-{RETENTION_CODES[retention]}-{counter.value:05d}"
 
 
-async def staff_names(runtime: NodeRuntime) -> dict[str, str]:
-    async with runtime.db.read() as session:
-        return {s.username: s.display_name for s in (await session.exec(select(Staff))).all()}
-
-
 def _build_and_check(
     runtime: NodeRuntime,
     state: CaseState,
@@ -366,11 +361,7 @@ async def archive_case(runtime: NodeRuntime, *, actor: Actor, case_id: str) -> A
                 "archived_at": meta["archived_at"],
                 "check": report.summary(),
             }
-            await insert_event(
-                session, new_event(runtime, actor, case_id, CASE_ARCHIVED, payload), origin="local"
-            )
-            await seal_pending(session, runtime)
-            await refresh_case(session, case_id)
+            await record(session, runtime, new_event(runtime, actor, case_id, CASE_ARCHIVED, payload))
     except _CheckFailed as failed:
         log.warning("case %s: archive check failed: %s", case_id, [i.code for i in failed.report.failures])
         return ArchiveOutcome(case_id, failed.report, archived=False)

@@ -22,8 +22,9 @@ from sqlmodel import col, select
 
 from node.devices.models import CaptureSession, ScanFile
 from node.devices.watcher import EXTENSIONS, MAGIC, claimed_format, has_end_marker
-from node.intake.cases.service import MAX_MATERIAL_BYTES, Actor, attach_material, get_case, item_of
+from node.intake.cases.service import MAX_MATERIAL_BYTES, attach_material, get_case, item_of
 from node.runtime import NodeRuntime
+from node.staff import Actor
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
 from protocol.ids import uuid7
 

@@ -12,9 +12,10 @@ from typing import Any
 from node.devices.models import IdCardRead
 from node.devices.photo import PhotoDecoder
 from node.devices.sam import LONG_TERM, IdCard
-from node.intake.cases.service import Actor, store_blob
+from node.intake.cases.service import store_blob
 from node.intake.hall.tickets import hash_id_number
 from node.runtime import NodeRuntime
+from node.staff import Actor
 from protocol.ids import uuid7
 
 RESIDENT_ID_CARD = "111"  # GA/T 2000.156 居民身份证

@@ -3,10 +3,10 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from node.models import NodeTable
+from node.schema import NODE_METADATA
 
 config = context.config
-target_metadata = NodeTable.metadata
+target_metadata = NODE_METADATA
 
 
 def run_migrations_online() -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
+from node.meta import get_meta, set_meta
 from node.models import DownEntry, UpEntry
 from node.runtime import NodeRuntime
 from node.sync.attachments import Uploader, pending_blob_totals, requeue
@@ -30,7 +31,6 @@ from node.sync.log import (
     apply_down_entry,
     down_head,
     entry_of,
-    get_meta,
     lose_receipts_after,
     pending_entries,
     queue_depth,
@@ -38,7 +38,6 @@ from node.sync.log import (
     receipted_head,
     rechain_after,
     seal_pending,
-    set_meta,
     store_receipts,
     up_head,
 )

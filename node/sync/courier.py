@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from node.meta import get_meta, set_meta
 from node.models import DownEntry
 from node.runtime import NodeRuntime
 from node.sync.attachments import ensure_spool, mark_uploaded, pending_blobs, spool_path
 from node.sync.client import SyncReport, apply_hello_answer, apply_push_results, hello_document
 from node.sync.keys import settle_rotation
-from node.sync.log import apply_down_entry, entry_of, get_meta, pending_entries, seal_pending
+from node.sync.log import apply_down_entry, entry_of, pending_entries, seal_pending
 from protocol.canonical import canonical_json, parse_json
 from protocol.errors import COURIER_FILE_INVALID, OneWindowError
 from protocol.keys import write_file_atomic
@@ -150,8 +151,6 @@ async def import_courier_reply(runtime: NodeRuntime, data: bytes) -> SyncReport:
             report.applied_events += await apply_down_entry(session, runtime, entry)
         report.pulled += 1
     async with runtime.db.write() as session:
-        from node.sync.log import set_meta
-
         await set_meta(
             session, "last_courier_import", json.dumps({"at": runtime.now_iso(), **report.to_dict()})
         )

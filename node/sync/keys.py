@@ -19,8 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from node.meta import get_meta, set_meta
 from node.runtime import NodeRuntime
-from node.sync.log import CERTIFICATE_KEY, REVOKED_KEY, append_up_entry, get_meta, receipted_head, set_meta
+from node.sync.log import CERTIFICATE_KEY, REVOKED_KEY, append_up_entry, receipted_head
 from node.trust.identity import NEXT, ROTATION_KEY, keys_dir, take_next_keys
 from node.trust.keyseal import Sealer, Unsealer, is_sealed
 from protocol.keys import AgeIdentity, SigningKey, read_secret_file, write_secret_file

@@ -2,7 +2,10 @@
 
 Up entries are sealed from the node's own events that no entry carries yet, in (hlc, id) order, and encrypted
 to the county: once sealed, the node keeps only the ciphertext in the log (its events stay readable in the
-event table). Down entries are verified against the county key and the chain before anything is applied.
+event table). `seal_pending` is the runtime's sealer: `node.events.record` hands it every recorded event.
+Down entries are verified against the county key and the chain before anything is applied; their events go
+into the event store through `node.events`. Also here: the heads of both logs, receipts, re-chaining after a
+restore, and the figures of the queue.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.models import CaseEvent, CatalogueVersion, Counter, DownEntry, Meta, UpEntry
+from node.events import insert_event, project_case, row_to_event
+from node.meta import get_meta, set_meta
+from node.models import CaseEvent, CatalogueVersion, Counter, DownEntry, UpEntry
 from node.runtime import CALENDAR_KEY, NodeRuntime
 from node.staff import apply_staff_accounts
 from node.trust.identity import trust_county_keys
 from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
 from protocol.catalogue import catalogue_from_dict
-from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, EVENT_CONFLICT, OneWindowError
-from protocol.events import CENTRAL_EVENT_TYPES, Event, event_columns, fold, projection_columns
+from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, OneWindowError
+from protocol.events import CENTRAL_EVENT_TYPES, Event
 from protocol.keys import SigningKey
 from protocol.log import GENESIS_HASH, LogEntry, Receipt, open_entry, seal_entry, verify_entry
 from protocol.trust import follow_statements
@@ -115,19 +120,6 @@ async def append_up_entry(
     session.add(row)
     await session.flush()
     return row
-
-
-def row_to_event(row: CaseEvent) -> Event:
-    return Event(
-        row.id,
-        row.case_id,
-        row.type,
-        row.authority,
-        row.actor,
-        row.hlc,
-        json.loads(row.payload),
-        row.schema_version,
-    )
 
 
 async def seal_pending(session: AsyncSession, runtime: NodeRuntime) -> int:
@@ -256,40 +248,6 @@ async def down_head(session: AsyncSession) -> tuple[int, str]:
     return (row.seq, row.entry_hash) if row else (0, GENESIS_HASH)
 
 
-async def insert_event(session: AsyncSession, event: Event, *, origin: str) -> bool:
-    """Store an event once: same id and content is a no-op, same id with other content a conflict."""
-    existing = await session.get(CaseEvent, event.id)
-    if existing is not None:
-        if existing.content_hash != event.content_hash:
-            raise OneWindowError(EVENT_CONFLICT, f"event {event.id}", field="event.id")
-        return False
-    session.add(CaseEvent(**event_columns(event), origin=origin))
-    return True
-
-
-async def case_events(session: AsyncSession, case_id: str) -> list[Event]:
-    rows = (await session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id))).all()
-    return [row_to_event(r) for r in rows]
-
-
-async def refresh_case(session: AsyncSession, case_id: str) -> None:
-    """Rebuild one case's projection row from its events."""
-    from node.models import Case  # local import keeps this module's table use explicit
-
-    await session.flush()
-    state = fold(case_id, await case_events(session, case_id))
-    if state.status is None:
-        return
-    row = await session.get(Case, case_id)
-    values = {**projection_columns(state), "last_hlc": state.last_hlc}
-    if row is None:
-        session.add(Case(case_id=case_id, **values))
-    else:
-        for key, value in values.items():
-            setattr(row, key, value)
-        session.add(row)
-
-
 async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: LogEntry) -> int:
     """Verify and apply one down entry in order; returns the number of new events."""
     seq, head_hash = await down_head(session)
@@ -312,7 +270,7 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
             added += 1
             touched.add(event.case_id)
     for case_id in touched:
-        await refresh_case(session, case_id)
+        await project_case(session, case_id)
     if isinstance(payload.get("county_keys"), list):
         _apply_county_keys(runtime, payload["county_keys"])
     if isinstance(payload.get("calendar"), dict):
@@ -394,20 +352,6 @@ async def _apply_catalogue(
 CERTIFICATE_KEY = "certificate"
 #: meta: central's word that the county revoked this node (JSON {at, reason}; "" when not revoked).
 REVOKED_KEY = "revoked_by_county"
-
-
-async def get_meta(session: AsyncSession, key: str) -> str | None:
-    row = await session.get(Meta, key)
-    return row.value if row else None
-
-
-async def set_meta(session: AsyncSession, key: str, value: str) -> None:
-    row = await session.get(Meta, key)
-    if row is None:
-        session.add(Meta(key=key, value=value))
-    else:
-        row.value = value
-        session.add(row)
 
 
 async def queue_depth(session: AsyncSession) -> dict[str, Any]:

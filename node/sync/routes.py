@@ -16,13 +16,14 @@ from litestar.response import File, Redirect, Template
 from markupsafe import Markup
 from sqlmodel import col, select
 
+from node.meta import get_meta
 from node.models import UpEntry
 from node.runtime import CST
 from node.sync.attachments import pending_blob_totals
 from node.sync.client import CentralUnavailable, central_client, sync_once
 from node.sync.courier import export_courier_file, import_courier_reply
 from node.sync.keys import NodeKeyRotationError, rotate_node_keys
-from node.sync.log import CERTIFICATE_KEY, REVOKED_KEY, get_meta, queue_depth
+from node.sync.log import CERTIFICATE_KEY, REVOKED_KEY, queue_depth
 from node.trust.identity import ROTATION_KEY, keys_dir
 from node.trust.keyseal import KeySealError, is_sealed
 from node.web import current_user, runtime_of

@@ -99,7 +99,7 @@ async def notice(stack: Stack, case_id: str, kind: str) -> str:
 
 
 async def events_of(stack: Stack, case_id: str) -> list[str]:
-    from node.sync.log import case_events
+    from node.events import case_events
 
     async with stack.runtime.db.read() as session:
         events = await case_events(session, case_id)

@@ -35,13 +35,15 @@ from central.app import create_app as create_central
 from central.settings import CentralSettings
 from node.app import create_app as create_node
 from node.archive.service import archive_case
+from node.boot import open_runtime
 from node.cli import build_parser, run
 from node.devices.camera import drop_into_folder
 from node.devices.sam import IdCard
 from node.enrolment import enroll
-from node.intake.cases.service import Actor, Applicant, get_case, receive_case
-from node.runtime import NodeRuntime, open_runtime
+from node.intake.cases.service import Applicant, get_case, receive_case
+from node.runtime import NodeRuntime
 from node.settings import NodeSettings
+from node.staff import Actor
 from node.sync.client import sync_once
 from node.sync.courier import export_courier_file
 from node.trust.identity import default_key_dir, is_inside, load_identity

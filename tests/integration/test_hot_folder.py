@@ -22,13 +22,15 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from node.boot import open_runtime
 from node.devices.capture import ScanFolders, ingest_file, start_capture
 from node.devices.models import ScanFile
 from node.devices.watcher import FolderTiming, HotFolder
 from node.enrolment import enroll
-from node.intake.cases.service import Actor, Applicant, receive_case
-from node.runtime import NodeRuntime, open_runtime
-from node.sync.log import case_events
+from node.events import case_events
+from node.intake.cases.service import Applicant, receive_case
+from node.runtime import NodeRuntime
+from node.staff import Actor
 from protocol.events import MATERIAL_ATTACHED
 from tests.support import VALID_IDS, CountySetup
 

@@ -22,7 +22,7 @@ from central.logistics import confirm_parcels, expected_parcels
 from node.archive.service import archive_case
 from node.intake.cases.issuing import hand_to_logistics
 from node.intake.cases.outcomes import Correction, accept_case
-from node.intake.cases.service import Actor, Applicant, attach_material, item_of, receive_case
+from node.intake.cases.service import Applicant, attach_material, item_of, receive_case
 from node.intake.mail.service import (
     create_manifest,
     hand_over,
@@ -41,6 +41,7 @@ from node.intake.mail.service import (
     to_pack,
 )
 from node.runtime import CST
+from node.staff import Actor
 from node.sync.client import sync_once
 from protocol.errors import OneWindowError
 from protocol.events import CUSTODY_STEPS, ISSUED, CaseState

@@ -14,16 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from node.boot import open_runtime
 from node.enrolment import enroll
 from node.intake.cases.numbers import (
     NOTICE_KIND_MARKS,
     case_serial_range,
     next_case_number,
     next_notice_number,
-    notice_prefix,
     notice_serial_range,
 )
-from node.runtime import NodeRuntime, open_runtime
+from node.runtime import NodeRuntime, notice_prefix
 from protocol.catalogue import Catalogue
 from protocol.errors import OneWindowError
 from tests.support import provision

@@ -5,8 +5,9 @@ own log functions, exactly as a node service would.)"""
 
 from __future__ import annotations
 
+from node.events import case_events, insert_event, project_case
 from node.sync.client import sync_once
-from node.sync.log import case_events, insert_event, refresh_case, seal_pending
+from node.sync.log import seal_pending
 from protocol.events import CASE_CONSULT_REQUESTED, Event, fold
 from protocol.ids import uuid7
 from tests.conftest import Stack, login_node
@@ -39,7 +40,7 @@ async def test_a_window_asks_a_department_and_the_answer_comes_back(stack: Stack
     )
     async with runtime.db.write() as session:
         assert await insert_event(session, asked, origin="local")
-        await refresh_case(session, case["case_id"])
+        await project_case(session, case["case_id"])
         await seal_pending(session, runtime)
     await sync_once(stack.central, runtime)
     await staff_departments(stack)

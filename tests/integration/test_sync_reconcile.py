@@ -521,7 +521,7 @@ async def test_a_catalogue_version_the_county_publishes_reaches_the_node(stack: 
     report = await sync_once(stack.central, stack.runtime)
     assert report.pulled == 2
     assert stack.runtime.catalogue.version == newer["version"]
-    from node.runtime import open_runtime
+    from node.boot import open_runtime
 
     reopened = await open_runtime(stack.node_dir)
     try:

@@ -21,13 +21,13 @@ from central.courier import CourierImport, import_courier_file
 from central.ingest import _enrol
 from central.models import CaseRecord, NodeRecord, QuarantineRecord, UpEntryRecord
 from node.archive.service import archive_case
+from node.boot import open_runtime
 from node.enrolment import EnrolmentError, enroll
+from node.meta import set_meta
 from node.models import Blob, Case, DownEntry, UpEntry
-from node.runtime import open_runtime
 from node.sync.client import sync_once
 from node.sync.courier import export_courier_file, import_courier_reply
 from node.sync.keys import NodeKeyRotationError, rotate_node_keys
-from node.sync.log import set_meta
 from node.trust.identity import ROTATION_KEY, key_files, load_identity
 from node.trust.keyseal import WrongPassphrase, seal_key_files
 from protocol.enrolment import bundle_digest, secret_digest

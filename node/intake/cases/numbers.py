@@ -14,7 +14,6 @@ exactly when the event that carries it is stored: never handed out twice, never 
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -51,20 +50,6 @@ def case_serial_range(node_number: int) -> range:
         raise ValueError(f"node number must be 1..99, got {node_number}")
     base = node_number * 100
     return range(base + 1, base + CASE_SERIALS_PER_DAY + 1)
-
-
-_ADMIN_SUFFIX = re.compile(r"(便民服务中心|便民服务站|服务中心|服务站)$")
-_PLACE_SUFFIX = re.compile(r"(街道|镇|乡|村|社区)$")
-
-
-def notice_prefix(centre_name: str, county_name: str = "") -> str:
-    """The centre's short name for document numbers: 梅河口市红梅镇便民服务中心 → 红梅."""
-    name = centre_name.strip()
-    if county_name and name.startswith(county_name):
-        name = name[len(county_name) :]
-    name = _ADMIN_SUFFIX.sub("", name)
-    name = _PLACE_SUFFIX.sub("", name)
-    return name or centre_name[:2]
 
 
 async def _advance(session: AsyncSession, name: str, limit: int) -> int:

@@ -27,11 +27,12 @@ from node.intake.cases.outcomes import (
     refuse_case,
     request_correction,
 )
-from node.intake.cases.routes import actor_of, case_context, staff_names
+from node.intake.cases.routes import case_context
 from node.intake.cases.service import find_item, get_case, item_of, state_to_json
 from node.intake.documents.notices import guide_document, notice_document
 from node.intake.documents.rendering import render_document
-from node.web import current_user, runtime_of
+from node.staff import staff_names
+from node.web import actor_of, current_user, runtime_of
 from protocol.errors import FILE_REJECTED, MALFORMED_REQUEST, VALIDATION, OneWindowError
 from protocol.events import NOTICE_TITLES, CaseState
 

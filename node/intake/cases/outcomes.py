@@ -21,25 +21,19 @@ import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from node.events import case_state, load_case, new_event, record
 from node.intake.cases.numbers import next_notice_number
-from node.intake.cases.service import (
-    Actor,
-    item_of,
-    missing_materials,
-    new_event,
-    store_blob,
-)
+from node.intake.cases.service import item_of, missing_materials, store_blob
 from node.models import Case, Staff
-from node.runtime import CST, NodeRuntime
-from node.staff import authorities_of
-from node.sync.log import case_events, insert_event, refresh_case, seal_pending
+from node.runtime import NodeRuntime, local_date
+from node.staff import FRONT_DESK, Actor, authorities_of
 from protocol.catalogue import WAIVABLE_MODE
 from protocol.errors import (
     DEADLINE_INVALID,
@@ -48,7 +42,6 @@ from protocol.errors import (
     INVALID_TRANSITION,
     MATERIAL_NOT_WAIVABLE,
     MATERIALS_INCOMPLETE,
-    NOT_FOUND,
     REQUIRED_FIELD,
     VALIDATION,
     OneWindowError,
@@ -66,11 +59,9 @@ from protocol.events import (
     CORRECTION_REQUESTED,
     RECEIVED,
     CaseState,
-    fold,
 )
 
 log = logging.getLogger("onewindow.node.clocks")
-FRONT_DESK = ("window", "lead")
 DEEMED_ACCEPTANCE_WORKING_DAYS = 5  # 行政许可法 art. 32: "当场或者在五日内一次告知"
 COLLECTION_METHODS = {"window": "窗口领取", "mail": "邮寄送达"}
 MAX_SIGNATURE_BYTES = 512 * 1024
@@ -87,21 +78,9 @@ class Correction:
     requirement: str = ""
 
 
-def local_date(iso: str) -> date:
-    """The China Standard Time date of a stored UTC timestamp."""
-    return datetime.fromisoformat(iso).astimezone(CST).date()
-
-
 def _require_front_desk(actor: Actor, what: str) -> None:
     if actor.role not in FRONT_DESK:
         raise OneWindowError(FORBIDDEN, f"只有综合窗口人员或业务负责人可以{what}", field="role")
-
-
-async def load_case(session: AsyncSession, case_id: str) -> CaseState:
-    state = fold(case_id, await case_events(session, case_id))
-    if state.status is None:
-        raise OneWindowError(NOT_FOUND, f"办件 {case_id} 不存在", field="case_id")
-    return state
 
 
 def expect_status(state: CaseState, allowed: Sequence[str], what: str) -> None:
@@ -119,10 +98,10 @@ async def record_event(
     type_: str,
     payload: Mapping[str, Any],
 ) -> CaseState:
-    await insert_event(session, new_event(runtime, actor, case_id, type_, dict(payload)), origin="local")
-    await refresh_case(session, case_id)
-    await seal_pending(session, runtime)
-    return fold(case_id, await case_events(session, case_id))
+    """Record one step of a case (`node.events.record`: an outcome seals the case's events with it) and return
+    the case's new state."""
+    await record(session, runtime, new_event(runtime, actor, case_id, type_, payload))
+    return await case_state(session, case_id)
 
 
 async def _number(session: AsyncSession, runtime: NodeRuntime, kind: str) -> str:

@@ -8,17 +8,14 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
-from sqlmodel import select
 
 from node.intake.cases.outcomes import (
     COLLECTION_METHODS,
     DEEMED_ACCEPTANCE_WORKING_DAYS,
-    local_date,
     promised_date,
 )
 from node.intake.cases.service import (
     APPLICANT_KINDS,
-    Actor,
     Agent,
     Applicant,
     attach_material,
@@ -30,9 +27,9 @@ from node.intake.cases.service import (
     receive_case,
     state_to_json,
 )
-from node.models import Staff
-from node.runtime import NodeRuntime
-from node.web import current_user, runtime_of
+from node.runtime import local_date
+from node.staff import FRONT_DESK, staff_names
+from node.web import actor_of, current_user, runtime_of
 from protocol.catalogue import WAIVABLE_MODE
 from protocol.errors import MALFORMED_REQUEST, REQUIRED_FIELD, OneWindowError
 from protocol.events import (
@@ -47,7 +44,6 @@ from protocol.identifiers import CERTIFICATE_TYPES
 
 CASE_TYPES = {1: "即办件", 2: "承诺件", 9: "其他"}
 SYNC_LABELS = {"draft": "未受理（仅本机）", "queued": "待上传县中心", "delivered": "已送达县中心"}
-FRONT_DESK = ("window", "lead")
 
 
 APPLICANT_FIELDS = (
@@ -61,16 +57,6 @@ APPLICANT_FIELDS = (
     "birth_date",
 )
 AGENT_FIELDS = ("agent_name", "agent_cert_type", "agent_cert_number", "agent_phone")
-
-
-def actor_of(user: dict[str, str]) -> Actor:
-    return Actor(username=user["username"], role=user["role"])
-
-
-async def staff_names(runtime: NodeRuntime) -> dict[str, str]:
-    """Usernames to the names printed on notices and shown on pages."""
-    async with runtime.db.read() as session:
-        return {s.username: s.display_name for s in (await session.exec(select(Staff))).all()}
 
 
 # ---- pages -----------------------------------------------------------------------------------------------

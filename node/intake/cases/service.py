@@ -17,17 +17,17 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from node.events import case_state, load_case, new_event, record
 from node.intake.cases.numbers import next_case_number, next_notice_number
 from node.intake.hall.tickets import link_case
 from node.models import Blob, Case, CaseEvent, UpEntry
 from node.runtime import NodeRuntime
-from node.sync.log import case_events, insert_event, refresh_case, seal_pending
+from node.staff import Actor
 from protocol.catalogue import CatalogueItem, Material
 from protocol.errors import (
     FILE_REJECTED,
     ID_NUMBER_INVALID,
     INVALID_TRANSITION,
-    NOT_FOUND,
     REQUIRED_FIELD,
     UNKNOWN_ITEM,
     VALIDATION,
@@ -41,8 +41,6 @@ from protocol.events import (
     OPEN_FOR_MATERIALS,
     RECEIVED,
     CaseState,
-    Event,
-    fold,
 )
 from protocol.identifiers import (
     CERTIFICATE_TYPES,
@@ -61,14 +59,6 @@ _MAGIC = {
     "tiff": (b"II*\x00", b"MM\x00*"),
 }
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
-
-
-@dataclass(frozen=True)
-class Actor:
-    """The staff member doing the action."""
-
-    username: str
-    role: str
 
 
 LEGAL_PERSON_CERT = "001"  # holder code type of a unified social credit code (e-licence catalogue)
@@ -202,18 +192,6 @@ def validate_agent(agent: Agent, *, today: date | None = None) -> dict[str, str]
     }
 
 
-def new_event(runtime: NodeRuntime, actor: Actor, case_id: str, type_: str, payload: dict[str, Any]) -> Event:
-    return Event(
-        id=uuid7(),
-        case_id=case_id,
-        type=type_,
-        authority=runtime.node_id,
-        actor=actor.username,
-        hlc=runtime.clock.now(),
-        payload=payload,
-    )
-
-
 async def receive_case(
     runtime: NodeRuntime,
     *,
@@ -263,11 +241,8 @@ async def receive_case(
         if ticket_id:
             payload["ticket_id"] = ticket_id
             await link_case(session, ticket_id, case_id, at=str(payload["received_at"]))
-        await insert_event(
-            session, new_event(runtime, actor, case_id, CASE_RECEIVED, payload), origin="local"
-        )
-        await refresh_case(session, case_id)
-        return fold(case_id, await case_events(session, case_id))
+        await record(session, runtime, new_event(runtime, actor, case_id, CASE_RECEIVED, payload))
+        return await case_state(session, case_id)
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -345,17 +320,14 @@ async def attach_material(
             "size": len(data),
             "media_type": _MEDIA_TYPES[fmt],
         }
-        await insert_event(
-            session, new_event(runtime, actor, case_id, MATERIAL_ATTACHED, payload), origin="local"
-        )
-        state = fold(case_id, await case_events(session, case_id))
+        await record(session, runtime, new_event(runtime, actor, case_id, MATERIAL_ATTACHED, payload))
+        state = await case_state(session, case_id)
         if state.waiver_pending and waived <= {str(m["material_id"]) for m in state.materials}:
+            # The file that completes the waived materials records that the commitment was kept.
             supplied = {"supplied_at": runtime.now_iso(), "materials": sorted(waived)}
-            event = new_event(runtime, actor, case_id, CASE_WAIVER_SUPPLIED, supplied)
-            await insert_event(session, event, origin="local")
-            await seal_pending(session, runtime)
-        await refresh_case(session, case_id)
-        return fold(case_id, await case_events(session, case_id))
+            await record(session, runtime, new_event(runtime, actor, case_id, CASE_WAIVER_SUPPLIED, supplied))
+            state = await case_state(session, case_id)
+        return state
 
 
 def missing_materials(item: CatalogueItem, state: CaseState) -> list[Material]:
@@ -369,11 +341,9 @@ def missing_mandatory(item: CatalogueItem, state: CaseState) -> list[str]:
 
 
 async def get_case(runtime: NodeRuntime, case_id: str) -> CaseState:
+    """The case's state; OW-1004 when the node has no such case."""
     async with runtime.db.read() as session:
-        state = fold(case_id, await case_events(session, case_id))
-    if state.status is None:
-        raise OneWindowError(NOT_FOUND, f"办件 {case_id} 不存在", field="case_id")
-    return state
+        return await load_case(session, case_id)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from node.intake.cases.outcomes import COLLECTION_METHODS, local_date
+from node.intake.cases.outcomes import COLLECTION_METHODS
 from node.intake.documents.pdf import (
     Block,
     Fields,
@@ -21,7 +21,7 @@ from node.intake.documents.pdf import (
     chinese_date,
     render_pdf,
 )
-from node.runtime import CST, NodeRuntime
+from node.runtime import CST, NodeRuntime, local_date
 from protocol.catalogue import CASE_TYPES, ITEM_TYPES, CatalogueItem
 from protocol.errors import NOT_FOUND, OneWindowError
 from protocol.events import NOTICE_TITLES, CaseState, Notice

@@ -23,11 +23,10 @@ from node.intake.hall.flow import (
 from node.intake.hall.ratings import list_ratings
 from node.intake.hall.tickets import queue
 from node.runtime import CST
+from node.staff import LEADS
 from node.web import current_user, runtime_of
 from protocol.errors import VALIDATION, OneWindowError
 from protocol.hall import SATISFACTION_LABELS
-
-LEADS = ("lead", "node_admin")
 
 
 @get("/hall", media_type=MediaType.HTML)

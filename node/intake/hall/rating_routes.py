@@ -10,7 +10,6 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from node.intake.cases.routes import actor_of, staff_names
 from node.intake.cases.service import get_case
 from node.intake.hall.ratings import (
     DEFAULT_COMPLAINT_WORKING_DAYS,
@@ -25,7 +24,8 @@ from node.intake.hall.ratings import (
     request_rating,
     resolve_complaint,
 )
-from node.web import current_user, runtime_of
+from node.staff import LEADS, staff_names
+from node.web import actor_of, current_user, runtime_of
 from protocol.errors import MALFORMED_REQUEST, OneWindowError
 from protocol.hall import (
     COMPLAINT_CHANNELS,
@@ -35,8 +35,6 @@ from protocol.hall import (
     ComplaintState,
     RatingState,
 )
-
-LEADS = ("lead", "node_admin")
 
 
 def _rectify_days(request: Request[Any, Any, State]) -> int:

@@ -17,10 +17,12 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.intake.cases.service import Actor, get_case, new_event
+from node.events import case_events, new_event, record, row_to_event
+from node.intake.cases.service import get_case
+from node.meta import get_meta, set_meta
 from node.models import CaseEvent
 from node.runtime import NodeRuntime
-from node.sync.log import case_events, get_meta, insert_event, row_to_event, seal_pending, set_meta
+from node.staff import LEADS, Actor
 from protocol.errors import (
     FORBIDDEN,
     INVALID_TRANSITION,
@@ -51,7 +53,6 @@ from protocol.ids import uuid7
 
 DEFAULT_RECTIFY_WORKING_DAYS = 15  # domain-facts §4.1: set locally; 四川 15, 德州 5
 DEFAULT_COMPLAINT_WORKING_DAYS = 5
-LEADS = ("lead", "node_admin")
 _RATING_NAMESPACE = uuid.UUID("6f1d2a52-3c1e-4b8e-9a55-0e0b7d4f6a11")
 
 
@@ -68,8 +69,7 @@ async def _record(
     type_: str,
     payload: dict[str, Any],
 ) -> None:
-    await insert_event(session, new_event(runtime, actor, aggregate_id, type_, payload), origin="local")
-    await seal_pending(session, runtime)
+    await record(session, runtime, new_event(runtime, actor, aggregate_id, type_, payload))
 
 
 async def record_rating(

@@ -54,13 +54,10 @@ from node.intake.hall.tickets import (
 )
 from node.models import Appointment, Ticket
 from node.runtime import CST, NodeRuntime
-from node.web import current_user, runtime_of
+from node.staff import LEADS, WINDOW_STAFF
+from node.web import CATEGORIES_COOKIE, WINDOW_COOKIE, current_user, runtime_of, window_name
 from protocol.errors import FORBIDDEN, MALFORMED_REQUEST, VALIDATION, OneWindowError
 
-WINDOW_ROLES = ("window", "logistics", "lead")
-CATEGORY_ROLES = ("lead", "node_admin")
-WINDOW_COOKIE = "ow_window"
-CATEGORIES_COOKIE = "ow_window_categories"
 COOKIE_AGE = 365 * 24 * 3600
 KIOSK_PRIORITIES = ("", "elderly", "disabled", "military")  # 绿色通道 is given by staff
 WINDOW_SUGGESTIONS = [f"{n}号窗口" for n in range(1, 9)]
@@ -256,10 +253,6 @@ async def kiosk_ticket_page(request: Request[Any, Any, State], ticket_id: FromPa
 # ---- window (叫号) ----------------------------------------------------------------------------------------------
 
 
-def window_name(request: Request[Any, Any, State]) -> str:
-    return unquote(request.cookies.get(WINDOW_COOKIE, "")).strip()
-
-
 def served_categories(request: Request[Any, Any, State]) -> list[str]:
     raw = unquote(request.cookies.get(CATEGORIES_COOKIE, ""))
     return [c for c in raw.split(",") if c]
@@ -307,20 +300,20 @@ async def window_context(
 
 @get("/window", media_type=MediaType.HTML)
 async def window_page(request: Request[Any, Any, State], setup: FromQuery[bool] = False) -> Template:
-    user = current_user(request, *WINDOW_ROLES)
+    user = current_user(request, *WINDOW_STAFF)
     return Template(template_name="window.html", context=await window_context(request, user, setup=setup))
 
 
 @get("/window/waiting", media_type=MediaType.HTML)
 async def window_waiting_partial(request: Request[Any, Any, State]) -> Template:
     """The waiting list beside the caller, refreshed by HTMX every few seconds."""
-    user = current_user(request, *WINDOW_ROLES)
+    user = current_user(request, *WINDOW_STAFF)
     return Template(template_name="ticket_waiting.html", context=await window_context(request, user))
 
 
 @post("/window/setup", media_type=MediaType.HTML, status_code=200)
 async def window_setup(request: Request[Any, Any, State]) -> Response[Any]:
-    user = current_user(request, *WINDOW_ROLES)
+    user = current_user(request, *WINDOW_STAFF)
     form = await request.form()
     name = str(form.get("window", "")).strip()
     if not name or len(name) > 20:
@@ -340,7 +333,7 @@ async def window_setup(request: Request[Any, Any, State]) -> Response[Any]:
 async def _window_action(
     request: Request[Any, Any, State], action: str, ticket_id: str = ""
 ) -> Response[Any]:
-    user = current_user(request, *WINDOW_ROLES)
+    user = current_user(request, *WINDOW_STAFF)
     runtime = runtime_of(request)
     staff = user["username"]
     try:
@@ -435,13 +428,13 @@ async def categories_context(
 
 @get("/tickets/categories", media_type=MediaType.HTML)
 async def categories_page(request: Request[Any, Any, State]) -> Template:
-    user = current_user(request, *CATEGORY_ROLES)
+    user = current_user(request, *LEADS)
     return Template(template_name="ticket_categories.html", context=await categories_context(request, user))
 
 
 @post("/tickets/categories", media_type=MediaType.HTML, status_code=200)
 async def categories_save(request: Request[Any, Any, State]) -> Response[Any]:
-    user = current_user(request, *CATEGORY_ROLES)
+    user = current_user(request, *LEADS)
     form = await request.form()
     try:
         order = str(form.get("sort_order", "")).strip()
@@ -489,7 +482,7 @@ async def api_categories(request: Request[Any, Any, State]) -> dict[str, Any]:
 async def api_save_category(
     request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
 ) -> dict[str, Any]:
-    current_user(request, *CATEGORY_ROLES)
+    current_user(request, *LEADS)
     active = data.get("active", True)
     order = data.get("sort_order")
     if not isinstance(active, bool):
@@ -559,7 +552,7 @@ async def api_ticket(request: Request[Any, Any, State], ticket_id: FromPath[str]
 
 @post("/api/v1/tickets/call", media_type=MediaType.JSON, status_code=200)
 async def api_call(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
-    user = current_user(request, *WINDOW_ROLES)
+    user = current_user(request, *WINDOW_STAFF)
     runtime = runtime_of(request)
     ticket = await call_next(
         runtime, window=_text(data, "window"), staff=user["username"], categories=_codes(data, "categories")
@@ -574,7 +567,7 @@ async def api_ticket_action(
     action: FromPath[str],
     data: JSONBody[dict[str, Any] | None] = None,
 ) -> dict[str, Any]:
-    user = current_user(request, *WINDOW_ROLES)
+    user = current_user(request, *WINDOW_STAFF)
     runtime = runtime_of(request)
     body = data or {}
     staff = user["username"]

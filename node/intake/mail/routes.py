@@ -19,8 +19,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from node.intake.cases.outcome_routes import decode_png
-from node.intake.cases.outcomes import FRONT_DESK, Correction
-from node.intake.cases.routes import actor_of, staff_names
+from node.intake.cases.outcomes import Correction
 from node.intake.cases.service import Applicant, attach_material, item_of, missing_materials
 from node.intake.mail.models import Manifest, Parcel
 from node.intake.mail.service import (
@@ -54,9 +53,10 @@ from node.intake.mail.service import (
 )
 from node.models import Case, CaseEvent, UpEntry
 from node.runtime import CST
+from node.staff import FRONT_DESK, staff_names
 from node.sync.attachments import pending_blob_totals
 from node.sync.courier import export_courier_file, import_courier_reply
-from node.web import current_user, runtime_of
+from node.web import actor_of, current_user, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
 from protocol.events import CORRECTION_REQUESTED, CUSTODY_LABELS, CUSTODY_STEPS, PARCEL_HANDED_TO_COURIER
 from protocol.identifiers import CERTIFICATE_TYPES

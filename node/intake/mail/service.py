@@ -28,22 +28,19 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from node.events import case_events, case_state, load_case, new_event, record
 from node.intake.cases.outcomes import (
-    FRONT_DESK,
     Correction,
     accept_case,
-    load_case,
     record_correction,
     request_correction,
     signature_png,
 )
 from node.intake.cases.outcomes import refuse_case as refuse
 from node.intake.cases.service import (
-    Actor,
     Agent,
     Applicant,
     item_of,
-    new_event,
     receive_case,
     sniff_format,
     store_blob,
@@ -51,9 +48,10 @@ from node.intake.cases.service import (
 from node.intake.documents.notices import issuer_name, local_time
 from node.intake.documents.pdf import Fields, OfficialDocument, Paragraph, Signatures, Table, render_pdf
 from node.intake.mail.models import ApplicantMessage, Manifest, Parcel
+from node.meta import get_meta, set_meta
 from node.models import Counter
 from node.runtime import NodeRuntime
-from node.sync.log import case_events, get_meta, insert_event, refresh_case, seal_pending, set_meta
+from node.staff import FRONT_DESK, LOGISTICS, WINDOW_STAFF, Actor
 from protocol.errors import (
     FILE_REJECTED,
     FORBIDDEN,
@@ -83,8 +81,8 @@ from protocol.events import (
 from protocol.identifiers import TrackingNumber, parse_tracking_number
 from protocol.ids import uuid7
 
-LOGISTICS = ("logistics", "lead")
-OPENERS = ("logistics", "window", "lead")
+#: Who may open a parcel and scan it into a case: anyone at a window.
+OPENERS = WINDOW_STAFF
 CONFIRM_DAYS_KEY = "mail.confirm_days"
 DEFAULT_CONFIRM_DAYS = 3
 MAX_CONFIRM_DAYS = 60
@@ -146,17 +144,6 @@ async def _get(session: AsyncSession, model: Any, key: str, what: str) -> Any:
     if row is None:
         raise OneWindowError(NOT_FOUND, f"{what} {key} 不存在", field="id")
     return row
-
-
-async def _custody(
-    session: AsyncSession,
-    runtime: NodeRuntime,
-    actor: Actor,
-    case_id: str,
-    type_: str,
-    payload: dict[str, Any],
-) -> None:
-    await insert_event(session, new_event(runtime, actor, case_id, type_, payload), origin="local")
 
 
 # ---- inbound ----------------------------------------------------------------------------------------------
@@ -280,13 +267,16 @@ async def open_parcel(
             "envelope_blob": parcel.photo_blob,
         }
         registrar = Actor(parcel.registered_by, "logistics")
-        await _custody(session, runtime, registrar, state.case_id, PARCEL_REGISTERED, registered)
         now = runtime.now_iso()
-        await _custody(session, runtime, actor, state.case_id, PARCEL_OPENED, {**common, "at": now})
+        await record(
+            session,
+            runtime,
+            new_event(runtime, registrar, state.case_id, PARCEL_REGISTERED, registered),
+            new_event(runtime, actor, state.case_id, PARCEL_OPENED, {**common, "at": now}),
+        )
         parcel.status, parcel.case_id, parcel.updated_at = "opened", state.case_id, now
         session.add(parcel)
-        await refresh_case(session, state.case_id)
-        return fold(state.case_id, await case_events(session, state.case_id))
+        return await case_state(session, state.case_id)
 
 
 def inbound_parcel_of(state: CaseState) -> dict[str, Any] | None:
@@ -431,12 +421,8 @@ async def pre_review(
             "note": note.strip()[:500],
             "messages": queued,
         }
-        await insert_event(
-            session, new_event(runtime, actor, case_id, CASE_PRE_REVIEWED, payload), origin="local"
-        )
-        await refresh_case(session, case_id)
-        await seal_pending(session, runtime)
-        return fold(case_id, await case_events(session, case_id))
+        await record(session, runtime, new_event(runtime, actor, case_id, CASE_PRE_REVIEWED, payload))
+        return await case_state(session, case_id)
 
 
 async def queued_messages(runtime: NodeRuntime, *, limit: int = 100) -> list[ApplicantMessage]:
@@ -581,9 +567,7 @@ async def pack_parcel(
         }
         if notice_no:
             payload["notice_no"] = notice_no
-        await _custody(session, runtime, actor, case_id, PARCEL_PACKED, payload)
-        await refresh_case(session, case_id)
-        await seal_pending(session, runtime)
+        await record(session, runtime, new_event(runtime, actor, case_id, PARCEL_PACKED, payload))
         return parcel
 
 
@@ -666,6 +650,7 @@ async def hand_over(
         manifest.handed_at, manifest.signature_blob = now, blob
         manifest.confirm_days, manifest.due_by = days, due_by
         session.add(manifest)
+        handovers = []
         for parcel in parcels:
             payload = {
                 "parcel_id": parcel.id,
@@ -685,12 +670,10 @@ async def hand_over(
                 "due_by": due_by,
             }
             assert parcel.case_id is not None
-            await _custody(session, runtime, actor, parcel.case_id, PARCEL_HANDED_TO_COURIER, payload)
+            handovers.append(new_event(runtime, actor, parcel.case_id, PARCEL_HANDED_TO_COURIER, payload))
             parcel.status, parcel.updated_at = "handed", now
             session.add(parcel)
-        for case_id in {p.case_id for p in parcels if p.case_id}:
-            await refresh_case(session, case_id)
-        await seal_pending(session, runtime)
+        await record(session, runtime, *handovers)  # one up entry for the whole pickup
         return manifest
 
 
@@ -721,19 +704,11 @@ async def record_delivery(
             "tracking_number": parcel.tracking_number,
             "note": note.strip()[:300],
         }
-        await _custody(
-            session,
-            runtime,
-            actor,
-            parcel.case_id,
-            PARCEL_DELIVERED if delivered else PARCEL_RETURNED,
-            payload,
-        )
+        step = PARCEL_DELIVERED if delivered else PARCEL_RETURNED
+        await record(session, runtime, new_event(runtime, actor, parcel.case_id, step, payload))
         parcel.status, parcel.updated_at = ("delivered" if delivered else "returned"), now
         session.add(parcel)
-        await refresh_case(session, parcel.case_id)
-        await seal_pending(session, runtime)
-        return fold(parcel.case_id, await case_events(session, parcel.case_id))
+        return await case_state(session, parcel.case_id)
 
 
 # ---- what the logistics page shows ------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from fpdf import FPDF
 from PIL import Image
 
 from node.archive.service import archive_case
-from node.intake.cases.service import Actor
+from node.staff import Actor
 from protocol.archive import (
     ARCHIVE_MEDIA_TYPE,
     EVENT_HISTORY,
@@ -298,7 +298,7 @@ async def test_a_jpeg_that_does_not_open_stops_archiving_and_uses_no_archival_nu
     assert failed(outcome.report) == {"KY-2": "does_not_open"}
     (item,) = outcome.report.failures
     assert item.subject.endswith("id-card.jpg") and "JPEG" in item.reason
-    from node.sync.log import case_events
+    from node.events import case_events
 
     async with stack.runtime.db.read() as session:
         types = [e.type for e in await case_events(session, state["case_id"])]
