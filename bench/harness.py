@@ -243,8 +243,10 @@ def rss_mb(pid: int) -> float:
 async def template_case(runtime: NodeRuntime) -> list[Event]:
     """One case through the real services: received, every mandatory material attached, accepted."""
     from node.events import case_events
+    from node.intake.cases.applicants import Applicant
+    from node.intake.cases.materials import attach_material
     from node.intake.cases.outcomes import accept_case
-    from node.intake.cases.service import Applicant, attach_material, receive_case
+    from node.intake.cases.receive import receive_case
 
     actor = Actor(username=CLERK[0], role="window")
     item = min(

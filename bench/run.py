@@ -270,7 +270,7 @@ async def bench_drain(results: Results, work: Path, sizes: Sizes, template: list
 async def bench_attachments(results: Results, work: Path, sizes: Sizes) -> None:
     from sqlmodel import select
 
-    from node.intake.cases.service import store_blob
+    from node.intake.cases.materials import store_blob
     from node.models import Blob
     from node.sync.client import central_client, sync_once
 
@@ -313,7 +313,7 @@ async def bench_attachments(results: Results, work: Path, sizes: Sizes) -> None:
 
 
 async def bench_thin_link(results: Results, work: Path, sizes: Sizes, template: list[Event]) -> None:
-    from node.intake.cases.service import store_blob
+    from node.intake.cases.materials import store_blob
     from node.sync.client import sync_loop
 
     name = "4. thin link (1 Mbit/s), scans queued"

@@ -28,7 +28,7 @@ from node.devices.manager import DEFAULT_DEVICE_TABLE
 from node.devices.runner import create_devices, run_devices
 from node.intake.cases import outcome_routes
 from node.intake.cases import routes as intake_routes
-from node.intake.cases.outcomes import clock_loop
+from node.intake.cases.clocks import clock_loop
 from node.intake.hall import dashboard_routes, rating_routes, ticket_routes
 from node.intake.mail import routes as mail_routes
 from node.runtime import utc_now

@@ -108,6 +108,12 @@ async def load_case(session: AsyncSession, case_id: str) -> CaseState:
     return state
 
 
+async def get_case(runtime: NodeRuntime, case_id: str) -> CaseState:
+    """The case's state, read in its own snapshot; OW-1004 when the node has no such case."""
+    async with runtime.db.read() as session:
+        return await load_case(session, case_id)
+
+
 async def project_case(session: AsyncSession, case_id: str) -> None:
     """Rebuild one case's projection row from its events (nothing for an aggregate that is not a case)."""
     await session.flush()

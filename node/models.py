@@ -218,4 +218,3 @@ class Appointment(NodeTable, table=True):
     status: str  # booked | arrived | cancelled
     ticket_id: str | None = None
     booked_at: str
-

@@ -20,7 +20,7 @@ from node.archive.service import (
     package_bytes,
     package_report,
 )
-from node.intake.cases.service import get_case
+from node.events import get_case
 from node.web import actor_of, current_user, runtime_of
 from protocol.archive import PROPERTIES, RETENTION_LABELS, STAGES, CheckReport
 from protocol.events import STATUS_LABELS

@@ -28,7 +28,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.events import case_events, new_event, record, row_to_event
-from node.intake.cases.service import item_of, plain, store_blob
+from node.intake.cases.materials import store_blob
+from node.intake.cases.receive import item_of, plain
 from node.intake.documents.notices import compose_notice
 from node.intake.documents.pdf import render_pdf
 from node.models import Blob, Case, CaseEvent, Counter

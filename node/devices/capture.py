@@ -2,7 +2,7 @@
 complete file from the scan folder is checked, deduplicated and attached to that case, or quarantined with a
 reason the clerk sees.
 
-The attaching itself is `node.intake.cases.service.attach_material` (format check, encrypted blob, event), so a scanned
+The attaching itself is `node.intake.cases.materials.attach_material` (format check, encrypted blob, event), so a scanned
 page and an uploaded one are the same thing on the case. The file leaves the scan folder either way: deleted once
 its bytes are stored (encrypted) in the case, or kept in the processed folder when the node is set to keep them
 (`NodeSettings.keep_processed_scans`), or moved into the quarantine folder beside a ``.reason.txt`` for the clerk.
@@ -22,7 +22,9 @@ from sqlmodel import col, select
 
 from node.devices.models import CaptureSession, ScanFile
 from node.devices.watcher import EXTENSIONS, MAGIC, claimed_format, has_end_marker
-from node.intake.cases.service import MAX_MATERIAL_BYTES, attach_material, get_case, item_of
+from node.events import get_case
+from node.intake.cases.materials import MAX_MATERIAL_BYTES, attach_material
+from node.intake.cases.receive import item_of
 from node.runtime import NodeRuntime
 from node.staff import Actor
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError

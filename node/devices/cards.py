@@ -12,7 +12,7 @@ from typing import Any
 from node.devices.models import IdCardRead
 from node.devices.photo import PhotoDecoder
 from node.devices.sam import LONG_TERM, IdCard
-from node.intake.cases.service import store_blob
+from node.intake.cases.materials import store_blob
 from node.intake.hall.tickets import hash_id_number
 from node.runtime import NodeRuntime
 from node.staff import Actor

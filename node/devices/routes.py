@@ -25,7 +25,8 @@ from node.devices.capture import (
 from node.devices.cards import card_fields, record_card_read
 from node.devices.errors import DEVICE_ABSENT, DeviceError
 from node.devices.manager import KIND_LABELS, DeviceManager
-from node.intake.cases.service import get_case, item_of
+from node.events import get_case
+from node.intake.cases.receive import item_of
 from node.staff import FRONT_DESK
 from node.web import actor_of, current_user, runtime_of, window_name
 from protocol.errors import VALIDATION, OneWindowError

@@ -19,7 +19,7 @@ from typing import Any
 
 import segno
 
-from node.intake.cases.outcomes import run_legal_clocks
+from node.intake.cases.clocks import run_legal_clocks
 from node.runtime import CST
 from node.sync.client import sync_once
 from tests.conftest import Stack, login_central, login_node

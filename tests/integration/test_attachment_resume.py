@@ -21,7 +21,7 @@ from central.attachments import AttachmentStore
 from central.models import BlobRecord
 from node.boot import open_runtime
 from node.enrolment import enroll
-from node.intake.cases.service import store_blob
+from node.intake.cases.materials import store_blob
 from node.models import Blob
 from node.sync.attachments import MAX_CHUNK, Uploader, pending_blobs, spool_path
 from node.sync.client import CentralUnavailable, central_client, sync_once

@@ -40,7 +40,9 @@ from node.cli import build_parser, run
 from node.devices.camera import drop_into_folder
 from node.devices.sam import IdCard
 from node.enrolment import enroll
-from node.intake.cases.service import Applicant, get_case, receive_case
+from node.events import get_case
+from node.intake.cases.applicants import Applicant
+from node.intake.cases.receive import receive_case
 from node.runtime import NodeRuntime
 from node.settings import NodeSettings
 from node.staff import Actor

@@ -28,7 +28,8 @@ from node.devices.models import ScanFile
 from node.devices.watcher import FolderTiming, HotFolder
 from node.enrolment import enroll
 from node.events import case_events
-from node.intake.cases.service import Applicant, receive_case
+from node.intake.cases.applicants import Applicant
+from node.intake.cases.receive import receive_case
 from node.runtime import NodeRuntime
 from node.staff import Actor
 from protocol.events import MATERIAL_ATTACHED

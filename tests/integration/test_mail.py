@@ -20,9 +20,11 @@ from central.backoffice import case_state as central_case_state
 from central.courier import import_courier_file
 from central.logistics import confirm_parcels, expected_parcels
 from node.archive.service import archive_case
+from node.intake.cases.applicants import Applicant
 from node.intake.cases.issuing import hand_to_logistics
+from node.intake.cases.materials import attach_material
 from node.intake.cases.outcomes import Correction, accept_case
-from node.intake.cases.service import Applicant, attach_material, item_of, receive_case
+from node.intake.cases.receive import item_of, receive_case
 from node.intake.mail.service import (
     create_manifest,
     hand_over,

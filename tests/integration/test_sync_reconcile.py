@@ -29,7 +29,7 @@ from central.models import (
     RatingRecord,
     UpEntryRecord,
 )
-from node.intake.cases.service import store_blob
+from node.intake.cases.materials import store_blob
 from node.models import Blob, CaseEvent, UpEntry
 from node.sync.attachments import MAX_CHUNK, Uploader, pending_blobs
 from node.sync.client import sync_once

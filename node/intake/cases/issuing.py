@@ -8,9 +8,9 @@ applicant's or the registered agent's; they sign on the tablet, and the signatur
 from __future__ import annotations
 
 from node.events import load_case
+from node.intake.cases.materials import store_blob
 from node.intake.cases.numbers import next_notice_number
 from node.intake.cases.outcomes import expect_status, record_event, signature_png
-from node.intake.cases.service import store_blob
 from node.runtime import NodeRuntime
 from node.staff import FRONT_DESK, Actor
 from protocol.errors import (

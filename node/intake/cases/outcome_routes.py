@@ -17,6 +17,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
+from node.events import get_case
 from node.intake.cases.issuing import hand_to_logistics, issue_at_window
 from node.intake.cases.outcomes import (
     Correction,
@@ -27,8 +28,8 @@ from node.intake.cases.outcomes import (
     refuse_case,
     request_correction,
 )
+from node.intake.cases.receive import find_item, item_of, state_to_json
 from node.intake.cases.routes import case_context
-from node.intake.cases.service import find_item, get_case, item_of, state_to_json
 from node.intake.documents.notices import guide_document, notice_document
 from node.intake.documents.rendering import render_document
 from node.staff import staff_names

@@ -10,37 +10,35 @@
 - 即办件 `decide_on_spot`: a lead with delegated authority (the item is on the lead's authority list, set at
   central) decides at once (DB22/T 2871.2 §6.3.5).
 
-`run_legal_clocks` records 视为受理 (no notice within 5 working days of receipt) and 终止办理 as events, so they
-are durable, synced and counted like any other fact. Each outcome seals the case's events into the up log in the
-same transaction, so it is queued for the county before the window moves on.
+Which materials may be owed under 容缺受理 is decided in `node.intake.cases.waiver`; the legal clocks that run on
+a received case (视为受理, 终止办理) in `node.intake.cases.clocks`. Each outcome seals the case's events into the
+up log in the same transaction (`node.events.record`), so it is queued for the county before the window moves
+on.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, or_
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.events import case_state, load_case, new_event, record
+from node.intake.cases.clocks import promised_date
+from node.intake.cases.materials import missing_materials, store_blob
 from node.intake.cases.numbers import next_notice_number
-from node.intake.cases.service import item_of, missing_materials, store_blob
-from node.models import Case, Staff
-from node.runtime import NodeRuntime, local_date
+from node.intake.cases.receive import item_of
+from node.intake.cases.waiver import check_waiver
+from node.models import Staff
+from node.runtime import NodeRuntime
 from node.staff import FRONT_DESK, Actor, authorities_of
-from protocol.catalogue import WAIVABLE_MODE
+from protocol.catalogue import CatalogueItem
 from protocol.errors import (
-    DEADLINE_INVALID,
     FILE_REJECTED,
     FORBIDDEN,
     INVALID_TRANSITION,
-    MATERIAL_NOT_WAIVABLE,
     MATERIALS_INCOMPLETE,
     REQUIRED_FIELD,
     VALIDATION,
@@ -53,16 +51,12 @@ from protocol.events import (
     CASE_CORRECTED,
     CASE_CORRECTION_REQUESTED,
     CASE_DECIDED_ON_SPOT,
-    CASE_DEEMED_ACCEPTED,
     CASE_REFUSED,
-    CASE_TERMINATED,
     CORRECTION_REQUESTED,
     RECEIVED,
     CaseState,
 )
 
-log = logging.getLogger("onewindow.node.clocks")
-DEEMED_ACCEPTANCE_WORKING_DAYS = 5  # 行政许可法 art. 32: "当场或者在五日内一次告知"
 COLLECTION_METHODS = {"window": "窗口领取", "mail": "邮寄送达"}
 MAX_SIGNATURE_BYTES = 512 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -118,11 +112,6 @@ def _collection(value: str) -> str:
     if value not in COLLECTION_METHODS:
         raise OneWindowError(VALIDATION, "结果领取方式只能是窗口领取或邮寄送达", field="collection")
     return value
-
-
-def promised_date(runtime: NodeRuntime, accepted_on: date, days: int) -> date:
-    """承诺办结日期: `days` working days after acceptance on the county's calendar (即办件: the same day)."""
-    return runtime.calendar.add_working_days(accepted_on, days)
 
 
 async def accept_case(
@@ -185,48 +174,8 @@ async def accept_with_waiver(
         state = await load_case(session, case_id)
         expect_status(state, (RECEIVED,), "容缺受理")
         item = item_of(runtime, state)
-        if WAIVABLE_MODE not in item.tags:
-            raise OneWindowError(MATERIAL_NOT_WAIVABLE, f"「{item.name}」不适用容缺受理", field="waived")
+        chosen, due = check_waiver(runtime, item, state, waived=waived, supply_by=supply_by)
         by_id = {m.id: m for m in item.materials}
-        missing = {m.id: m for m in missing_materials(item, state)}
-        chosen = list(dict.fromkeys(waived))
-        if not chosen:
-            raise OneWindowError(REQUIRED_FIELD, "请选择容缺的材料", field="waived")
-        for material_id in chosen:
-            material = by_id.get(material_id)
-            if material is None:
-                raise OneWindowError(VALIDATION, f"该事项没有材料项 {material_id!r}", field="waived")
-            if not material.waivable:
-                raise OneWindowError(
-                    MATERIAL_NOT_WAIVABLE,
-                    f"「{material.name}」是主要材料，不能容缺，必须当场提交",
-                    field="waived",
-                    material_id=material.id,
-                )
-            if material_id not in missing:
-                raise OneWindowError(
-                    VALIDATION,
-                    f"「{material.name}」已经提交，无需容缺",
-                    field="waived",
-                    material_id=material_id,
-                )
-        unwaived = [m.name for m_id, m in missing.items() if m_id not in chosen]
-        if unwaived:
-            raise OneWindowError(
-                MATERIALS_INCOMPLETE,
-                f"以下必备材料既未提交也未容缺：{'、'.join(unwaived)}",
-                field="materials",
-                missing=unwaived,
-            )
-        today = runtime.today()
-        due = promised_date(runtime, today, item.promised_limit_days)
-        if not today < supply_by <= due:
-            raise OneWindowError(
-                DEADLINE_INVALID,
-                f"补齐期限应在今天之后、承诺办结日期（{due:%Y年%m月%d日}）之前",
-                field="supply_by",
-                latest=due.isoformat(),
-            )
         signature_blob = await store_blob(
             session, runtime, signature, media_type="image/png", filename="commitment-signature.png"
         )
@@ -341,6 +290,22 @@ async def refuse_case(
         return await record_event(session, runtime, actor, case_id, CASE_REFUSED, payload)
 
 
+def on_spot_refusal(item: CatalogueItem, state: CaseState) -> OneWindowError | None:
+    """Why the case cannot be decided on the spot as it stands (None: it can, by a lead whose delegated
+    authority covers the item): it must be an accepted 即办件 with no 容缺 materials owed."""
+    if state.status != ACCEPTED:
+        return OneWindowError(
+            INVALID_TRANSITION, f"办件当前为「{state.status_label}」，不能当场办结", field="case_id"
+        )
+    if item.case_type != 1:
+        return OneWindowError(
+            FORBIDDEN, f"「{item.name}」是承诺件，须由县级部门办理，不能当场办结", field="case_id"
+        )
+    if state.waiver_pending:
+        return OneWindowError(INVALID_TRANSITION, "容缺材料补齐前不能办结", field="case_id")
+    return None
+
+
 async def decide_on_spot(
     runtime: NodeRuntime, *, actor: Actor, case_id: str, outcome: str, reason: str = ""
 ) -> CaseState:
@@ -354,14 +319,10 @@ async def decide_on_spot(
         raise OneWindowError(REQUIRED_FIELD, "不予办理必须写明理由", field="reason")
     async with runtime.db.write() as session:
         state = await load_case(session, case_id)
-        expect_status(state, (ACCEPTED,), "当场办结")
         item = item_of(runtime, state)
-        if item.case_type != 1:
-            raise OneWindowError(
-                FORBIDDEN, f"「{item.name}」是承诺件，须由县级部门办理，不能当场办结", field="case_id"
-            )
-        if state.waiver_pending:
-            raise OneWindowError(INVALID_TRANSITION, "容缺材料补齐前不能办结", field="case_id")
+        refusal = on_spot_refusal(item, state)
+        if refusal is not None:
+            raise refusal
         # The lead's authority list comes from the account central sent down, read now (not from the
         # session), so an authority withdrawn at central stops the next decision.
         staff = await session.get(Staff, actor.username)
@@ -379,77 +340,3 @@ async def decide_on_spot(
             "decided_at": runtime.now_iso(),
         }
         return await record_event(session, runtime, actor, case_id, CASE_DECIDED_ON_SPOT, payload)
-
-
-CLOCK_ACTOR = Actor(username="system:clock", role="system")
-
-
-async def run_legal_clocks(runtime: NodeRuntime) -> list[CaseState]:
-    """Record what the clocks say today: 视为受理 and 终止办理. Safe to run at any time, as often as wanted.
-
-    - A case received (or corrected) with neither an acceptance nor a correction notice by the end of the fifth
-      working day is deemed accepted from its receipt (art. 32).
-    - A 容缺 case whose supply deadline has passed with materials still owed is terminated.
-    """
-    today = runtime.today()
-    changed: list[CaseState] = []
-    async with runtime.db.write() as session:
-        candidates = (
-            await session.exec(
-                select(Case.case_id).where(
-                    or_(
-                        and_(col(Case.status) == RECEIVED, col(Case.deemed_accepted).is_(False)),
-                        and_(
-                            col(Case.status) == ACCEPTED,
-                            col(Case.supply_by) != "",
-                            col(Case.supply_by) < today.isoformat(),
-                        ),
-                    )
-                )
-            )
-        ).all()
-        for case_id in candidates:
-            state = await load_case(session, case_id)
-            if state.status == RECEIVED and not state.deemed_accepted:
-                started = local_date(state.clock_from)
-                limit = runtime.calendar.add_working_days(started, DEEMED_ACCEPTANCE_WORKING_DAYS)
-                if today > limit:
-                    payload = {
-                        "deemed_at": runtime.now_iso(),
-                        "received_at": state.received_at,
-                        "clock_from": state.clock_from,
-                        "limit_date": limit.isoformat(),
-                    }
-                    changed.append(
-                        await record_event(
-                            session, runtime, CLOCK_ACTOR, case_id, CASE_DEEMED_ACCEPTED, payload
-                        )
-                    )
-            elif state.status == ACCEPTED and state.waiver_pending and state.waiver:
-                supply_by = date.fromisoformat(str(state.waiver["supply_by"]))
-                if today > supply_by:
-                    owed = "、".join(str(m["name"]) for m in state.waiver["materials"])
-                    payload = {
-                        "reason": f"容缺材料（{owed}）未在承诺期限{supply_by:%Y年%m月%d日}前补齐",
-                        "terminated_at": runtime.now_iso(),
-                        "supply_by": supply_by.isoformat(),
-                    }
-                    changed.append(
-                        await record_event(session, runtime, CLOCK_ACTOR, case_id, CASE_TERMINATED, payload)
-                    )
-    return changed
-
-
-async def clock_loop(runtime: NodeRuntime, *, interval_s: float, stop: asyncio.Event) -> None:
-    """Run the legal clocks now and then every `interval_s` until `stop` is set; never crash the node."""
-    while not stop.is_set():
-        try:
-            changed = await run_legal_clocks(runtime)
-            if changed:
-                log.info("legal clocks recorded %d event(s)", len(changed))
-        except Exception:
-            log.exception("legal clocks failed; will retry")
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
-        except TimeoutError:
-            pass

@@ -9,35 +9,21 @@ from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
+from node.events import get_case
+from node.intake.cases.applicants import APPLICANT_KINDS, Agent, Applicant
+from node.intake.cases.desk import case_desk
+from node.intake.cases.materials import attach_material
 from node.intake.cases.outcomes import (
     COLLECTION_METHODS,
-    DEEMED_ACCEPTANCE_WORKING_DAYS,
-    promised_date,
 )
-from node.intake.cases.service import (
-    APPLICANT_KINDS,
-    Agent,
-    Applicant,
-    attach_material,
-    find_item,
-    get_case,
-    item_of,
-    list_cases,
-    missing_materials,
-    receive_case,
-    state_to_json,
-)
-from node.runtime import local_date
-from node.staff import FRONT_DESK, staff_names
+from node.intake.cases.receive import find_item, list_cases, receive_case, state_to_json
+from node.staff import FRONT_DESK
 from node.web import actor_of, current_user, runtime_of
-from protocol.catalogue import WAIVABLE_MODE
 from protocol.errors import MALFORMED_REQUEST, REQUIRED_FIELD, OneWindowError
 from protocol.events import (
     ACCEPTED,
     CORRECTION_REQUESTED,
-    OPEN_FOR_MATERIALS,
     RECEIVED,
-    RESULT_READY,
     STATUS_LABELS,
 )
 from protocol.identifiers import CERTIFICATE_TYPES
@@ -166,49 +152,33 @@ def _agent(values: dict[str, str]) -> Agent | None:
 async def case_context(
     request: Request[Any, Any, State], case_id: FromPath[str], error: OneWindowError | None = None
 ) -> dict[str, Any]:
+    """The case page's context: `node.intake.cases.desk` works out what it shows."""
     user = current_user(request)
-    runtime = runtime_of(request)
-    state = await get_case(runtime, case_id)
-    item = item_of(runtime, state)
-    present: dict[str, list[Any]] = {}
-    for material in state.materials:
-        present.setdefault(str(material["material_id"]), []).append(material)
-    missing = missing_materials(item, state)
-    today = runtime.today()
-    latest_supply = promised_date(runtime, today, item.promised_limit_days)
-    waived_ids = {str(m["id"]) for m in (state.waiver or {}).get("materials", [])}
-    notify_by = None
-    if state.status == RECEIVED and not state.deemed_accepted:
-        notify_by = runtime.calendar.add_working_days(
-            local_date(state.clock_from), DEEMED_ACCEPTANCE_WORKING_DAYS
-        )
-    notices = {n.kind: n for n in state.notices}  # the newest of each kind
-    uncovered = runtime.calendar.uncovered_years(today, latest_supply)
+    desk = await case_desk(runtime_of(request), case_id)
     return {
         "user": user,
-        "case": state,
-        "item": item,
-        "present": present,
-        "missing": [m.name for m in missing],
-        "missing_waivable": [m for m in missing if m.waivable],
-        "missing_fixed": [m for m in missing if not m.waivable],
-        "can_waive": bool(missing) and WAIVABLE_MODE in item.tags and all(m.waivable for m in missing),
-        "waived_ids": waived_ids,
-        "uploads_open": state.status in OPEN_FOR_MATERIALS
-        and (state.status != ACCEPTED or state.waiver_pending),
-        "latest_supply": latest_supply,
-        "default_supply": latest_supply,
-        "today": today,
-        "notify_by": notify_by,
-        "notices": list(notices.values()),
-        "names": await staff_names(runtime),
+        "case": desk.case,
+        "item": desk.item,
+        "present": desk.present,
+        "missing": desk.missing,
+        "missing_waivable": desk.waiver.waivable,
+        "missing_fixed": desk.waiver.fixed,
+        "can_waive": desk.waiver.possible,
+        "waived_ids": desk.waived_ids,
+        "uploads_open": desk.uploads_open,
+        "latest_supply": desk.waiver.latest_supply,
+        "default_supply": desk.waiver.latest_supply,
+        "today": desk.today,
+        "notify_by": desk.notify_by,
+        "notices": desk.notices,
+        "names": desk.names,
         "collection_methods": COLLECTION_METHODS,
         "cert_types": CERTIFICATE_TYPES,
-        "result_ready": state.status in RESULT_READY,
-        "on_spot": state.status == ACCEPTED and item.case_type == 1 and not state.waiver_pending,
+        "result_ready": desk.result_ready,
+        "on_spot": desk.on_spot,
         "is_lead": user.get("role") == "lead",
         "statuses": {"received": RECEIVED, "correction": CORRECTION_REQUESTED, "accepted": ACCEPTED},
-        "calendar_gap": uncovered,
+        "calendar_gap": desk.calendar_gap,
         "done": request.query_params.get("done", ""),
         "form": {},
         "error": error,

@@ -10,7 +10,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from node.intake.cases.service import get_case
+from node.events import get_case
 from node.intake.hall.ratings import (
     DEFAULT_COMPLAINT_WORKING_DAYS,
     assign_complaint,

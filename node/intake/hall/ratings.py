@@ -17,8 +17,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.events import case_events, new_event, record, row_to_event
-from node.intake.cases.service import get_case
+from node.events import case_events, get_case, new_event, record, row_to_event
 from node.meta import get_meta, set_meta
 from node.models import CaseEvent
 from node.runtime import NodeRuntime

@@ -18,9 +18,11 @@ from litestar.response import Redirect, Template
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from node.intake.cases.applicants import Applicant
+from node.intake.cases.materials import attach_material, missing_materials
 from node.intake.cases.outcome_routes import decode_png
 from node.intake.cases.outcomes import Correction
-from node.intake.cases.service import Applicant, attach_material, item_of, missing_materials
+from node.intake.cases.receive import item_of
 from node.intake.mail.models import Manifest, Parcel
 from node.intake.mail.service import (
     LOGISTICS,

@@ -29,6 +29,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.events import case_events, case_state, load_case, new_event, record
+from node.intake.cases.applicants import Agent, Applicant
+from node.intake.cases.materials import sniff_format, store_blob
 from node.intake.cases.outcomes import (
     Correction,
     accept_case,
@@ -37,14 +39,7 @@ from node.intake.cases.outcomes import (
     signature_png,
 )
 from node.intake.cases.outcomes import refuse_case as refuse
-from node.intake.cases.service import (
-    Agent,
-    Applicant,
-    item_of,
-    receive_case,
-    sniff_format,
-    store_blob,
-)
+from node.intake.cases.receive import item_of, receive_case
 from node.intake.documents.notices import issuer_name, local_time
 from node.intake.documents.pdf import Fields, OfficialDocument, Paragraph, Signatures, Table, render_pdf
 from node.intake.mail.models import ApplicantMessage, Manifest, Parcel

@@ -1,0 +1,81 @@
+"""The case page's view of one case (办件详情): what is in its checklist, what is missing, what the front desk may
+do next and by when — each worked out by the module that owns the rule (materials, 容缺 in `waiver`, the legal
+clocks, the outcomes), so the route only renders it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from node.events import get_case
+from node.intake.cases.clocks import deemed_acceptance_limit
+from node.intake.cases.materials import may_add_materials, missing_materials
+from node.intake.cases.outcomes import on_spot_refusal
+from node.intake.cases.receive import item_of
+from node.intake.cases.waiver import WaiverOffer, waiver_offer
+from node.runtime import NodeRuntime
+from node.staff import staff_names
+from protocol.catalogue import CatalogueItem
+from protocol.events import RECEIVED, RESULT_READY, CaseState, Notice
+
+
+@dataclass(frozen=True)
+class CaseDesk:
+    """One case as the front desk sees it."""
+
+    case: CaseState
+    item: CatalogueItem
+    #: Attached files by material id.
+    present: dict[str, list[Mapping[str, Any]]]
+    #: Names of the mandatory materials still missing.
+    missing: list[str]
+    #: What 容缺受理 offers now (`node.intake.cases.waiver`).
+    waiver: WaiverOffer
+    #: Ids of the materials owed under an accepted waiver.
+    waived_ids: set[str]
+    #: Whether files may still go into the checklist.
+    uploads_open: bool
+    today: date
+    #: The last day to accept or ask for corrections before the case is deemed accepted (received cases only).
+    notify_by: date | None
+    #: The newest notice of each kind.
+    notices: list[Notice]
+    result_ready: bool
+    #: Whether a lead may decide it on the spot now (即办件; the lead's authority is checked when deciding).
+    on_spot: bool
+    #: Years between today and the latest supply date the county's calendar does not cover yet.
+    calendar_gap: tuple[int, ...]
+    #: Staff usernames to display names.
+    names: dict[str, str]
+
+
+async def case_desk(runtime: NodeRuntime, case_id: str) -> CaseDesk:
+    """The case page's view of `case_id` (OW-1004 when there is no such case)."""
+    state = await get_case(runtime, case_id)
+    item = item_of(runtime, state)
+    present: dict[str, list[Mapping[str, Any]]] = {}
+    for material in state.materials:
+        present.setdefault(str(material["material_id"]), []).append(material)
+    offer = waiver_offer(runtime, item, state)
+    today = runtime.today()
+    notices = {n.kind: n for n in state.notices}  # the newest of each kind
+    return CaseDesk(
+        case=state,
+        item=item,
+        present=present,
+        missing=[m.name for m in missing_materials(item, state)],
+        waiver=offer,
+        waived_ids={str(m["id"]) for m in (state.waiver or {}).get("materials", [])},
+        uploads_open=may_add_materials(state),
+        today=today,
+        notify_by=deemed_acceptance_limit(runtime, state)
+        if state.status == RECEIVED and not state.deemed_accepted
+        else None,
+        notices=list(notices.values()),
+        result_ready=state.status in RESULT_READY,
+        on_spot=on_spot_refusal(item, state) is None,
+        calendar_gap=runtime.calendar.uncovered_years(today, offer.latest_supply),
+        names=await staff_names(runtime),
+    )
