@@ -1,7 +1,11 @@
-"""Web plumbing shared by the node's route modules: who is logged in, problem responses, template context."""
+"""Web plumbing shared by the node's route modules: who is logged in (and as which actor, at which window), the
+form inputs every page parses the same way (a drawn signature, a date), problem responses."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+from datetime import date
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -12,7 +16,15 @@ from litestar.response import Redirect
 
 from node.runtime import NodeRuntime
 from node.staff import Actor
-from protocol.errors import AUTH_REQUIRED, FORBIDDEN, MALFORMED_REQUEST, SESSION_EXPIRED, OneWindowError
+from protocol.errors import (
+    AUTH_REQUIRED,
+    FILE_REJECTED,
+    FORBIDDEN,
+    MALFORMED_REQUEST,
+    SESSION_EXPIRED,
+    VALIDATION,
+    OneWindowError,
+)
 
 
 def runtime_of(request: Request[Any, Any, State]) -> NodeRuntime:
@@ -47,6 +59,27 @@ def current_user(request: Request[Any, Any, State], *roles: str) -> dict[str, st
     if roles and user["role"] not in roles:
         raise OneWindowError(FORBIDDEN, "您的岗位不能进行此操作", field="role")
     return dict(user)
+
+
+def decode_png(value: object, field: str) -> bytes | None:
+    """A PNG from a canvas data URL (``data:image/png;base64,…``) or plain base64; None when empty."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise OneWindowError(MALFORMED_REQUEST, "应为 base64 编码的 PNG", field=field)
+    text = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise OneWindowError(FILE_REJECTED, "签名图片无法解码", field=field) from None
+
+
+def parse_day(value: object, field: str) -> date:
+    """A date typed as 年-月-日, or OW-1001 naming the field."""
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise OneWindowError(VALIDATION, "日期格式应为 年-月-日，如 2026-12-01", field=field) from None
 
 
 def problem_handler(request: Request[Any, Any, State], exc: OneWindowError) -> Response[Any]:

@@ -31,7 +31,7 @@ from node.events import case_events, new_event, record, row_to_event
 from node.intake.cases.materials import store_blob
 from node.intake.cases.receive import item_of, plain
 from node.intake.documents.notices import compose_notice
-from node.intake.documents.pdf import render_pdf
+from node.intake.documents.rendering import render_document
 from node.models import Blob, Case, CaseEvent, Counter
 from node.runtime import NodeRuntime, local_date
 from node.staff import LEADS, Actor, staff_names
@@ -209,10 +209,10 @@ def case_metadata(
 
 
 def _collect_files(
-    runtime: NodeRuntime, state: CaseState, item: CatalogueItem, names: dict[str, str]
-) -> list[ArchiveFile]:
-    """Materials and signature images from the blob store, and every notice rendered as PDF (slow: run in a
-    thread)."""
+    runtime: NodeRuntime, state: CaseState, item: CatalogueItem
+) -> tuple[list[ArchiveFile], dict[str, bytes]]:
+    """Materials and signature images from the blob store (decrypting: run in a thread), and the signature
+    images by hash for the notices that show them."""
     files: list[ArchiveFile] = []
     titles = {m.id: m.name for m in item.materials}
     for material in state.materials:
@@ -248,13 +248,25 @@ def _collect_files(
             raise OneWindowError(NOT_FOUND, f"{title}图像不在本机，无法归档", field="blob")
         images[digest] = runtime.blobs.get(digest)
         files.append(ArchiveFile("signature", "signature.png", images[digest], title, created_at=when))
+    return files, images
+
+
+async def _render_notices(
+    runtime: NodeRuntime,
+    state: CaseState,
+    item: CatalogueItem,
+    names: dict[str, str],
+    images: dict[str, bytes],
+) -> list[ArchiveFile]:
+    """Every notice of the case as a PDF, rendered through the documents' worker process."""
+    files = []
     for notice in state.notices:
         document = compose_notice(runtime, state, item, notice, staff_names=names, images=images)
         files.append(
             ArchiveFile(
                 role="notice",
                 name=f"{notice.kind}.pdf",
-                data=render_pdf(document),
+                data=await render_document(document),
                 title=notice.title,
                 document_number=notice.number,
                 created_at=notice.issued_at,
@@ -333,7 +345,8 @@ async def archive_case(runtime: NodeRuntime, *, actor: Actor, case_id: str) -> A
         raise OneWindowError(INVALID_TRANSITION, f"该办件{why}，不能归档", field="case_id")
     item = item_of(runtime, state)
     names = await staff_names(runtime)
-    files = await asyncio.to_thread(_collect_files, runtime, state, item, names)
+    files, images = await asyncio.to_thread(_collect_files, runtime, state, item)
+    files += await _render_notices(runtime, state, item, names, images)
     year = local_date(closed_at(state) or runtime.now_iso()).year
     history = [e for e in events if e.type not in (CASE_ARCHIVED, CASE_ARCHIVE_CONFIRMED)]
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,108 +13,33 @@ from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath
 from litestar.response import File, Redirect, Template
 from markupsafe import Markup
-from sqlmodel import col, select
 
-from node.meta import get_meta
-from node.models import UpEntry
 from node.runtime import CST
-from node.sync.attachments import pending_blob_totals
 from node.sync.client import CentralUnavailable, central_client, sync_once
 from node.sync.courier import export_courier_file, import_courier_reply
 from node.sync.keys import NodeKeyRotationError, rotate_node_keys
-from node.sync.log import CERTIFICATE_KEY, REVOKED_KEY, queue_depth
-from node.trust.identity import ROTATION_KEY, keys_dir
-from node.trust.keyseal import KeySealError, is_sealed
+from node.sync.status import sync_status
+from node.trust.keyseal import KeySealError
 from node.web import current_user, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
-from protocol.keys import read_secret_file
-from protocol.sync import SKEW_WARNING_MS, describe_skew
 
 
-async def sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
-    runtime = runtime_of(request)
-    async with runtime.db.read() as session:
-        depth = await queue_depth(session)
-        meta = {
-            k: await get_meta(session, k)
-            for k in (
-                "link",
-                "last_attempt_at",
-                "last_success_at",
-                "last_error",
-                "last_report",
-                "skew_ms",
-                "last_courier_import",
-                REVOKED_KEY,
-                CERTIFICATE_KEY,
-                ROTATION_KEY,
-                "node_key_rotated_at",
-            )
-        }
-        quarantined = (
-            await session.exec(
-                select(UpEntry)
-                .where(UpEntry.central_status == "quarantined")
-                .order_by(col(UpEntry.seq))
-                .limit(50)
-            )
-        ).all()
-    attachments, attachment_bytes = await pending_blob_totals(runtime)
-    skew_ms = int(meta["skew_ms"]) if meta["skew_ms"] else None
-    transfer = runtime.sync_state.get("transfer")
-    return {
-        "attachments": {"count": attachments, "bytes": attachment_bytes},
-        "transfer": transfer.to_dict() if transfer is not None else None,
-        "skew_ms": skew_ms,
-        "clock_warning": clock_warning(skew_ms),
-        "last_courier_import": json.loads(meta["last_courier_import"])
-        if meta["last_courier_import"]
-        else None,
-        "quarantined": [
-            {"seq": q.seq, "reason": q.central_reason or "", "at": q.receipted_at} for q in quarantined
-        ],
-        "node_id": runtime.node_id,
-        "revoked": json.loads(meta[REVOKED_KEY] or "null"),
-        "certificate": json.loads(meta[CERTIFICATE_KEY] or "null"),
-        "county_key": runtime.identity.county_ring.newest.fingerprint,
-        "node_key": runtime.identity.sign_key.fingerprint,
-        "node_key_pending": json.loads(meta[ROTATION_KEY] or "null"),
-        "node_key_rotated_at": meta["node_key_rotated_at"],
-        "keys_sealed": is_sealed(
-            read_secret_file((runtime.identity.key_dir or keys_dir(runtime.data_dir)) / "node-sign.key")
-        ),
-        "central_url": request.app.state.central_url,
-        "link": meta["link"] or "unknown",
-        "queue": depth,
-        "last_attempt_at": meta["last_attempt_at"],
-        "last_success_at": meta["last_success_at"],
-        "last_error": meta["last_error"],
-        "last_report": json.loads(meta["last_report"]) if meta["last_report"] else None,
-    }
-
-
-def clock_warning(skew_ms: int | None) -> str:
-    """A clerk-readable warning when this machine's clock is off from the county's, else ""."""
-    if skew_ms is None or abs(skew_ms) < SKEW_WARNING_MS:
-        return ""
-    return (
-        f"本机时钟比县中心{describe_skew(skew_ms)}。办件照常受理、照常同步，法定时间以县中心接收时间为准；"
-        "请联系管理员校准本机时间。"
-    )
+async def _status(request: Request[Any, Any, State]) -> dict[str, Any]:
+    return await sync_status(runtime_of(request), central_url=request.app.state.central_url)
 
 
 @get("/sync", media_type=MediaType.HTML)
 async def sync_page(request: Request[Any, Any, State]) -> Template:
     user = current_user(request)
     return Template(
-        template_name="sync.html", context={"user": user, "s": await sync_status(request), "active": "sync"}
+        template_name="sync.html", context={"user": user, "s": await _status(request), "active": "sync"}
     )
 
 
 @get("/api/v1/sync/status", media_type=MediaType.JSON)
 async def api_sync_status(request: Request[Any, Any, State]) -> dict[str, Any]:
     current_user(request)
-    return await sync_status(request)
+    return await _status(request)
 
 
 @post("/sync/now", media_type=MediaType.HTML, status_code=200)
@@ -143,7 +67,7 @@ async def rotate_keys(request: Request[Any, Any, State]) -> Response[Any]:
             template_name="sync.html",
             context={
                 "user": current_user(request),
-                "s": await sync_status(request),
+                "s": await _status(request),
                 "active": "sync",
                 "keys_error": str(exc),
             },
@@ -190,7 +114,7 @@ async def pair_page(request: Request[Any, Any, State]) -> Template:
 async def sync_progress(request: Request[Any, Any, State]) -> Template:
     """The live part of the sync page (queue, transfer), polled by HTMX while the page is open."""
     current_user(request)
-    return Template(template_name="sync_progress.html", context={"s": await sync_status(request)})
+    return Template(template_name="sync_progress.html", context={"s": await _status(request)})
 
 
 # ---- the courier's USB stick ------------------------------------------------------------------------------
@@ -202,7 +126,7 @@ def _courier_dir(request: Request[Any, Any, State]) -> Path:
 
 async def _page(request: Request[Any, Any, State], **extra: Any) -> Template:
     user = current_user(request)
-    context = {"user": user, "s": await sync_status(request), "active": "sync", **extra}
+    context = {"user": user, "s": await _status(request), "active": "sync", **extra}
     status = extra.get("status_code", 200)
     return Template(template_name="sync.html", context=context, status_code=status)
 

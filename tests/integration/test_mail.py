@@ -25,23 +25,18 @@ from node.intake.cases.issuing import hand_to_logistics
 from node.intake.cases.materials import attach_material
 from node.intake.cases.outcomes import Correction, accept_case
 from node.intake.cases.receive import item_of, receive_case
-from node.intake.mail.service import (
-    create_manifest,
-    hand_over,
-    inbound_parcels,
-    label_pdf,
-    letter_pdf,
-    manifest_pdf,
-    open_parcel,
+from node.intake.mail.manifests import create_manifest, hand_over
+from node.intake.mail.messages import queued_messages
+from node.intake.mail.outbound import (
     outbound_parcels,
     pack_parcel,
-    pre_review,
-    queued_messages,
     record_delivery,
-    register_parcel,
     set_confirm_days,
     to_pack,
 )
+from node.intake.mail.papers import label_pdf, letter_pdf, manifest_pdf
+from node.intake.mail.parcels import inbound_parcels, open_parcel, register_parcel
+from node.intake.mail.pre_review import pre_review
 from node.runtime import CST
 from node.staff import Actor
 from node.sync.client import sync_once

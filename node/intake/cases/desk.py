@@ -12,13 +12,15 @@ from typing import Any
 from node.events import get_case
 from node.intake.cases.clocks import deemed_acceptance_limit
 from node.intake.cases.materials import may_add_materials, missing_materials
-from node.intake.cases.outcomes import on_spot_refusal
+from node.intake.cases.outcomes import COLLECTION_METHODS, on_spot_refusal
 from node.intake.cases.receive import item_of
 from node.intake.cases.waiver import WaiverOffer, waiver_offer
 from node.runtime import NodeRuntime
 from node.staff import staff_names
 from protocol.catalogue import CatalogueItem
-from protocol.events import RECEIVED, RESULT_READY, CaseState, Notice
+from protocol.errors import OneWindowError
+from protocol.events import ACCEPTED, CORRECTION_REQUESTED, RECEIVED, RESULT_READY, CaseState, Notice
+from protocol.identifiers import CERTIFICATE_TYPES
 
 
 @dataclass(frozen=True)
@@ -79,3 +81,43 @@ async def case_desk(runtime: NodeRuntime, case_id: str) -> CaseDesk:
         calendar_gap=runtime.calendar.uncovered_years(today, offer.latest_supply),
         names=await staff_names(runtime),
     )
+
+
+#: 办件类型 of the catalogue, as the pages name them.
+CASE_TYPES = {1: "即办件", 2: "承诺件", 9: "其他"}
+
+
+def case_page_context(
+    desk: CaseDesk, *, user: dict[str, str], error: OneWindowError | None, done: str
+) -> dict[str, Any]:
+    """The case page's template context (shared by the page and every form that shows it again with an error)."""
+    return {
+        "user": user,
+        "case": desk.case,
+        "item": desk.item,
+        "present": desk.present,
+        "missing": desk.missing,
+        "missing_waivable": desk.waiver.waivable,
+        "missing_fixed": desk.waiver.fixed,
+        "can_waive": desk.waiver.possible,
+        "waived_ids": desk.waived_ids,
+        "uploads_open": desk.uploads_open,
+        "latest_supply": desk.waiver.latest_supply,
+        "default_supply": desk.waiver.latest_supply,
+        "today": desk.today,
+        "notify_by": desk.notify_by,
+        "notices": desk.notices,
+        "names": desk.names,
+        "collection_methods": COLLECTION_METHODS,
+        "cert_types": CERTIFICATE_TYPES,
+        "result_ready": desk.result_ready,
+        "on_spot": desk.on_spot,
+        "is_lead": user.get("role") == "lead",
+        "statuses": {"received": RECEIVED, "correction": CORRECTION_REQUESTED, "accepted": ACCEPTED},
+        "calendar_gap": desk.calendar_gap,
+        "done": done,
+        "form": {},
+        "error": error,
+        "case_types": CASE_TYPES,
+        "active": "cases",
+    }

@@ -6,9 +6,6 @@ error next to the form; the JSON API answers with the case and problem+json erro
 
 from __future__ import annotations
 
-import base64
-import binascii
-from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +15,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
 from node.events import get_case
+from node.intake.cases.desk import case_desk, case_page_context
 from node.intake.cases.issuing import hand_to_logistics, issue_at_window
 from node.intake.cases.outcomes import (
     Correction,
@@ -29,33 +27,12 @@ from node.intake.cases.outcomes import (
     request_correction,
 )
 from node.intake.cases.receive import find_item, item_of, state_to_json
-from node.intake.cases.routes import case_context
 from node.intake.documents.notices import guide_document, notice_document
 from node.intake.documents.rendering import render_document
 from node.staff import staff_names
-from node.web import actor_of, current_user, runtime_of
-from protocol.errors import FILE_REJECTED, MALFORMED_REQUEST, VALIDATION, OneWindowError
+from node.web import actor_of, current_user, decode_png, parse_day, runtime_of
+from protocol.errors import MALFORMED_REQUEST, VALIDATION, OneWindowError
 from protocol.events import NOTICE_TITLES, CaseState
-
-
-def decode_png(value: object, field: str) -> bytes | None:
-    """A PNG from a canvas data URL (``data:image/png;base64,…``) or plain base64; None when empty."""
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str):
-        raise OneWindowError(MALFORMED_REQUEST, "应为 base64 编码的 PNG", field=field)
-    text = value.split(",", 1)[1] if value.startswith("data:") else value
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise OneWindowError(FILE_REJECTED, "签名图片无法解码", field=field) from None
-
-
-def parse_day(value: object, field: str) -> date:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise OneWindowError(VALIDATION, "日期格式应为 年-月-日，如 2026-12-01", field=field) from None
 
 
 async def _form_action(
@@ -65,7 +42,9 @@ async def _form_action(
     try:
         await action
     except OneWindowError as exc:
-        context = await case_context(request, case_id, exc)
+        desk = await case_desk(runtime_of(request), case_id)
+        done = request.query_params.get("done", "")
+        context = case_page_context(desk, user=current_user(request), error=exc, done=done)
         form = await request.form()
         # What the clerk typed comes back with the message (never the signature: it must be drawn again).
         typed = {k: str(v) for k, v in form.items() if isinstance(v, str) and "signature" not in k}

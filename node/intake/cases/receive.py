@@ -23,7 +23,7 @@ from node.models import Case, CaseEvent, UpEntry
 from node.runtime import NodeRuntime
 from node.staff import Actor
 from protocol.catalogue import CatalogueItem
-from protocol.errors import REQUIRED_FIELD, UNKNOWN_ITEM, VALIDATION, OneWindowError
+from protocol.errors import NOT_FOUND, REQUIRED_FIELD, UNKNOWN_ITEM, VALIDATION, OneWindowError
 from protocol.events import CASE_RECEIVED, RECEIVED, CaseState
 from protocol.ids import uuid7
 
@@ -93,6 +93,21 @@ async def receive_case(
             await link_case(session, ticket_id, case_id, at=str(payload["received_at"]))
         await record(session, runtime, new_event(runtime, actor, case_id, CASE_RECEIVED, payload))
         return await case_state(session, case_id)
+
+
+async def find_case_by_number(runtime: NodeRuntime, number: str) -> str:
+    """A case id by its 办件编号, typed whole or by its last digits (as lists and labels show it)."""
+    number = number.strip().upper()
+    if len(number) < 6:
+        raise OneWindowError(REQUIRED_FIELD, "请输入办件编号（至少后6位）", field="case_number")
+    async with runtime.db.read() as session:
+        found = (
+            await session.exec(select(Case.case_id).where(col(Case.case_number).endswith(number)).limit(2))
+        ).all()
+    if len(found) != 1:
+        why = "没有找到该办件" if not found else "有多个办件以此结尾，请输入完整编号"
+        raise OneWindowError(NOT_FOUND if not found else VALIDATION, why, field="case_number")
+    return str(found[0])
 
 
 @dataclass(frozen=True)

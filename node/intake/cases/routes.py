@@ -11,24 +11,17 @@ from litestar.response import Redirect, Template
 
 from node.events import get_case
 from node.intake.cases.applicants import APPLICANT_KINDS, Agent, Applicant
-from node.intake.cases.desk import case_desk
+from node.intake.cases.desk import CASE_TYPES, case_desk, case_page_context
 from node.intake.cases.materials import attach_material
-from node.intake.cases.outcomes import (
-    COLLECTION_METHODS,
-)
 from node.intake.cases.receive import find_item, list_cases, receive_case, state_to_json
 from node.staff import FRONT_DESK
 from node.web import actor_of, current_user, runtime_of
 from protocol.errors import MALFORMED_REQUEST, REQUIRED_FIELD, OneWindowError
 from protocol.events import (
-    ACCEPTED,
-    CORRECTION_REQUESTED,
-    RECEIVED,
     STATUS_LABELS,
 )
 from protocol.identifiers import CERTIFICATE_TYPES
 
-CASE_TYPES = {1: "即办件", 2: "承诺件", 9: "其他"}
 SYNC_LABELS = {"draft": "未受理（仅本机）", "queued": "待上传县中心", "delivered": "已送达县中心"}
 
 
@@ -150,41 +143,11 @@ def _agent(values: dict[str, str]) -> Agent | None:
 
 
 async def case_context(
-    request: Request[Any, Any, State], case_id: FromPath[str], error: OneWindowError | None = None
+    request: Request[Any, Any, State], case_id: str, error: OneWindowError | None = None
 ) -> dict[str, Any]:
-    """The case page's context: `node.intake.cases.desk` works out what it shows."""
     user = current_user(request)
     desk = await case_desk(runtime_of(request), case_id)
-    return {
-        "user": user,
-        "case": desk.case,
-        "item": desk.item,
-        "present": desk.present,
-        "missing": desk.missing,
-        "missing_waivable": desk.waiver.waivable,
-        "missing_fixed": desk.waiver.fixed,
-        "can_waive": desk.waiver.possible,
-        "waived_ids": desk.waived_ids,
-        "uploads_open": desk.uploads_open,
-        "latest_supply": desk.waiver.latest_supply,
-        "default_supply": desk.waiver.latest_supply,
-        "today": desk.today,
-        "notify_by": desk.notify_by,
-        "notices": desk.notices,
-        "names": desk.names,
-        "collection_methods": COLLECTION_METHODS,
-        "cert_types": CERTIFICATE_TYPES,
-        "result_ready": desk.result_ready,
-        "on_spot": desk.on_spot,
-        "is_lead": user.get("role") == "lead",
-        "statuses": {"received": RECEIVED, "correction": CORRECTION_REQUESTED, "accepted": ACCEPTED},
-        "calendar_gap": desk.calendar_gap,
-        "done": request.query_params.get("done", ""),
-        "form": {},
-        "error": error,
-        "case_types": CASE_TYPES,
-        "active": "cases",
-    }
+    return case_page_context(desk, user=user, error=error, done=request.query_params.get("done", ""))
 
 
 @get("/cases/{case_id:str}", media_type=MediaType.HTML)

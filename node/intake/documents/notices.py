@@ -1,4 +1,5 @@
-"""The words of the official documents a case produces (domain-facts §3.2), laid out by `node.intake.documents.pdf`.
+"""The words of the official documents a case produces (domain-facts §3.2), laid out by the PDF engine
+(`node.intake.documents.pdf`) and rendered only through `node.intake.documents.rendering`, off the event loop.
 
 Each notice is rebuilt from the case's events: its number and date were fixed when the event was recorded, so a
 reprint is the same document. 收件凭证, 受理通知书, 容缺受理承诺书 and 通知书, 一次性告知书, 不予受理决定书 and 领取签收单
@@ -19,7 +20,6 @@ from node.intake.documents.pdf import (
     Signatures,
     Table,
     chinese_date,
-    render_pdf,
 )
 from node.runtime import CST, NodeRuntime, local_date
 from protocol.catalogue import CASE_TYPES, ITEM_TYPES, CatalogueItem
@@ -317,18 +317,6 @@ def compose_notice(
     )
 
 
-def render_notice(
-    runtime: NodeRuntime,
-    state: CaseState,
-    item: CatalogueItem,
-    kind: str,
-    *,
-    staff_names: dict[str, str] | None = None,
-) -> bytes:
-    """The PDF of the case's newest notice of `kind`; NOT_FOUND when the case has none."""
-    return render_pdf(notice_document(runtime, state, item, kind, staff_names=staff_names))
-
-
 def notice_document(
     runtime: NodeRuntime,
     state: CaseState,
@@ -350,11 +338,6 @@ def notice_document(
         if digest and runtime.blobs.exists(digest):
             images[digest] = runtime.blobs.get(digest)
     return compose_notice(runtime, state, item, notice, staff_names=staff_names, images=images)
-
-
-def service_guide(runtime: NodeRuntime, item: CatalogueItem) -> bytes:
-    """服务指南 as a PDF (see `guide_document`)."""
-    return render_pdf(guide_document(runtime, item))
 
 
 def guide_document(runtime: NodeRuntime, item: CatalogueItem) -> OfficialDocument:

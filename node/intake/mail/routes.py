@@ -3,8 +3,8 @@ courier manifests signed on the tablet, parcels on the road with their flags, th
 the courier's sync file (export for the courier / import the county's reply, R-MAIL-4).
 
 Form posts redirect to the page that shows the result, or show the page again with the error by the form. The
-services live in `node.intake.mail.service`; the courier file is the sync package's (`node.sync.courier`), called here,
-never rebuilt.
+services live beside this module in `node.intake.mail`; the courier file and its figures are the sync package's
+(`node.sync.courier`, `node.sync.status`), called here, never rebuilt.
 """
 
 from __future__ import annotations
@@ -15,52 +15,47 @@ from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
-from sqlalchemy import func
-from sqlmodel import col, select
 
 from node.intake.cases.applicants import Applicant
 from node.intake.cases.materials import attach_material, missing_materials
-from node.intake.cases.outcome_routes import decode_png
 from node.intake.cases.outcomes import Correction
-from node.intake.cases.receive import item_of
-from node.intake.mail.models import Manifest, Parcel
-from node.intake.mail.service import (
-    LOGISTICS,
-    OPENERS,
-    OUT_KINDS,
-    PARCEL_STATUS,
-    PRE_RESULTS,
-    confirm_days,
+from node.intake.cases.receive import find_case_by_number, item_of
+from node.intake.mail.manifests import (
     create_manifest,
     hand_over,
-    inbound_parcels,
-    label_pdf,
-    letter_pdf,
-    manifest_parcels,
-    manifest_pdf,
-    mark_message_sent,
-    may_pre_review,
+    manifest_of,
+    manifest_with_parcels,
     open_manifests,
-    open_parcel,
+)
+from node.intake.mail.messages import mark_message_sent, queued_messages
+from node.intake.mail.outbound import (
+    confirm_days,
     outbound_parcels,
     pack_parcel,
-    parcel_view,
-    pre_review,
-    queued_messages,
     record_delivery,
-    register_parcel,
     set_confirm_days,
     settle_county_receipts,
     to_pack,
 )
-from node.models import Case, CaseEvent, UpEntry
+from node.intake.mail.papers import label_pdf, letter_pdf, manifest_pdf
+from node.intake.mail.parcels import (
+    OPENERS,
+    OUT_KINDS,
+    PARCEL_STATUS,
+    inbound_parcels,
+    mailed_cases_awaiting_corrections,
+    open_parcel,
+    parcel_view,
+    register_parcel,
+)
+from node.intake.mail.pre_review import PRE_RESULTS, may_pre_review, pre_review
 from node.runtime import CST
-from node.staff import FRONT_DESK, staff_names
-from node.sync.attachments import pending_blob_totals
+from node.staff import FRONT_DESK, LOGISTICS, staff_names
 from node.sync.courier import export_courier_file, import_courier_reply
-from node.web import actor_of, current_user, runtime_of
+from node.sync.status import courier_summary
+from node.web import actor_of, current_user, decode_png, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
-from protocol.events import CORRECTION_REQUESTED, CUSTODY_LABELS, CUSTODY_STEPS, PARCEL_HANDED_TO_COURIER
+from protocol.events import CUSTODY_LABELS
 from protocol.identifiers import CERTIFICATE_TYPES
 
 DESTINATIONS = {"applicant": "申请人", "county": "县级部门"}
@@ -72,37 +67,6 @@ def _pdf(data: bytes, name: str) -> Response[bytes]:
         media_type="application/pdf",
         headers={"Content-Disposition": f"inline; filename*=UTF-8''{name}"},
     )
-
-
-async def courier_summary(request: Request[Any, Any, State]) -> dict[str, Any]:
-    """What a courier file written now would hold: unreceipted log entries, the events in them (and how many
-    are parcel handovers), and the attachments central has not confirmed."""
-    runtime = runtime_of(request)
-    async with runtime.db.read() as session:
-        receipted = (
-            await session.exec(select(func.max(UpEntry.seq)).where(col(UpEntry.receipt).is_not(None)))
-        ).one() or 0
-        entries = (
-            await session.exec(select(func.count()).select_from(UpEntry).where(col(UpEntry.seq) > receipted))
-        ).one()
-        unsent = (col(CaseEvent.up_seq).is_(None)) | (col(CaseEvent.up_seq) > receipted)
-        events = (
-            await session.exec(
-                select(CaseEvent.type, func.count())
-                .where(CaseEvent.origin == "local", unsent)
-                .group_by(col(CaseEvent.type))
-            )
-        ).all()
-    by_type = {t: int(n) for t, n in events}
-    attachments, attachment_bytes = await pending_blob_totals(runtime)
-    return {
-        "entries": int(entries),
-        "events": sum(by_type.values()),
-        "custody": sum(n for t, n in by_type.items() if t in CUSTODY_STEPS),
-        "handovers": by_type.get(PARCEL_HANDED_TO_COURIER, 0),
-        "attachments": attachments,
-        "attachment_mb": attachment_bytes / 1048576,
-    }
 
 
 async def _page(
@@ -123,7 +87,7 @@ async def _page(
         "overdue": [p for p in outbound if p.overdue],
         "manifests": await open_manifests(runtime),
         "messages": await queued_messages(runtime),
-        "courier": await courier_summary(request),
+        "courier": await courier_summary(runtime),
         "confirm_days": await confirm_days(runtime),
         "names": await staff_names(runtime),
         "cert_types": CERTIFICATE_TYPES,
@@ -182,8 +146,7 @@ async def _parcel_context(
     present: dict[str, list[Any]] = {}
     for material in state.materials if state else ():
         present.setdefault(str(material["material_id"]), []).append(material)
-    async with runtime.db.read() as session:
-        manifest = await session.get(Manifest, parcel.manifest_id) if parcel.manifest_id else None
+    manifest = await manifest_of(runtime, parcel)
     return {
         "user": user,
         "parcel": parcel,
@@ -203,20 +166,14 @@ async def _parcel_context(
         "may_pre_review": user["role"] in FRONT_DESK,
         "awaits_review": state is not None and may_pre_review(state),
         "may_scan": state is not None and may_pre_review(state),
-        "awaiting_corrections": await _awaiting_corrections(runtime) if parcel.status == "registered" else [],
+        "awaiting_corrections": await mailed_cases_awaiting_corrections(runtime)
+        if parcel.status == "registered"
+        else [],
         "done": request.query_params.get("done", ""),
         "error": error,
         "form": {},
         "active": "logistics",
     }
-
-
-async def _awaiting_corrections(runtime: Any) -> list[Case]:
-    """Mailed cases waiting for the applicant's corrections: a parcel may bring them."""
-    async with runtime.db.read() as session:
-        mailed = select(Parcel.case_id).where(Parcel.direction == "in", col(Parcel.case_id).is_not(None))
-        query = select(Case).where(Case.status == CORRECTION_REQUESTED, col(Case.case_id).in_(mailed))
-        return list((await session.exec(query.order_by(col(Case.received_at).desc()).limit(50))).all())
 
 
 @get("/logistics/parcels/{parcel_id:str}", media_type=MediaType.HTML)
@@ -352,27 +309,12 @@ async def label(request: Request[Any, Any, State], parcel_id: FromPath[str]) -> 
     return _pdf(await label_pdf(runtime_of(request), parcel_id), "label.pdf")
 
 
-async def _case_by_number(runtime: Any, number: str) -> str:
-    """A case by its 办件编号, typed whole or by its last digits (as lists and labels show it)."""
-    number = number.strip().upper()
-    if len(number) < 6:
-        raise OneWindowError(REQUIRED_FIELD, "请输入办件编号（至少后6位）", field="case_number")
-    async with runtime.db.read() as session:
-        found = (
-            await session.exec(select(Case.case_id).where(col(Case.case_number).endswith(number)).limit(2))
-        ).all()
-    if len(found) != 1:
-        why = "没有找到该办件" if not found else "有多个办件以此结尾，请输入完整编号"
-        raise OneWindowError(NOT_FOUND if not found else VALIDATION, why, field="case_number")
-    return str(found[0])
-
-
 @post("/logistics/pack", media_type=MediaType.HTML, status_code=200)
 async def pack_form(request: Request[Any, Any, State]) -> Response[Any]:
     user = current_user(request, *LOGISTICS)
     form = await request.form()
     try:
-        case_id = str(form.get("case_id", "")) or await _case_by_number(
+        case_id = str(form.get("case_id", "")) or await find_case_by_number(
             runtime_of(request), str(form.get("case_number", ""))
         )
         parcel = await pack_parcel(
@@ -407,11 +349,7 @@ async def _manifest_context(
 ) -> dict[str, Any]:
     user = current_user(request, *LOGISTICS)
     runtime = runtime_of(request)
-    async with runtime.db.read() as session:
-        manifest = await session.get(Manifest, manifest_id)
-        if manifest is None:
-            raise OneWindowError(NOT_FOUND, f"交接清单 {manifest_id} 不存在", field="manifest_id")
-        parcels = await manifest_parcels(session, manifest_id)
+    manifest, parcels = await manifest_with_parcels(runtime, manifest_id)
     return {
         "user": user,
         "manifest": manifest,
@@ -495,7 +433,7 @@ async def courier_export(request: Request[Any, Any, State]) -> Template:
     """Write the pending queue to a courier file (downloaded from the sync page's file route)."""
     current_user(request, *LOGISTICS)
     runtime = runtime_of(request)
-    before = await courier_summary(request)
+    before = await courier_summary(runtime)
     stamp = runtime.now().astimezone(CST).strftime("%Y%m%d-%H%M%S")
     exported = await export_courier_file(runtime, runtime.data_dir / "courier" / f"up-{stamp}.owc")
     return await _page(
