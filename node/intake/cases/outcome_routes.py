@@ -15,6 +15,15 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
 from node.events import get_case
+from node.intake.cases.bodies import (
+    Acceptance,
+    CorrectionRequest,
+    Issue,
+    Mailing,
+    OnSpotDecision,
+    Refusal,
+    WaiverAcceptance,
+)
 from node.intake.cases.desk import case_desk, case_page_context
 from node.intake.cases.issuing import hand_to_logistics, issue_at_window
 from node.intake.cases.outcomes import (
@@ -31,7 +40,7 @@ from node.intake.documents.notices import guide_document, notice_document
 from node.intake.documents.rendering import render_document
 from node.staff import staff_names
 from node.web import actor_of, current_user, decode_png, parse_day, runtime_of
-from protocol.errors import MALFORMED_REQUEST, VALIDATION, OneWindowError
+from protocol.errors import VALIDATION, OneWindowError
 from protocol.events import NOTICE_TITLES, CaseState
 
 
@@ -229,59 +238,41 @@ async def guide_pdf(request: Request[Any, Any, State], code: FromPath[str]) -> R
 # ---- JSON API ----------------------------------------------------------------------------------------------
 
 
-def _text(data: dict[str, Any], key: str, default: str = "") -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str):
-        raise OneWindowError(MALFORMED_REQUEST, "必须是文本", field=key)
-    return value
-
-
 @post("/api/v1/cases/{case_id:str}/accept", media_type=MediaType.JSON, status_code=200)
 async def api_accept(
-    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any] | None] = None
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[Acceptance | None] = None
 ) -> dict[str, Any]:
     user = current_user(request)
-    body = data or {}
+    body = data or Acceptance()
     state = await accept_case(
-        runtime_of(request),
-        actor=actor_of(user),
-        case_id=case_id,
-        collection=_text(body, "collection", "window"),
+        runtime_of(request), actor=actor_of(user), case_id=case_id, collection=body.collection
     )
     return state_to_json(state)
 
 
 @post("/api/v1/cases/{case_id:str}/accept-with-waiver", media_type=MediaType.JSON, status_code=200)
 async def api_waiver(
-    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[WaiverAcceptance]
 ) -> dict[str, Any]:
     user = current_user(request)
-    waived = data.get("waived", [])
-    if not isinstance(waived, list) or not all(isinstance(w, str) for w in waived):
-        raise OneWindowError(MALFORMED_REQUEST, "应为材料编号列表", field="waived")
     state = await accept_with_waiver(
         runtime_of(request),
         actor=actor_of(user),
         case_id=case_id,
-        waived=waived,
-        supply_by=parse_day(data.get("supply_by", ""), "supply_by"),
-        commitment_signature=decode_png(data.get("commitment_signature"), "commitment_signature"),
-        collection=_text(data, "collection", "window"),
+        waived=data.waived,
+        supply_by=parse_day(data.supply_by, "supply_by"),
+        commitment_signature=decode_png(data.commitment_signature, "commitment_signature"),
+        collection=data.collection,
     )
     return state_to_json(state)
 
 
 @post("/api/v1/cases/{case_id:str}/correction", media_type=MediaType.JSON, status_code=200)
 async def api_correction(
-    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[CorrectionRequest]
 ) -> dict[str, Any]:
     user = current_user(request)
-    raw = data.get("corrections", [])
-    if not isinstance(raw, list) or not all(isinstance(c, dict) for c in raw):
-        raise OneWindowError(MALFORMED_REQUEST, "应为补正内容列表", field="corrections")
-    corrections = [
-        Correction(_text(c, "material_id"), _text(c, "problem"), _text(c, "requirement")) for c in raw
-    ]
+    corrections = [Correction(c.material_id, c.problem, c.requirement) for c in data.corrections]
     state = await request_correction(
         runtime_of(request), actor=actor_of(user), case_id=case_id, corrections=corrections
     )
@@ -296,64 +287,60 @@ async def api_corrected(request: Request[Any, Any, State], case_id: FromPath[str
 
 @post("/api/v1/cases/{case_id:str}/refuse", media_type=MediaType.JSON, status_code=200)
 async def api_refuse(
-    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[Refusal]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await refuse_case(
         runtime_of(request),
         actor=actor_of(user),
         case_id=case_id,
-        reasons=_text(data, "reasons"),
-        legal_basis=_text(data, "legal_basis"),
-        competent_organ=_text(data, "competent_organ"),
+        reasons=data.reasons,
+        legal_basis=data.legal_basis,
+        competent_organ=data.competent_organ,
     )
     return state_to_json(state)
 
 
 @post("/api/v1/cases/{case_id:str}/decide-on-spot", media_type=MediaType.JSON, status_code=200)
 async def api_decide(
-    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[OnSpotDecision]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await decide_on_spot(
-        runtime_of(request),
-        actor=actor_of(user),
-        case_id=case_id,
-        outcome=_text(data, "outcome"),
-        reason=_text(data, "reason"),
+        runtime_of(request), actor=actor_of(user), case_id=case_id, outcome=data.outcome, reason=data.reason
     )
     return state_to_json(state)
 
 
 @post("/api/v1/cases/{case_id:str}/issue", media_type=MediaType.JSON, status_code=200)
 async def api_issue(
-    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[Issue]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await issue_at_window(
         runtime_of(request),
         actor=actor_of(user),
         case_id=case_id,
-        cert_type=_text(data, "cert_type", "111"),
-        cert_number=_text(data, "cert_number"),
-        signature=decode_png(data.get("signature"), "signature"),
-        read_from_card=data.get("read_from_card") is True,
+        cert_type=data.cert_type,
+        cert_number=data.cert_number,
+        signature=decode_png(data.signature, "signature"),
+        read_from_card=data.read_from_card,
     )
     return state_to_json(state)
 
 
 @post("/api/v1/cases/{case_id:str}/mail", media_type=MediaType.JSON, status_code=200)
 async def api_mail(
-    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], case_id: FromPath[str], data: JSONBody[Mailing]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await hand_to_logistics(
         runtime_of(request),
         actor=actor_of(user),
         case_id=case_id,
-        recipient=_text(data, "recipient"),
-        phone=_text(data, "phone"),
-        address=_text(data, "address"),
+        recipient=data.recipient,
+        phone=data.phone,
+        address=data.address,
     )
     return state_to_json(state)
 

@@ -11,12 +11,13 @@ from litestar.response import Redirect, Template
 
 from node.events import get_case
 from node.intake.cases.applicants import APPLICANT_KINDS, Agent, Applicant
+from node.intake.cases.bodies import NewCase
 from node.intake.cases.desk import CASE_TYPES, case_desk, case_page_context
 from node.intake.cases.materials import attach_material
 from node.intake.cases.receive import find_item, list_cases, receive_case, state_to_json
 from node.staff import FRONT_DESK
 from node.web import actor_of, current_user, runtime_of
-from protocol.errors import MALFORMED_REQUEST, REQUIRED_FIELD, OneWindowError
+from protocol.errors import REQUIRED_FIELD, OneWindowError
 from protocol.events import (
     STATUS_LABELS,
 )
@@ -235,36 +236,24 @@ async def api_items(request: Request[Any, Any, State], q: FromQuery[str] = "") -
 
 
 @post("/api/v1/cases", media_type=MediaType.JSON, status_code=201)
-async def api_create_case(
-    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
-) -> dict[str, Any]:
+async def api_create_case(request: Request[Any, Any, State], data: JSONBody[NewCase]) -> dict[str, Any]:
     user = current_user(request, *FRONT_DESK)
-    applicant = data.get("applicant")
-    if not isinstance(applicant, dict):
+    if data.applicant is None:
         raise OneWindowError(REQUIRED_FIELD, "缺少申请人信息", field="applicant")
-    item_code = data.get("item_code")
-    if not isinstance(item_code, str) or not item_code:
+    if not data.item_code:
         raise OneWindowError(REQUIRED_FIELD, "缺少事项编码", field="item_code")
-    for key in APPLICANT_FIELDS:
-        if not isinstance(applicant.get(key, ""), str):
-            raise OneWindowError(MALFORMED_REQUEST, "必须是文本", field=f"applicant.{key}")
-    agent = data.get("agent")
-    if agent is not None and (
-        not isinstance(agent, dict) or not all(isinstance(v, str) for v in agent.values())
-    ):
-        raise OneWindowError(MALFORMED_REQUEST, "代理人信息应为文本字段", field="agent")
-    values = {k: str(applicant.get(k, "")) for k in APPLICANT_FIELDS}
-    if agent:
+    values = {k: getattr(data.applicant, k) for k in APPLICANT_FIELDS}
+    if data.agent is not None:
         values.update(
-            {f"agent_{k}": str(agent.get(k, "")) for k in ("name", "cert_type", "cert_number", "phone")}
+            {f"agent_{k}": getattr(data.agent, k) for k in ("name", "cert_type", "cert_number", "phone")}
         )
     state = await receive_case(
         runtime_of(request),
         actor=actor_of(user),
-        item_code=item_code,
+        item_code=data.item_code,
         applicant=_applicant(values),
-        agent=_agent(values) if agent else None,
-        ticket_id=str(data.get("ticket_id") or ""),
+        agent=_agent(values),
+        ticket_id=data.ticket_id or "",
     )
     return state_to_json(state)
 

@@ -11,6 +11,16 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from node.events import get_case
+from node.intake.hall.bodies import (
+    Callback,
+    Complaint,
+    ComplaintAssignment,
+    ComplaintResolution,
+    EvaluatorPress,
+    EvaluatorRequest,
+    FollowupClose,
+    Rating,
+)
 from node.intake.hall.ratings import (
     DEFAULT_COMPLAINT_WORKING_DAYS,
     assign_complaint,
@@ -78,6 +88,12 @@ def complaint_json(state: ComplaintState) -> dict[str, Any]:
         "resolution": state.resolution,
         "resolved_at": state.resolved_at,
     }
+
+
+def _level(level: int | None) -> int:
+    if level is None:
+        raise OneWindowError(MALFORMED_REQUEST, "应为整数1至5", field="level")
+    return level
 
 
 def _int(value: object, field: str) -> int:
@@ -278,20 +294,17 @@ async def resolve_form(request: Request[Any, Any, State], complaint_id: FromPath
 
 
 @post("/api/v1/ratings", media_type=MediaType.JSON, status_code=201)
-async def api_rate(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_rate(request: Request[Any, Any, State], data: JSONBody[Rating]) -> dict[str, Any]:
     user = current_user(request)
-    level = data.get("level")
-    if not isinstance(level, int):
-        raise OneWindowError(MALFORMED_REQUEST, "应为整数1至5", field="level")
     state = await record_rating(
         runtime_of(request),
         actor=actor_of(user),
-        level=level,
-        channel=str(data.get("channel", "tablet")),
-        case_id=str(data.get("case_id", "") or ""),
-        visit=str(data.get("visit", "") or ""),
-        window=str(data.get("window", "") or ""),
-        comment=str(data.get("comment", "") or ""),
+        level=_level(data.level),
+        channel=data.channel,
+        case_id=data.case_id or "",
+        visit=data.visit or "",
+        window=data.window or "",
+        comment=data.comment or "",
         rectify_days=_rectify_days(request),
     )
     return rating_json(state)
@@ -305,70 +318,64 @@ async def api_ratings(request: Request[Any, Any, State]) -> dict[str, Any]:
 
 @post("/api/v1/ratings/{rating_id:str}/callback", media_type=MediaType.JSON, status_code=200)
 async def api_callback(
-    request: Request[Any, Any, State], rating_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], rating_id: FromPath[str], data: JSONBody[Callback]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await record_callback(
-        runtime_of(request), actor=actor_of(user), rating_id=rating_id, note=str(data.get("note", ""))
+        runtime_of(request), actor=actor_of(user), rating_id=rating_id, note=data.note
     )
     return rating_json(state)
 
 
 @post("/api/v1/ratings/{rating_id:str}/close", media_type=MediaType.JSON, status_code=200)
 async def api_close(
-    request: Request[Any, Any, State], rating_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], rating_id: FromPath[str], data: JSONBody[FollowupClose]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await close_followup(
-        runtime_of(request),
-        actor=actor_of(user),
-        rating_id=rating_id,
-        rectification=str(data.get("rectification", "")),
+        runtime_of(request), actor=actor_of(user), rating_id=rating_id, rectification=data.rectification
     )
     return rating_json(state)
 
 
 @post("/api/v1/evaluator/request", media_type=MediaType.JSON, status_code=200)
 async def api_evaluator_request(
-    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], data: JSONBody[EvaluatorRequest]
 ) -> dict[str, Any]:
     user = current_user(request)
     await request_rating(
         runtime_of(request),
         actor=actor_of(user),
-        window=str(data.get("window", "")),
-        case_id=str(data.get("case_id", "") or ""),
-        visit=str(data.get("visit", "") or ""),
+        window=data.window or "",
+        case_id=data.case_id or "",
+        visit=data.visit or "",
     )
-    return {"window": data.get("window"), "waiting": True}
+    return {"window": data.window, "waiting": True}
 
 
 @post("/api/v1/evaluator/press", media_type=MediaType.JSON, status_code=201)
 async def api_evaluator_press(
-    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], data: JSONBody[EvaluatorPress]
 ) -> dict[str, Any]:
     """The evaluator device's button (the device driver, issue 7, calls the same service in-process)."""
     current_user(request)
-    level = data.get("level")
-    if not isinstance(level, int):
-        raise OneWindowError(MALFORMED_REQUEST, "应为整数1至5", field="level")
-    state = await evaluator_pressed(runtime_of(request), window=str(data.get("window", "")), level=level)
+    state = await evaluator_pressed(runtime_of(request), window=data.window, level=_level(data.level))
     return rating_json(state)
 
 
 @post("/api/v1/complaints", media_type=MediaType.JSON, status_code=201)
 async def api_register_complaint(
-    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], data: JSONBody[Complaint]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await register_complaint(
         runtime_of(request),
         actor=actor_of(user),
-        channel=str(data.get("channel", "")),
-        complainant=str(data.get("complainant", "")),
-        content=str(data.get("content", "")),
-        phone=str(data.get("phone", "")),
-        case_number=str(data.get("case_number", "")),
+        channel=data.channel,
+        complainant=data.complainant,
+        content=data.content,
+        phone=data.phone,
+        case_number=data.case_number,
     )
     return complaint_json(state)
 
@@ -382,29 +389,26 @@ async def api_complaints(request: Request[Any, Any, State], status: FromQuery[st
 
 @post("/api/v1/complaints/{complaint_id:str}/assign", media_type=MediaType.JSON, status_code=200)
 async def api_assign(
-    request: Request[Any, Any, State], complaint_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], complaint_id: FromPath[str], data: JSONBody[ComplaintAssignment]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await assign_complaint(
         runtime_of(request),
         actor=actor_of(user),
         complaint_id=complaint_id,
-        assignee=str(data.get("assignee", "")),
-        working_days=_int(data.get("working_days", DEFAULT_COMPLAINT_WORKING_DAYS), "working_days"),
+        assignee=data.assignee,
+        working_days=data.working_days,
     )
     return complaint_json(state)
 
 
 @post("/api/v1/complaints/{complaint_id:str}/resolve", media_type=MediaType.JSON, status_code=200)
 async def api_resolve(
-    request: Request[Any, Any, State], complaint_id: FromPath[str], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], complaint_id: FromPath[str], data: JSONBody[ComplaintResolution]
 ) -> dict[str, Any]:
     user = current_user(request)
     state = await resolve_complaint(
-        runtime_of(request),
-        actor=actor_of(user),
-        complaint_id=complaint_id,
-        resolution=str(data.get("resolution", "")),
+        runtime_of(request), actor=actor_of(user), complaint_id=complaint_id, resolution=data.resolution
     )
     return complaint_json(state)
 

@@ -23,6 +23,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
+from node.intake.hall.bodies import Booking, CallRequest, CategorySave, TicketAction, TicketRequest
 from node.intake.hall.tickets import (
     APPOINTMENT_LABELS,
     PRIORITIES,
@@ -56,7 +57,7 @@ from node.models import Appointment, Ticket
 from node.runtime import CST, NodeRuntime
 from node.staff import LEADS, WINDOW_STAFF
 from node.web import CATEGORIES_COOKIE, WINDOW_COOKIE, current_user, runtime_of, window_name
-from protocol.errors import FORBIDDEN, MALFORMED_REQUEST, VALIDATION, OneWindowError
+from protocol.errors import FORBIDDEN, VALIDATION, OneWindowError
 
 COOKIE_AGE = 365 * 24 * 3600
 KIOSK_PRIORITIES = ("", "elderly", "disabled", "military")  # 绿色通道 is given by staff
@@ -132,22 +133,6 @@ def row_json(row: QueueRow, names: dict[str, str]) -> dict[str, Any]:
 
 async def category_names(runtime: NodeRuntime) -> dict[str, str]:
     return {c.code: c.name for c in await list_categories(runtime)}
-
-
-def _text(data: dict[str, Any], key: str, default: str = "") -> str:
-    value = data.get(key, default)
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise OneWindowError(MALFORMED_REQUEST, "必须是文本", field=key)
-    return value
-
-
-def _codes(data: dict[str, Any], key: str) -> list[str]:
-    value = data.get(key) or []
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise OneWindowError(MALFORMED_REQUEST, "应为文本列表", field=key)
-    return value
 
 
 def _day(value: str, runtime: NodeRuntime) -> date:
@@ -480,22 +465,16 @@ async def api_categories(request: Request[Any, Any, State]) -> dict[str, Any]:
 
 @post("/api/v1/tickets/categories", media_type=MediaType.JSON, status_code=200)
 async def api_save_category(
-    request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, State], data: JSONBody[CategorySave]
 ) -> dict[str, Any]:
     current_user(request, *LEADS)
-    active = data.get("active", True)
-    order = data.get("sort_order")
-    if not isinstance(active, bool):
-        raise OneWindowError(MALFORMED_REQUEST, "应为 true 或 false", field="active")
-    if order is not None and (isinstance(order, bool) or not isinstance(order, int)):
-        raise OneWindowError(MALFORMED_REQUEST, "应为整数", field="sort_order")
     category = await save_category(
         runtime_of(request),
-        code=_text(data, "code"),
-        name=_text(data, "name"),
-        item_codes=_codes(data, "item_codes"),
-        active=active,
-        sort_order=order,
+        code=data.code or "",
+        name=data.name or "",
+        item_codes=data.item_codes or [],
+        active=data.active,
+        sort_order=data.sort_order,
     )
     return {
         "code": category.code,
@@ -507,17 +486,14 @@ async def api_save_category(
 
 
 @post("/api/v1/tickets", media_type=MediaType.JSON, status_code=201)
-async def api_take(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_take(request: Request[Any, Any, State], data: JSONBody[TicketRequest]) -> dict[str, Any]:
     user = kiosk_user(request)
-    priority = _text(data, "priority")
+    priority = data.priority or ""
     if user is None and priority not in KIOSK_PRIORITIES:
         raise OneWindowError(FORBIDDEN, "绿色通道请向工作人员申请", field="priority")
     runtime = runtime_of(request)
     ticket = await take_ticket(
-        runtime,
-        category=_text(data, "category"),
-        priority=priority,
-        id_number=_text(data, "id_number") or None,
+        runtime, category=data.category or "", priority=priority, id_number=data.id_number or None
     )
     return {
         "ticket": ticket_json(ticket, await category_names(runtime)),
@@ -551,11 +527,11 @@ async def api_ticket(request: Request[Any, Any, State], ticket_id: FromPath[str]
 
 
 @post("/api/v1/tickets/call", media_type=MediaType.JSON, status_code=200)
-async def api_call(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_call(request: Request[Any, Any, State], data: JSONBody[CallRequest]) -> dict[str, Any]:
     user = current_user(request, *WINDOW_STAFF)
     runtime = runtime_of(request)
     ticket = await call_next(
-        runtime, window=_text(data, "window"), staff=user["username"], categories=_codes(data, "categories")
+        runtime, window=data.window or "", staff=user["username"], categories=data.categories or []
     )
     return {"ticket": ticket_json(ticket, await category_names(runtime)) if ticket else None}
 
@@ -565,42 +541,38 @@ async def api_ticket_action(
     request: Request[Any, Any, State],
     ticket_id: FromPath[str],
     action: FromPath[str],
-    data: JSONBody[dict[str, Any] | None] = None,
+    data: JSONBody[TicketAction | None] = None,
 ) -> dict[str, Any]:
     user = current_user(request, *WINDOW_STAFF)
     runtime = runtime_of(request)
-    body = data or {}
+    body = data or TicketAction()
     staff = user["username"]
     if action == "recall":
         ticket = await recall(runtime, ticket_id=ticket_id, staff=staff)
     elif action == "start":
         ticket = await start_service(runtime, ticket_id=ticket_id, staff=staff)
     elif action == "finish":
-        ticket = await finish(
-            runtime, ticket_id=ticket_id, case_id=_text(body, "case_id") or None, staff=staff
-        )
+        ticket = await finish(runtime, ticket_id=ticket_id, case_id=body.case_id or None, staff=staff)
     elif action == "missed":
         ticket = await mark_missed(runtime, ticket_id=ticket_id, staff=staff)
     elif action == "transfer":
-        ticket = await transfer(
-            runtime, ticket_id=ticket_id, to_category=_text(body, "to_category"), staff=staff
-        )
+        ticket = await transfer(runtime, ticket_id=ticket_id, to_category=body.to_category or "", staff=staff)
     else:
         raise OneWindowError(VALIDATION, "未知的操作", field="action")
     return {"ticket": ticket_json(ticket, await category_names(runtime))}
 
 
 @post("/api/v1/tickets/appointments", media_type=MediaType.JSON, status_code=201)
-async def api_book(request: Request[Any, Any, State], data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+async def api_book(request: Request[Any, Any, State], data: JSONBody[Booking]) -> dict[str, Any]:
     current_user(request)
     appointment = await book_appointment(
         runtime_of(request),
-        category=_text(data, "category"),
-        day=_text(data, "day"),
-        slot_start=_text(data, "slot_start"),
-        name=_text(data, "name"),
-        phone=_text(data, "phone"),
-        id_number=_text(data, "id_number") or None,
+        category=data.category or "",
+        day=data.day or "",
+        slot_start=data.slot_start or "",
+        name=data.name or "",
+        phone=data.phone or "",
+        id_number=data.id_number or None,
     )
     return {"appointment": appointment_json(appointment)}
 
