@@ -436,3 +436,318 @@ def test_relative_imports_are_resolved(tmp_path: Path) -> None:
     assert [i.module for i in imports_of("node/sync/__init__.py", root / "node/sync/__init__.py")] == [
         "node.sync.log.append"
     ]
+
+
+# ---- node: no import cycle, thin routes, only app.py wires routes, the order of node's folders ---------------
+#
+# The order is written out in node/__init__.py's docstring; NODE_LAYERS is the same order as data.
+
+#: Node's units from the bottom up: a service module may import its own unit and units of lower layers only.
+#: Layer 1 is the shared base, whose modules may import one another (the cycle rule keeps that acyclic).
+#: Everything not listed is the top: app, web, cli, boot, schema, enrolment, and every route module.
+NODE_LAYERS: dict[str, int] = {
+    "node.trust": 0,
+    **dict.fromkeys(
+        ("node.settings", "node.db", "node.models", "node.runtime", "node.blobs", "node.staff", "node.meta"),
+        1,
+    ),
+    "node.events": 2,
+    "node.sync": 3,
+    "node.audit": 3,
+    "node.intake.hall": 4,
+    "node.intake.cases": 5,
+    "node.intake.documents": 6,
+    "node.intake.mail": 7,
+    "node.archive": 8,
+    "node.devices": 8,
+}
+NODE_BASE_LAYER = 1
+NODE_APP = "node/app.py"
+SQL_LIBRARIES = ("sqlmodel", "sqlalchemy")
+
+
+def _is_route_module(path: str) -> bool:
+    name = _filename(path)
+    return name == "routes.py" or name.endswith("_routes.py")
+
+
+def _is_route_module_name(module: str) -> bool:
+    last = module.split(".")[-1]
+    return last == "routes" or last.endswith("_routes")
+
+
+def _node_modules(root: Path) -> dict[str, tuple[str, Path]]:
+    """Dotted name → (repository-relative path, file) of every module under node/."""
+    found = {}
+    for rel, file in iter_modules(root):
+        if rel.startswith("node/"):
+            found[_module_name(rel)[0]] = (rel, file)
+    return found
+
+
+def _module_level_imports(rel: str, file: Path) -> list[Import]:
+    """The imports a module runs when it is imported: at its top level (also under `if`/`try` there), not
+    inside functions or classes."""
+    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+    top = {id(n) for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)}
+    for scope in ast.walk(tree):
+        if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            top -= {id(n) for n in ast.walk(scope) if isinstance(n, ast.Import | ast.ImportFrom)}
+    lines = {n.lineno for n in ast.walk(tree) if id(n) in top and isinstance(n, ast.stmt)}
+    return [i for i in imports_of(rel, file) if i.line in lines]
+
+
+def _target_module(imported: str, modules: dict[str, tuple[str, Path]]) -> str | None:
+    """The node module an import loads: `from a.b import c` names module a.b.c when there is one, else a.b."""
+    if imported in modules:
+        return imported
+    parent = imported.rsplit(".", 1)[0]
+    return parent if parent in modules else None
+
+
+def check_node_import_cycles(root: Path) -> list[str]:
+    """No import cycle among node's modules at module level (a function-local import that hides one counts
+    under the folder order instead)."""
+    modules = _node_modules(root)
+    graph: dict[str, set[str]] = {name: set() for name in modules}
+    for name, (rel, file) in modules.items():
+        for i in _module_level_imports(rel, file):
+            target = _target_module(i.module, modules) if i.under("node") else None
+            if target is not None and target != name:
+                graph[name].add(target)
+    cycles: list[str] = []
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+
+    def visit(name: str) -> None:  # Tarjan's strongly connected components
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        on_stack.add(name)
+        for target in sorted(graph[name]):
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in on_stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == name:
+                    break
+            if len(component) > 1:
+                members = sorted(component)
+                cycles.append("import cycle among " + ", ".join(members))
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return sorted(cycles)
+
+
+def check_node_routes_run_no_sql(root: Path) -> list[str]:
+    """Node's route modules (and app.py, web.py) never import sqlmodel or sqlalchemy, and never open a
+    database session or run a statement: they call services."""
+    offenders = []
+    for rel, file in iter_modules(root):
+        if not rel.startswith("node/") or not is_web_module(rel):
+            continue
+        offenders.extend(str(i) for i in imports_of(rel, file) if any(i.under(lib) for lib in SQL_LIBRARIES))
+        tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            owner, method = node.func.value, node.func.attr
+            opens_session = (
+                method in ("read", "write") and isinstance(owner, ast.Attribute) and owner.attr == "db"
+            )
+            if opens_session or method in ("exec", "execute"):
+                offenders.append(f"{rel}:{node.lineno} runs SQL ({method})")
+    return sorted(offenders, key=lambda o: (o.split(":")[0], int(o.split(":")[1].split()[0])))
+
+
+def check_only_node_app_imports_routes(root: Path) -> list[str]:
+    """Only node/app.py imports node's route modules; shared helpers live in node/web.py or a service."""
+    return [
+        str(i)
+        for i in all_imports(root)
+        if i.path.startswith("node/")
+        and i.path != NODE_APP
+        and i.under("node")
+        and any(_is_route_module_name(part) for part in i.module.split(".")[1:])
+    ]
+
+
+def _node_unit(module: str) -> str | None:
+    """The unit of NODE_LAYERS a module belongs to (longest prefix), or None for the top."""
+    found = [u for u in NODE_LAYERS if module == u or module.startswith(u + ".")]
+    return max(found, key=len) if found else None
+
+
+def check_node_folder_order(root: Path) -> list[str]:
+    """A node service module imports (at any depth) only its own unit and the units below it in NODE_LAYERS,
+    never a sibling unit of its layer nor the top (app, web, boot, route modules …)."""
+    offenders = []
+    for i in all_imports(root):
+        if not i.path.startswith("node/") or is_web_module(i.path) or not i.under("node"):
+            continue
+        source = _node_unit(_module_name(i.path)[0])
+        if source is None:
+            continue  # the top may import anything below it
+        target = _node_unit(i.module)
+        if target == source:
+            continue
+        if target is not None and (
+            NODE_LAYERS[target] < NODE_LAYERS[source]
+            or NODE_LAYERS[target] == NODE_LAYERS[source] == NODE_BASE_LAYER
+        ):
+            continue
+        offenders.append(str(i))
+    return offenders
+
+
+def test_node_has_no_import_cycle() -> None:
+    offenders = check_node_import_cycles(ROOT)
+    assert not offenders, _report("node has no import cycle at module level", offenders)
+
+
+def test_node_routes_never_touch_the_database() -> None:
+    offenders = check_node_routes_run_no_sql(ROOT)
+    assert not offenders, _report(
+        "node route modules import no sqlmodel/sqlalchemy and run no SQL", offenders
+    )
+
+
+def test_only_node_app_imports_node_route_modules() -> None:
+    offenders = check_only_node_app_imports_routes(ROOT)
+    assert not offenders, _report("only node/app.py imports node route modules", offenders)
+
+
+def test_node_folders_import_only_downwards() -> None:
+    offenders = check_node_folder_order(ROOT)
+    assert not offenders, _report("node's folders import only the layers below them (NODE_LAYERS)", offenders)
+
+
+def _unit_path(unit: str) -> str:
+    """How node/__init__.py names a unit: a folder as ``sync/``, a module as ``events.py``."""
+    path = unit.removeprefix("node.").replace(".", "/")
+    return f"{path}/" if (ROOT / "node" / path).is_dir() else f"{path}.py"
+
+
+def test_the_node_order_is_the_documented_one() -> None:
+    """node/__init__.py's docstring names every unit above the base, in NODE_LAYERS' order."""
+    import node
+
+    doc = node.__doc__ or ""
+    units = [u for u in NODE_LAYERS if NODE_LAYERS[u] != NODE_BASE_LAYER]
+    where = {u: doc.find(_unit_path(u)) for u in units}
+    assert all(p >= 0 for p in where.values()), where
+    layers = [NODE_LAYERS[u] for u in sorted(units, key=where.__getitem__)]
+    assert layers == sorted(layers), "node/__init__.py lists the units out of NODE_LAYERS' order"
+
+
+NODE_VIOLATIONS: list[tuple[Checker, dict[str, str], list[str]]] = [
+    # (checker, planted files, the findings expected)
+    (
+        check_node_import_cycles,
+        {
+            "node/models.py": '"""x."""\nfrom node.devices import models as device_models\n',
+            "node/devices/models.py": '"""x."""\nfrom node.models import NodeTable\n',
+        },
+        ["import cycle among node.devices.models, node.models"],
+    ),
+    (
+        check_node_routes_run_no_sql,
+        {"node/intake/mail/routes.py": '"""x."""\nfrom sqlalchemy import func\n'},
+        ["node/intake/mail/routes.py:2 imports sqlalchemy.func"],
+    ),
+    (
+        check_node_routes_run_no_sql,
+        {
+            "node/sync/routes.py": '"""x."""\n\n\nasync def page(runtime):\n'
+            "    async with runtime.db.read() as session:\n        return await session.exec(q)\n"
+        },
+        ["node/sync/routes.py:5 runs SQL (read)", "node/sync/routes.py:6 runs SQL (exec)"],
+    ),
+    (
+        check_only_node_app_imports_routes,
+        {"node/devices/routes.py": '"""x."""\nfrom node.intake.cases.routes import actor_of\n'},
+        ["node/devices/routes.py:2 imports node.intake.cases.routes.actor_of"],
+    ),
+    (
+        check_only_node_app_imports_routes,
+        {"node/intake/mail/routes.py": '"""x."""\nfrom node.intake.hall import ticket_routes\n'},
+        ["node/intake/mail/routes.py:2 imports node.intake.hall.ticket_routes"],
+    ),
+    (
+        check_node_folder_order,
+        {
+            "node/intake/cases/receive.py": '"""x."""\nfrom node.sync.log import seal_pending\nfrom node.intake.mail.parcels import get_row\n'
+        },
+        ["node/intake/cases/receive.py:3 imports node.intake.mail.parcels.get_row"],
+    ),
+    (
+        check_node_folder_order,
+        {"node/events.py": '"""x."""\n\n\ndef f():\n    from node.sync.log import seal_pending\n'},
+        ["node/events.py:5 imports node.sync.log.seal_pending"],
+    ),
+    (
+        check_node_folder_order,
+        {"node/archive/service.py": '"""x."""\nfrom node.devices.cards import card_fields\n'},
+        ["node/archive/service.py:2 imports node.devices.cards.card_fields"],
+    ),
+    (
+        check_node_folder_order,
+        {"node/runtime.py": '"""x."""\nfrom node.boot import open_runtime\n'},
+        ["node/runtime.py:2 imports node.boot.open_runtime"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("checker", "files", "expected"), NODE_VIOLATIONS)
+def test_node_checker_reports_a_planted_violation(
+    tmp_path: Path, checker: Checker, files: dict[str, str], expected: list[str]
+) -> None:
+    assert checker(_plant(tmp_path, files)) == expected
+
+
+NODE_ALLOWED: list[tuple[Checker, dict[str, str]]] = [
+    (
+        check_node_import_cycles,
+        {
+            "node/runtime.py": '"""x."""\n\n\ndef f():\n    from node.boot import open_runtime\n',
+            "node/boot.py": '"""x."""\nfrom node.runtime import NodeRuntime\n',
+        },
+    ),
+    (check_node_routes_run_no_sql, {"node/auth_routes.py": '"""x."""\nsession.get("user")\n'}),
+    (
+        check_node_routes_run_no_sql,
+        {"node/intake/cases/receive.py": '"""x."""\nfrom sqlmodel import select\n'},
+    ),
+    (check_only_node_app_imports_routes, {"node/app.py": '"""x."""\nfrom node.intake.mail import routes\n'}),
+    (
+        check_only_node_app_imports_routes,
+        {"node/devices/routes.py": '"""x."""\nfrom node.web import window_name\n'},
+    ),
+    (
+        check_node_folder_order,
+        {"node/intake/mail/parcels.py": '"""x."""\nfrom node.intake.cases.receive import receive_case\n'},
+    ),
+    (
+        check_node_folder_order,
+        {"node/intake/cases/routes.py": '"""x."""\nfrom node.intake.documents import notices\n'},
+    ),
+    (check_node_folder_order, {"node/staff.py": '"""x."""\nfrom node.runtime import NodeRuntime\n'}),
+    (check_node_folder_order, {"node/boot.py": '"""x."""\nfrom node.sync.log import seal_pending\n'}),
+]
+
+
+@pytest.mark.parametrize(("checker", "files"), NODE_ALLOWED)
+def test_node_checker_leaves_allowed_imports_alone(
+    tmp_path: Path, checker: Checker, files: dict[str, str]
+) -> None:
+    assert checker(_plant(tmp_path, files)) == []
