@@ -27,7 +27,7 @@ from node.devices.evaluator import Evaluator
 from node.devices.idcard import IdCardReader, ReaderTimeouts
 from node.devices.printer import TicketPrinter, TicketSlip
 from node.devices.sam import IdCard
-from node.models import Ticket
+from node.intake.hall.models import Ticket, TicketCategory
 from node.runtime import CST, NodeRuntime
 from protocol.errors import OneWindowError
 from protocol.hall import SATISFACTION_LABELS
@@ -336,8 +336,6 @@ class DeviceManager:
                         )
                     ).all()
                     if fresh and not names:
-                        from node.models import TicketCategory
-
                         names = {c.code: c.name for c in (await db.exec(select(TicketCategory))).all()}
             except Exception:
                 log.exception("reading new tickets failed")

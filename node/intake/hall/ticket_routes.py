@@ -24,6 +24,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from node.intake.hall.bodies import Booking, CallRequest, CategorySave, TicketAction, TicketRequest
+from node.intake.hall.models import Appointment, Ticket
 from node.intake.hall.tickets import (
     APPOINTMENT_LABELS,
     PRIORITIES,
@@ -53,7 +54,6 @@ from node.intake.hall.tickets import (
     waiting_tickets,
     window_ticket,
 )
-from node.models import Appointment, Ticket
 from node.runtime import CST, NodeRuntime
 from node.staff import LEADS, WINDOW_STAFF
 from node.web import CATEGORIES_COOKIE, WINDOW_COOKIE, current_user, runtime_of, window_name

@@ -34,7 +34,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.models import Appointment, Counter, Ticket, TicketCategory
+from node.intake.hall.models import Appointment, Ticket, TicketCategory
+from node.models import Counter
 from node.runtime import CST, NodeRuntime
 from protocol.catalogue import CatalogueItem
 from protocol.errors import (

@@ -20,7 +20,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass  # the data step runs at open time, with the key: node.runtime.open_runtime → encrypt_plaintext_rows
+    pass  # the data step runs at open time, with the key: node.boot.open_runtime → encrypt_plaintext_rows
 
 
 def downgrade() -> None:

@@ -14,7 +14,8 @@ import pytest
 from sqlmodel import col, select
 
 from node.db import Database, migrate
-from node.models import Appointment, CaseEvent, NodeTable
+from node.intake.hall.models import Appointment
+from node.models import CaseEvent, NodeTable
 from node.settings import NodeSettings
 from node.trust.atrest import PREFIX, ColumnCipher, DataAtRestError, encrypt_plaintext_rows
 from node.trust.identity import default_key_dir, is_inside, keys_dir, legacy_key_dir
