@@ -2,7 +2,7 @@
 
 - `new_event` gives a node-authored event its id (UUIDv7) and hybrid-clock time.
 - `insert_event` stores an event once: the same id and content again is a no-op, the same id with other content
-  a conflict (OW-1303), never an overwrite.
+  a conflict (OW-1213), never an overwrite.
 - `project_case` rebuilds one case's projection row (`node.models.Case`) from its events.
 - `record` is how a service writes a local event: insert, project and hand to the sealer, all in the caller's
   write transaction, so the event, its projection and (for a decision) its up entry are durable together before
@@ -101,7 +101,7 @@ async def case_state(session: AsyncSession, case_id: str) -> CaseState:
 
 
 async def load_case(session: AsyncSession, case_id: str) -> CaseState:
-    """The case's state; OW-1004 when the node has no such case."""
+    """The case's state; OW-1003 when the node has no such case."""
     state = await case_state(session, case_id)
     if state.status is None:
         raise OneWindowError(NOT_FOUND, f"办件 {case_id} 不存在", field="case_id")
@@ -109,7 +109,7 @@ async def load_case(session: AsyncSession, case_id: str) -> CaseState:
 
 
 async def get_case(runtime: NodeRuntime, case_id: str) -> CaseState:
-    """The case's state, read in its own snapshot; OW-1004 when the node has no such case."""
+    """The case's state, read in its own snapshot; OW-1003 when the node has no such case."""
     async with runtime.db.read() as session:
         return await load_case(session, case_id)
 

@@ -9,11 +9,13 @@ from node.models import Meta
 
 
 async def get_meta(session: AsyncSession, key: str) -> str | None:
+    """The note under `key`, or None when there is none."""
     row = await session.get(Meta, key)
     return row.value if row else None
 
 
 async def set_meta(session: AsyncSession, key: str, value: str) -> None:
+    """Write the note under `key` (inside the caller's write transaction)."""
     row = await session.get(Meta, key)
     if row is None:
         session.add(Meta(key=key, value=value))

@@ -54,7 +54,7 @@ class CaseDesk:
 
 
 async def case_desk(runtime: NodeRuntime, case_id: str) -> CaseDesk:
-    """The case page's view of `case_id` (OW-1004 when there is no such case)."""
+    """The case page's view of `case_id` (OW-1003 when there is no such case)."""
     state = await get_case(runtime, case_id)
     item = item_of(runtime, state)
     present: dict[str, list[Mapping[str, Any]]] = {}

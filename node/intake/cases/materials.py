@@ -27,6 +27,7 @@ _MAGIC = {
 
 
 def sniff_format(data: bytes) -> str | None:
+    """The file's format by its first bytes (pdf, jpg, png, tiff), whatever its name says; None when unknown."""
     for fmt, magics in _MAGIC.items():
         if any(data.startswith(m) for m in magics):
             return fmt
@@ -116,7 +117,3 @@ def missing_materials(item: CatalogueItem, state: CaseState) -> list[Material]:
     """Mandatory materials of the item with no file attached yet."""
     present = {m["material_id"] for m in state.materials}
     return [m for m in item.materials if m.mandatory and m.id not in present]
-
-
-def missing_mandatory(item: CatalogueItem, state: CaseState) -> list[str]:
-    return [m.name for m in missing_materials(item, state)]

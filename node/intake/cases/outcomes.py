@@ -78,6 +78,7 @@ def _require_front_desk(actor: Actor, what: str) -> None:
 
 
 def expect_status(state: CaseState, allowed: Sequence[str], what: str) -> None:
+    """Refuse (OW-1301, naming case_id) unless the case is in one of the `allowed` states."""
     if state.status not in allowed:
         raise OneWindowError(
             INVALID_TRANSITION, f"办件当前为「{state.status_label}」，不能{what}", field="case_id"

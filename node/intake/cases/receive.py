@@ -29,6 +29,7 @@ from protocol.ids import uuid7
 
 
 def find_item(runtime: NodeRuntime, item_code: str) -> CatalogueItem:
+    """The catalogue item with this code in the newest catalogue; OW-1004 naming item_code when there is none."""
     try:
         return runtime.catalogue.by_code(item_code)
     except KeyError:

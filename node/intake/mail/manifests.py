@@ -73,6 +73,7 @@ async def create_manifest(runtime: NodeRuntime, *, actor: Actor, parcel_ids: Seq
 
 
 async def manifest_parcels(session: AsyncSession, manifest_id: str) -> list[Parcel]:
+    """The parcels on a manifest, in the order they were packed."""
     query = select(Parcel).where(Parcel.manifest_id == manifest_id).order_by(col(Parcel.registered_at))
     return list((await session.exec(query)).all())
 
@@ -141,6 +142,7 @@ async def hand_over(
 
 
 async def open_manifests(runtime: NodeRuntime) -> list[tuple[Manifest, list[Parcel]]]:
+    """The newest manifests, each with its parcels."""
     async with runtime.db.read() as session:
         manifests = (
             await session.exec(select(Manifest).order_by(col(Manifest.created_at).desc()).limit(20))
@@ -149,7 +151,7 @@ async def open_manifests(runtime: NodeRuntime) -> list[tuple[Manifest, list[Parc
 
 
 async def manifest_with_parcels(runtime: NodeRuntime, manifest_id: str) -> tuple[Manifest, list[Parcel]]:
-    """A manifest and its parcels; OW-1004 naming manifest_id when there is no such manifest."""
+    """A manifest and its parcels; OW-1003 naming manifest_id when there is no such manifest."""
     async with runtime.db.read() as session:
         manifest = await session.get(Manifest, manifest_id)
         if manifest is None:

@@ -17,6 +17,7 @@ from protocol.events import (
 
 
 async def queued_messages(runtime: NodeRuntime, *, limit: int = 100) -> list[ApplicantMessage]:
+    """Messages not sent yet, oldest first."""
     async with runtime.db.read() as session:
         query = (
             select(ApplicantMessage)

@@ -62,6 +62,7 @@ PARCEL_STATUS = {
 
 
 def require_role(actor: Actor, roles: Sequence[str], what: str) -> None:
+    """Refuse (OW-1102) an actor whose role is not among `roles`."""
     if actor.role not in roles:
         raise OneWindowError(FORBIDDEN, f"您的岗位不能{what}", field="role")
 
@@ -77,6 +78,7 @@ def check_tracking_number(text: str, field: str = "tracking_number") -> Tracking
 
 
 def clean_text(value: str, field: str, what: str, limit: int, *, required: bool = True) -> str:
+    """A typed text trimmed and cut to `limit` characters; OW-1006 naming the field when required and empty."""
     value = value.strip()
     if required and not value:
         raise OneWindowError(REQUIRED_FIELD, f"请填写{what}", field=field)
@@ -84,6 +86,7 @@ def clean_text(value: str, field: str, what: str, limit: int, *, required: bool 
 
 
 async def get_row(session: AsyncSession, model: Any, key: str, what: str) -> Any:
+    """The row of `model` with primary key `key`; OW-1003 when there is none."""
     row = await session.get(model, key)
     if row is None:
         raise OneWindowError(NOT_FOUND, f"{what} {key} 不存在", field="id")
@@ -227,6 +230,7 @@ def inbound_parcel_of(state: CaseState) -> dict[str, Any] | None:
 
 
 async def inbound_parcels(runtime: NodeRuntime, *, limit: int = 100) -> list[Parcel]:
+    """Incoming parcels, newest first."""
     async with runtime.db.read() as session:
         query = (
             select(Parcel)
@@ -238,6 +242,7 @@ async def inbound_parcels(runtime: NodeRuntime, *, limit: int = 100) -> list[Par
 
 
 async def parcel_view(runtime: NodeRuntime, parcel_id: str) -> tuple[Parcel, CaseState | None]:
+    """A parcel and the case it became (None before it is opened)."""
     async with runtime.db.read() as session:
         parcel = await get_row(session, Parcel, parcel_id, "邮件")
         state = None
