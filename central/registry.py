@@ -1,87 +1,21 @@
-"""Central's view of its county directory: keys, node registry and accounts, loaded into the database."""
+"""Central's view of its county directory (written by `onewindow provision …`): the node registry and the
+back-office accounts, loaded into the database at start-up and again whenever provisioning changes them; a
+node's staff accounts as its enrolment bundle carried them; a revocation made from the fleet page; and the
+nodes as registered, which every page names."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.models import CentralUser, NodeRecord
-from protocol.keys import AgeIdentity, SigningKey, VerifyKey, read_secret_file, write_file_atomic
-from protocol.trust import KeyRing
-
-
-@dataclass(frozen=True)
-class CountyKeys:
-    """The county's identity as central holds it: the current key generation and every retired one."""
-
-    name: str
-    division: str
-    signing_key: SigningKey
-    age_identities: tuple[AgeIdentity, ...]  # current first, then the retired generations (newest first)
-    generation: int = 1
-    #: Every signing key by fingerprint (current and retired): what a node that has not yet learned the newest
-    #: generation is answered in.
-    signers: Mapping[str, SigningKey] = field(default_factory=dict)
-    #: The statements announcing generations 2 … current (each signed by the one before and by itself).
-    statements: tuple[dict[str, Any], ...] = ()
-
-    @property
-    def verify_key(self) -> VerifyKey:
-        return self.signing_key.verify_key
-
-    @property
-    def fingerprint(self) -> str:
-        return self.signing_key.verify_key.fingerprint
-
-    @property
-    def ring(self) -> KeyRing:
-        """Every generation's public key: what central's own earlier signatures are checked against."""
-        current = self.signing_key.verify_key
-        return KeyRing((current, *(k.verify_key for k in self.signers.values() if k.verify_key != current)))
-
-    def signer_for(self, trusted: str | None) -> SigningKey:
-        """The key to sign what a node reads: the newest it trusts (its enrolment key until it learns others)."""
-        if trusted and trusted in self.signers:
-            return self.signers[trusted]
-        if trusted is None and self.generation > 1 and self.statements:
-            # A node registered before fingerprints were recorded: it trusts the first generation.
-            first = VerifyKey.from_text(str(self.statements[0]["previous_sign_key"])).fingerprint
-            return self.signers.get(first, self.signing_key)
-        return self.signing_key
-
-
-def load_county(county_dir: Path) -> CountyKeys:
-    info = json.loads((county_dir / "county.json").read_text("utf-8"))
-    keys = county_dir / "keys"
-    sign_file, age_file = keys / "county-sign.key", keys / "county.agekey"
-    if (keys / "county-sign.next.key").exists():
-        # Caught between a rotation's county.json and its renames: the keys county.json names are the next ones.
-        pending = SigningKey.from_text(read_secret_file(keys / "county-sign.next.key"))
-        if pending.verify_key.to_text() == info["sign_key"]:
-            sign_file = keys / "county-sign.next.key"
-            if (keys / "county.next.agekey").exists():
-                age_file = keys / "county.next.agekey"
-    signing = SigningKey.from_text(read_secret_file(sign_file))
-    identities = [AgeIdentity.from_text(read_secret_file(age_file))]
-    signers = {signing.verify_key.fingerprint: signing}
-    for retired in sorted(info.get("retired_keys", []), key=lambda r: -int(r["generation"])):
-        old = SigningKey.from_text(read_secret_file(keys / retired["sign_key_file"]))
-        signers[old.verify_key.fingerprint] = old
-        identities.append(AgeIdentity.from_text(read_secret_file(keys / retired["identity_file"])))
-    return CountyKeys(
-        name=info["name"],
-        division=info["division"],
-        signing_key=signing,
-        age_identities=tuple(identities),
-        generation=int(info.get("key_generation", 1)),
-        signers=signers,
-        statements=tuple(info.get("key_statements", [])),
-    )
+from central.models import CentralUser, NodeRecord, NodeStaffRecord
+from protocol.keys import write_file_atomic
+from protocol.staff import StaffAccount
 
 
 def registry_stamp(county_dir: Path) -> tuple[int, ...]:
@@ -114,8 +48,6 @@ async def import_registry(session: AsyncSession, county_dir: Path) -> int:
             added += 1
         if isinstance(record.get("staff"), list):
             # The node's accounts as provisioning wrote them into its bundle; central's later changes win.
-            from central.staff_admin import seed_node_staff  # here: staff_admin → backoffice → this module
-
             await seed_node_staff(session, record["id"], record["staff"], now=record.get("created_at", ""))
         node = await session.get(NodeRecord, record["id"])
         if node is not None and record.get("status") == "revoked" and node.status != "revoked":
@@ -155,3 +87,46 @@ def revoke_in_registry(county_dir: Path, node_id: str, *, reason: str, now: str)
             path, json.dumps(record, ensure_ascii=False, indent=2).encode("utf-8") + b"\n", mode=0o600
         )  # the record holds the node's staff password hashes
     return record
+
+
+async def seed_node_staff(
+    session: AsyncSession, node_id: str, accounts: Iterable[Mapping[str, Any]], *, now: str
+) -> int:
+    """Take the accounts provisioning put into a node's bundle, once: an account central already holds is left
+    as it is (central's later changes win). Returns how many were added."""
+    added = 0
+    for raw in accounts:
+        account = StaffAccount.from_dict(raw)
+        if await session.get(NodeStaffRecord, (node_id, account.username)) is not None:
+            continue
+        session.add(
+            NodeStaffRecord(
+                node_id=node_id,
+                username=account.username,
+                display_name=account.display_name,
+                role=account.role,
+                password_hash=account.password_hash,
+                disabled=account.disabled,
+                authorities=json.dumps(list(account.authorities), ensure_ascii=False),
+                version=account.version,
+                updated_at=now,
+                updated_by="provisioning",
+            )
+        )
+        added += 1
+    return added
+
+
+async def list_nodes(session: AsyncSession) -> list[NodeRecord]:
+    """Every registered node, by number."""
+    return list((await session.exec(select(NodeRecord).order_by(col(NodeRecord.number)))).all())
+
+
+async def node_names(session: AsyncSession) -> dict[str, str]:
+    """Node id → centre name, for pages that name the centre a row came from."""
+    return {node.node_id: node.name for node in await list_nodes(session)}
+
+
+async def get_node(session: AsyncSession, node_id: str) -> NodeRecord | None:
+    """One registered node, or None."""
+    return await session.get(NodeRecord, node_id)

@@ -1,7 +1,7 @@
 """Receiving archive packages at the county (移交接收, R-ARC-2/3): check them again and answer the node.
 
-The sync layer calls `on_blob_arrived` for every attachment that arrived whole, in the transaction that records
-it. For an archive package central runs the same four-property check the node ran, this time at the transfer
+The sync layer (`central.sync.attachments`) calls `on_blob_arrived` for every attachment that arrived whole, in
+the transaction that records it. For an archive package central runs the same four-property check the node ran, this time at the transfer
 and receipt stage (YJ) and against the node's public key as registered at enrolment, so a package re-signed by
 anyone else fails. The report is kept, and a ``case.archive_confirmed`` event — passed or not, with the failed
 items — goes into the case and down to the node that sent the package, in the same transaction: the node
@@ -18,18 +18,17 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.backoffice import append_down, case_events
-from central.county import CountyKeys
-from central.ingest import refresh_case, store_event, utc_iso
-from central.models import ArchiveRecord, NodeRecord
+from central.cases.queries import case_events
+from central.cases.record import record_central_event
+from central.clock import utc_iso
+from central.downlog import lock_node
+from central.keys import CountyKeys
+from central.models import ArchiveRecord
 from protocol.archive import ARCHIVE_MEDIA_TYPE, CheckItem, CheckReport, check_package, kept_until
 from protocol.errors import NOT_FOUND, OneWindowError
 from protocol.events import CASE_ARCHIVE_CONFIRMED, Event, fold
-from protocol.hlc import HybridClock
-from protocol.ids import uuid7
 from protocol.keys import VerifyKey
 
-_clock = HybridClock()
 AUTHORITY = "central:archive"
 
 
@@ -52,9 +51,7 @@ async def on_blob_arrived(
         return
     if await session.get(ArchiveRecord, sha256) is not None:
         return  # checked and answered before: the down log already carries the answer
-    node = (
-        await session.exec(select(NodeRecord).where(NodeRecord.node_id == node_id).with_for_update())
-    ).first()
+    node = await lock_node(session, node_id)
     trusted = VerifyKey.from_text(node.sign_key) if node is not None and node.sign_key else None
     report = await asyncio.to_thread(
         check_package, data, stage="YJ", trusted_key=trusted, expected_node=node_id, checked_at=utc_iso()
@@ -92,16 +89,16 @@ async def on_blob_arrived(
             )
     answer = ""
     if report.case_id and node is not None and node.age_recipient:
-        if events:
-            _clock.observe(max(e.hlc for e in events))
         summary = report.summary()
-        event = Event(
-            id=uuid7(),
+        # To the node that sent the package (the one that purges it), even when the case is not its own.
+        recorded = await record_central_event(
+            session,
+            county,
             case_id=report.case_id,
+            events=events,
             type=CASE_ARCHIVE_CONFIRMED,
             authority=AUTHORITY,
             actor="system:archive",
-            hlc=_clock.now(),
             payload={
                 "package": sha256,
                 "passed": report.passed,
@@ -112,11 +109,9 @@ async def on_blob_arrived(
                 "failed": summary["failed"],
                 "failures": summary["failures"],
             },
+            node=node,
         )
-        await store_event(session, event, node_id=None, up_seq=None)
-        await refresh_case(session, report.case_id)
-        await append_down(session, county, node, {"events": [event.to_dict()]})
-        answer = event.id
+        answer = recorded.event.id
     session.add(
         ArchiveRecord(
             sha256=sha256,

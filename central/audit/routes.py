@@ -14,10 +14,12 @@ from litestar.middleware import DefineMiddleware
 from litestar.params import FromQuery
 from litestar.response import Template
 
-from central.audit import AuditEntry, record, search, verify
+from central.audit.service import record, search, verify
 from central.db import CentralDatabase
+from central.models import AuditEntry
+from central.web import current_user
 from protocol.audit import ACTION_LABELS, OBJECT_LABELS, AuditEvent, AuditMiddleware, AuditQuery, labelled
-from protocol.errors import AUTH_REQUIRED, FORBIDDEN, OneWindowError
+from protocol.errors import OneWindowError
 from protocol.staff import CENTRAL_ROLES
 
 #: The county admin (县管理员) keeps the trail; supervisors (督查) may read it too.
@@ -47,12 +49,7 @@ def audit_middleware() -> DefineMiddleware:
 
 
 def _user(request: Request[Any, Any, State]) -> dict[str, str]:
-    user = request.session.get("user") if request.scope.get("session") is not None else None
-    if not user:
-        raise OneWindowError(AUTH_REQUIRED, "请先登录")
-    if user["role"] not in AUDITORS:
-        raise OneWindowError(FORBIDDEN, f"需要角色：{'、'.join(AUDITORS)}", field="role")
-    return dict(user)
+    return current_user(request, *AUDITORS)
 
 
 @get("/api/v1/audit", media_type=MediaType.JSON)

@@ -11,43 +11,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Index, text
-from sqlmodel import Field, col, select
+from sqlalchemy import text
+from sqlmodel import col, select
 
 from central.db import CentralDatabase
-from central.models import CaseRecord, CentralTable
+from central.models import AuditEntry, CaseRecord
 from protocol.audit import GENESIS, AuditEvent, AuditQuery, ChainReport, ChainVerifier, entry_hash
 
 #: Any fixed number: the key of the advisory lock that serialises appends on PostgreSQL.
 _CHAIN_LOCK = 0x4F57_4155_4454  # "OWAUDT"
 _VERIFY_BATCH = 5000
-
-
-class AuditEntry(CentralTable, table=True):
-    """One audited request: who (actor, role), what (action, method, path, route, object), outcome (status)."""
-
-    __tablename__ = "audit_entry"
-    __table_args__ = (
-        Index("ix_audit_at", "at"),
-        Index("ix_audit_actor", "actor", "id"),
-        Index("ix_audit_object", "object_id", "id"),
-        Index("ix_audit_action", "action", "id"),
-    )
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # gap-free from 1
-    at: str  # UTC ISO with milliseconds
-    actor: str  # username; for a failed login, the username that was tried
-    role: str
-    action: str  # protocol.audit.ACTION_LABELS
-    method: str
-    path: str
-    route: str  # the route template, e.g. /cases/{case_id}
-    query: str  # parameter names only, never values
-    object_type: str
-    object_id: str
-    status: int
-    client: str
-    prev_hash: str
-    entry_hash: str
 
 
 async def record(db: CentralDatabase, event: AuditEvent, *, at: str) -> AuditEntry:

@@ -12,9 +12,12 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.county import CountyKeys
-from central.departments import iso, load_case, membership, record_event
-from central.ingest import record_to_event
+from central.backoffice.departments import membership
+from central.cases.bulk import event_of
+from central.cases.queries import load_case
+from central.cases.record import record_central_event
+from central.clock import iso
+from central.keys import CountyKeys
 from central.models import EventRecord
 from protocol.errors import (
     FORBIDDEN,
@@ -45,7 +48,7 @@ async def open_consults(session: AsyncSession, *, department: str | None) -> lis
     found: list[OpenConsult] = []
     for case_id in asked:
         rows = (await session.exec(select(EventRecord).where(col(EventRecord.case_id) == case_id))).all()
-        state = fold(case_id, [record_to_event(r) for r in rows])
+        state = fold(case_id, [event_of(r) for r in rows])
         for consult in state.consults:
             if consult["answered_at"]:
                 continue
@@ -102,11 +105,12 @@ async def answer_consult(
     if member is None or consult["department"] not in ("", member.department_code):
         raise OneWindowError(FORBIDDEN, "只有被请求部门的人员可以答复", field="username")
     notes = _annotations(annotations, list(consult["scans"]))
-    return await record_event(
+    recorded = await record_central_event(
         session,
         county,
-        events,
-        state,
+        case_id=case_id,
+        events=events,
+        state=state,
         type=CASE_CONSULT_ANSWERED,
         authority=f"central:{member.department_code}",
         actor=username,
@@ -118,3 +122,4 @@ async def answer_consult(
             "answered_at": iso(now),
         },
     )
+    return recorded.state

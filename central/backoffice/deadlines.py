@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+from central.clock import local_date
 from protocol.calendar import WorkingCalendar, calendar_from_dict
 from protocol.catalogue import CatalogueItem
 from protocol.events import ACCEPTED, CaseState
 
-CST = timezone(timedelta(hours=8), "CST")
 #: A warning is raised this many working days (or fewer) before the due date.
 WARNING_DAYS = 3
 #: Extension (延期) of a plain and of a joint (联办) case, art. 42.
@@ -47,16 +47,6 @@ LEVEL_LABELS = {
     "paused": "计时暂停",
     "done": "已办结",
 }
-
-
-def local_date(stamp: str) -> date:
-    """The China-time calendar day of an ISO 8601 timestamp (``…Z`` or with an offset), or of a bare date."""
-    if len(stamp) == 10:
-        return date.fromisoformat(stamp)
-    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=CST)
-    return moment.astimezone(CST).date()
 
 
 def load_calendar(county_dir: Path) -> WorkingCalendar:

@@ -19,9 +19,11 @@ from fpdf import FPDF
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.county import CountyKeys
-from central.deadlines import CST
-from central.departments import iso, item_of, load_case, record_event
+from central.backoffice.departments import item_of
+from central.cases.queries import load_case
+from central.cases.record import record_central_event
+from central.clock import CST, iso
+from central.keys import CountyKeys
 from central.models import LicenceRecord, LicenceSerialRecord, NodeRecord, ResultDocumentRecord
 from protocol.catalogue import Catalogue
 from protocol.errors import INVALID_TRANSITION, NOT_FOUND, OneWindowError
@@ -189,11 +191,12 @@ async def make_result(
             issued_at=iso(now),
         )
         session.add(licence_row)
-        state = await record_event(
+        recorded = await record_central_event(
             session,
             county,
-            events,
-            state,
+            case_id=case_id,
+            events=events,
+            state=state,
             type=CASE_LICENCE_ISSUED,
             authority=f"central:{lead_code}",
             actor=actor,
@@ -206,6 +209,7 @@ async def make_result(
                 "issued_at": iso(now),
             },
         )
+        state = recorded.state
     assert state.decision is not None  # checked above; the licence event keeps it
     kind = "approval" if state.decision.outcome == "approve" else "denial"
     word = "准许" if kind == "approval" else "不许"
@@ -254,13 +258,25 @@ async def dispatch_result(
         "nearby": target != state.origin_node,
         "dispatched_at": iso(now),
     }
-    return await record_event(
+    recorded = await record_central_event(
         session,
         county,
-        events,
-        state,
+        case_id=case_id,
+        events=events,
+        state=state,
         type=CASE_RESULT_DISPATCHED,
         authority="central:county",
         actor=actor,
         payload=payload,
     )
+    return recorded.state
+
+
+async def result_document(session: AsyncSession, case_id: str) -> ResultDocumentRecord | None:
+    """The result document made at a case's decision, if any."""
+    return await session.get(ResultDocumentRecord, case_id)
+
+
+async def licence_of(session: AsyncSession, case_id: str) -> LicenceRecord | None:
+    """The e-licence issued for a case, if any."""
+    return (await session.exec(select(LicenceRecord).where(LicenceRecord.case_id == case_id))).first()

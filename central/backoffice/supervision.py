@@ -22,9 +22,10 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.deadlines import CST, case_clock, local_date
-from central.departments import item_of
-from central.ingest import record_to_event
+from central.backoffice.deadlines import case_clock
+from central.backoffice.departments import item_of
+from central.cases.bulk import event_of
+from central.clock import CST, local_date
 from central.models import ComplaintRecord, DepartmentMemberRecord, EventRecord, NodeRecord, RatingRecord
 from protocol.calendar import WorkingCalendar
 from protocol.catalogue import Catalogue
@@ -219,7 +220,7 @@ async def load_histories(session: AsyncSession) -> dict[str, list[Event]]:
     rows = (await session.exec(query)).all()
     by_case: dict[str, list[Event]] = defaultdict(list)
     for row in rows:
-        by_case[row.case_id].append(record_to_event(row))
+        by_case[row.case_id].append(event_of(row))
     return by_case
 
 

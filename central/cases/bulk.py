@@ -5,12 +5,11 @@ database round trips per event. Here a whole batch is applied with a handful of 
 ids already known, one multi-row insert of the new events and of the attachments they refer to, one read of
 every touched case's events, one fold per case, one write of the projections. The caller runs it inside a
 savepoint and, should anything in the batch turn out to be poisoned, falls back to one entry at a time so the
-poisoned entry alone is quarantined (`central.ingest`).
+poisoned entry alone is quarantined (`central.sync.ingest`).
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -27,6 +26,7 @@ from protocol.events import (
     Event,
     blob_refs,
     event_columns,
+    event_from_columns,
     fold,
     projection_columns,
 )
@@ -42,17 +42,17 @@ def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> Iterator[Sequence[An
         yield items[start : start + size]
 
 
-def record_to_event(row: Any) -> Event:
+def event_of(row: Any) -> Event:
     """An event from a stored row (an `EventRecord` or a plain result row of the event table)."""
-    return Event(
-        row.id,
-        row.case_id,
-        row.type,
-        row.authority,
-        row.actor,
-        row.hlc,
-        json.loads(row.payload),
-        row.schema_version,
+    return event_from_columns(
+        id=row.id,
+        case_id=row.case_id,
+        type=row.type,
+        authority=row.authority,
+        actor=row.actor,
+        hlc=row.hlc,
+        payload=row.payload,
+        schema_version=row.schema_version,
     )
 
 
@@ -134,7 +134,7 @@ async def refresh_cases(
     values_by_case: dict[str, dict[str, Any]] = {}
     carriers: dict[str, dict[str, tuple[str, int]]] = {}
     for case_id, rows in by_case.items():
-        state = fold(case_id, [record_to_event(r) for r in rows])
+        state = fold(case_id, [event_of(r) for r in rows])
         if state.status is None:
             continue
         values_by_case[case_id] = {

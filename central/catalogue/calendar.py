@@ -1,4 +1,6 @@
-"""`onewindow central publish-calendar`: validate a calendar file, keep it as the county's, send it to nodes."""
+"""The county's working-day calendar (工作日历: holidays and make-up days): published to every enrolled node
+through its down log, and `onewindow central publish-calendar`, which validates a calendar file, keeps it as the
+county's (new enrolment bundles carry it) and publishes it."""
 
 from __future__ import annotations
 
@@ -6,16 +8,38 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
-from central.backoffice import publish_calendar
-from central.county import import_registry, load_county
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from central.db import CentralDatabase, migrate
+from central.downlog import append_down
+from central.keys import CountyKeys, load_county
+from central.models import NodeRecord
+from central.registry import import_registry
 from central.settings import CentralSettings
 from protocol.calendar import CalendarError, calendar_from_dict
 from protocol.keys import write_file_atomic
 
 
-async def publish(args: argparse.Namespace) -> int:
+async def publish_calendar(session: AsyncSession, county: CountyKeys, calendar: dict[str, Any]) -> int:
+    """Send the county's working-day calendar down to every enrolled node; returns how many got it.
+
+    Nodes apply a calendar only when its version is newer than theirs, so publishing twice is harmless."""
+    calendar_from_dict(calendar)  # refuse a broken calendar before any node sees it
+    nodes = (
+        await session.exec(
+            select(NodeRecord).where(col(NodeRecord.age_recipient).is_not(None)).with_for_update()
+        )
+    ).all()
+    for node in nodes:
+        await append_down(session, county, node, {"calendar": calendar}, kind="calendar")
+    return len(nodes)
+
+
+async def publish_command(args: argparse.Namespace) -> int:
+    """`onewindow central publish-calendar --file …`: check the file, publish it, keep it as the county's."""
     try:
         data = json.loads(args.file.read_text("utf-8"))
         calendar = calendar_from_dict(data)

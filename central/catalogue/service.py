@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,9 +17,9 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.backoffice import append_down
-from central.county import CountyKeys
-from central.departments import iso
+from central.clock import iso
+from central.downlog import append_down
+from central.keys import CountyKeys
 from central.models import CatalogueVersionRecord, NodeRecord
 from protocol.canonical import canonical_json
 from protocol.catalogue import Catalogue, CatalogueError, catalogue_from_dict, catalogue_to_dict
@@ -195,3 +196,17 @@ async def change_catalogue(
             kind="catalogue",
         )
     return catalogue
+
+
+def item_with_limits(current: Catalogue, item_code: str, limits: Mapping[str, str]) -> dict[str, Any] | None:
+    """The item `item_code` of `current` with new time limits (the catalogue page's 变更 form: working days as
+    typed); None when the catalogue has no such item (`change_catalogue` then says so)."""
+    item = next((i for i in catalogue_to_dict(current)["items"] if i["code"] == item_code), None)
+    if item is None:
+        return None
+    for name in ("promised_limit_days", "statutory_limit_days"):
+        value = str(limits.get(name, "")).strip()
+        if not value.isdigit():
+            raise OneWindowError(VALIDATION, "时限应为工作日数（整数）", field=name)
+        item[name] = int(value)
+    return dict(item)

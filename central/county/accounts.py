@@ -1,21 +1,20 @@
 """Back-office logins at central (后台账号): scrypt check, the lockout after repeated failures, and whether an
-open session's account still stands. Plain services over the database; the guard is in `central.staff_routes`."""
+open session's account still stands. Plain services over the database; the guard is in `central.county.auth_routes`."""
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from central.clock import CST
 from central.models import CentralUser, LoginAttemptRecord
 from protocol.errors import ACCOUNT_LOCKED, LOGIN_FAILED, OneWindowError
 from protocol.passwords import verify_password
 from protocol.staff import LOCKOUT_S, MAX_FAILED_LOGINS
-
-_CST = timezone(timedelta(hours=8), "CST")
 
 
 def credential_tag(user: CentralUser) -> str:
@@ -26,7 +25,7 @@ def credential_tag(user: CentralUser) -> str:
 
 
 def _hhmm(moment: str) -> str:
-    return datetime.fromisoformat(moment).astimezone(_CST).strftime("%H:%M")
+    return datetime.fromisoformat(moment).astimezone(CST).strftime("%H:%M")
 
 
 async def check_login(

@@ -10,14 +10,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.attachments import blob_counts
 from central.models import NodeRecord, QuarantineRecord
+from central.registry import get_node, revoke_in_registry
+from central.sync.attachments import blob_counts
+from protocol.errors import NOT_FOUND, REQUIRED_FIELD, OneWindowError
 from protocol.sync import SKEW_WARNING_MS, describe_skew
 
 #: A node not heard from for this long is flagged.
@@ -101,3 +104,16 @@ async def quarantine_list(session: AsyncSession, limit: int = 100) -> list[Quara
         select(QuarantineRecord).order_by(col(QuarantineRecord.id).desc()).limit(limit)
     )
     return list(result.all())
+
+
+async def revoke_node(
+    session: AsyncSession, county_dir: Path, node_id: str, *, reason: str, now: str
+) -> None:
+    """吊销节点 (R-PROV-4) from the fleet page: marked in the county registry, as `provision revoke-node` does;
+    central takes it in at its next registry check. From then on the node's new entries are quarantined."""
+    reason = reason.strip()
+    if not reason:
+        raise OneWindowError(REQUIRED_FIELD, "吊销节点必须写明原因（如：设备被盗、中心撤并）", field="reason")
+    if await get_node(session, node_id) is None:
+        raise OneWindowError(NOT_FOUND, f"没有节点 {node_id}", field="node_id")
+    revoke_in_registry(county_dir, node_id, reason=reason, now=now)

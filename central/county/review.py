@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.bulk import apply_event_batch
-from central.county import CountyKeys
-from central.ingest import node_events, refresh_aggregate
+from central.cases.bulk import apply_event_batch
+from central.cases.store import refresh_aggregate
+from central.keys import CountyKeys
 from central.models import NodeRecord, QuarantineRecord, UpEntryRecord
+from central.sync.ingest import node_events
 from protocol.errors import INVALID_TRANSITION, NOT_FOUND, REQUIRED_FIELD, OneWindowError
 from protocol.log import LogEntry, open_entry
 

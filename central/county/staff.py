@@ -6,22 +6,22 @@ written into the enrolment bundle). The county admin creates, disables, enables 
 lead's authorities; each change raises the account's `version` and goes down to its node as a ``staff`` down
 entry (signed by the county and encrypted to the node, like every down entry), where it is applied only when
 newer than what the node holds. A new or reset password is returned once, to be shown once, and never stored.
+(The accounts of a node's enrolment bundle are taken in by `central.registry.seed_node_staff`.)
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.backoffice import append_down
-from central.county import CountyKeys
-from central.departments import iso
+from central.clock import iso
+from central.downlog import append_down, lock_node
+from central.keys import CountyKeys
 from central.models import NodeRecord, NodeStaffRecord
 from protocol.catalogue import Catalogue, CatalogueItem
 from protocol.errors import INVALID_TRANSITION, NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
@@ -57,34 +57,6 @@ def new_password() -> str:
     return secrets.token_urlsafe(9)
 
 
-async def seed_node_staff(
-    session: AsyncSession, node_id: str, accounts: Iterable[Mapping[str, Any]], *, now: str
-) -> int:
-    """Take the accounts provisioning put into a node's bundle, once: an account central already holds is left
-    as it is (central's later changes win). Returns how many were added."""
-    added = 0
-    for raw in accounts:
-        account = StaffAccount.from_dict(raw)
-        if await session.get(NodeStaffRecord, (node_id, account.username)) is not None:
-            continue
-        session.add(
-            NodeStaffRecord(
-                node_id=node_id,
-                username=account.username,
-                display_name=account.display_name,
-                role=account.role,
-                password_hash=account.password_hash,
-                disabled=account.disabled,
-                authorities=json.dumps(list(account.authorities), ensure_ascii=False),
-                version=account.version,
-                updated_at=now,
-                updated_by="provisioning",
-            )
-        )
-        added += 1
-    return added
-
-
 async def node_staff(session: AsyncSession, node_id: str) -> list[NodeStaffRecord]:
     query = (
         select(NodeStaffRecord)
@@ -96,9 +68,7 @@ async def node_staff(session: AsyncSession, node_id: str) -> list[NodeStaffRecor
 
 async def _node_for_change(session: AsyncSession, node_id: str) -> NodeRecord:
     """The node an account change is for, locked for its down log; refused when the change cannot reach it."""
-    node = (
-        await session.exec(select(NodeRecord).where(NodeRecord.node_id == node_id).with_for_update())
-    ).first()
+    node = await lock_node(session, node_id)
     if node is None:
         raise OneWindowError(NOT_FOUND, f"没有节点 {node_id}", field="node_id")
     if node.status == "revoked":
@@ -254,3 +224,9 @@ async def set_authorities(
     record.authorities = json.dumps(codes, ensure_ascii=False)
     await _deliver(session, county, node, record, actor=actor, now=now)
     return record
+
+
+async def staff_counts(session: AsyncSession) -> dict[str, int]:
+    """Node id → how many accounts central holds for it (the staff index page)."""
+    query = select(NodeStaffRecord.node_id, func.count()).group_by(col(NodeStaffRecord.node_id))
+    return {node_id: int(count) for node_id, count in (await session.exec(query)).all()}

@@ -18,23 +18,14 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.backoffice import MAX_CLOCK_AHEAD_MS, append_down, case_events
-from central.county import CountyKeys
-from central.ingest import refresh_case, store_event, utc_iso
-from central.models import EventRecord, NodeRecord
+from central.cases.queries import case_events
+from central.cases.record import record_central_event
+from central.clock import utc_iso
+from central.keys import CountyKeys
+from central.models import EventRecord
 from protocol.errors import INVALID_TRANSITION, NOT_FOUND, OneWindowError
-from protocol.events import (
-    CUSTODY_STEPS,
-    PARCEL_HANDED_TO_COURIER,
-    PARCEL_RECEIVED,
-    CaseState,
-    Event,
-    fold,
-)
-from protocol.hlc import HybridClock
-from protocol.ids import uuid7
+from protocol.events import CUSTODY_STEPS, PARCEL_HANDED_TO_COURIER, PARCEL_RECEIVED, CaseState, fold
 
-_clock = HybridClock()
 AUTHORITY = "central:logistics"
 CLOSING_STEPS = ("received", "delivered", "returned")
 
@@ -143,22 +134,15 @@ async def confirm_parcels(
         if closed is not None:
             states.append(state)  # confirmed (or returned) before: nothing more to record
             continue
-        node = (
-            await session.exec(
-                select(NodeRecord).where(NodeRecord.node_id == state.origin_node).with_for_update()
-            )
-        ).first()
-        if node is None:
-            raise OneWindowError(NOT_FOUND, f"受理节点 {state.origin_node} 不存在", field="origin_node")
-        newest = max(e.hlc for e in events)
-        _clock.observe(newest, max_ahead_ms=MAX_CLOCK_AHEAD_MS)
-        event = Event(
-            id=uuid7(),
+        recorded = await record_central_event(
+            session,
+            county,
             case_id=case_id,
+            events=events,
+            state=state,
             type=PARCEL_RECEIVED,
             authority=AUTHORITY,
             actor=receiver,
-            hlc=max(_clock.now(), newest + 1),
             payload={
                 "parcel_id": parcel_id,
                 "at": utc_iso(),
@@ -168,8 +152,5 @@ async def confirm_parcels(
                 "note": note.strip()[:300],
             },
         )
-        await store_event(session, event, node_id=None, up_seq=None)
-        await refresh_case(session, case_id)
-        await append_down(session, county, node, {"events": [event.to_dict()]})
-        states.append(fold(case_id, [*events, event]))
+        states.append(recorded.state)
     return states

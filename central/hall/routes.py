@@ -1,45 +1,40 @@
-"""Central's logistics desk page (县级物料流转窗口): parcels the centres handed to couriers, the overdue ones
-first, with a button per parcel for the desk to sign for what arrived; and the same list as JSON."""
+"""The hall pages and API at central: ratings (好差评) with their follow-ups and complaints (投诉) for supervision,
+and the logistics desk (县级物料流转窗口) — parcels the centres handed to couriers, the overdue ones first, with a
+button per parcel for the desk to sign for what arrived; and the same lists as JSON. Thin handlers over
+`central.hall.ratings` and `central.hall.logistics`."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.response import Redirect, Template
 
-from central.backoffice import list_nodes
-from central.logistics import confirm_parcels, expected_parcels
-from protocol.errors import AUTH_REQUIRED, FORBIDDEN, REQUIRED_FIELD, OneWindowError
+from central.clock import cst_today
+from central.hall.logistics import confirm_parcels, expected_parcels
+from central.hall.ratings import list_complaints, list_ratings
+from central.registry import node_names
+from central.web import central_of, current_user
+from protocol.errors import REQUIRED_FIELD, OneWindowError
 from protocol.events import CUSTODY_LABELS
+from protocol.hall import COMPLAINT_CHANNELS, GBT39046_TO_PROVINCIAL, RATING_CHANNELS, SATISFACTION_LABELS
 
-CST = timezone(timedelta(hours=8), "CST")
 CONFIRMERS = ("reviewer", "admin")  # the desk's staff sign in with back-office accounts; 督查 only reads
 KINDS = {"notice": "文书寄回申请人", "result": "办理结果寄送申请人", "original": "纸质原件移交县级部门"}
 
 
-def _user(request: Request[Any, Any, State], *roles: str) -> dict[str, str]:
-    user = request.session.get("user") if request.scope.get("session") is not None else None
-    if not user:
-        raise OneWindowError(AUTH_REQUIRED, "请先登录")
-    if roles and user["role"] not in roles:
-        raise OneWindowError(FORBIDDEN, "您的岗位不能签收邮件", field="role")
-    return dict(user)
-
-
-def _today() -> date:
-    return datetime.now(UTC).astimezone(CST).date()
+def _confirmer(request: Request[Any, Any, State]) -> dict[str, str]:
+    return current_user(request, *CONFIRMERS, refusal="您的岗位不能签收邮件")
 
 
 async def _context(request: Request[Any, Any, State], error: OneWindowError | None = None) -> dict[str, Any]:
-    user = _user(request)
-    central = request.app.state.central
+    user = current_user(request)
+    central = central_of(request)
     show_all = request.query_params.get("all") == "1"
     async with central.db.transaction() as session:
-        parcels = await expected_parcels(session, today=_today(), open_only=not show_all)
-        nodes = {n.node_id: n.name for n in await list_nodes(session)}
+        parcels = await expected_parcels(session, today=cst_today(), open_only=not show_all)
+        nodes = await node_names(session)
     return {
         "user": user,
         "parcels": parcels,
@@ -50,7 +45,7 @@ async def _context(request: Request[Any, Any, State], error: OneWindowError | No
         "labels": CUSTODY_LABELS,
         "show_all": show_all,
         "may_confirm": user["role"] in CONFIRMERS,
-        "today": _today().isoformat(),
+        "today": cst_today().isoformat(),
         "done": request.query_params.get("done", ""),
         "error": error,
         "active": "logistics",
@@ -65,10 +60,10 @@ async def logistics_page(request: Request[Any, Any, State]) -> Template:
 @post("/logistics/confirm", media_type=MediaType.HTML, status_code=200)
 async def confirm_form(request: Request[Any, Any, State]) -> Response[Any]:
     """签收: one parcel (a row's button) or every ticked one."""
-    user = _user(request, *CONFIRMERS)
+    user = _confirmer(request)
     form = await request.form()
     chosen = [str(v).split("/", 1) for v in form.getall("parcel", []) if "/" in str(v)]
-    central = request.app.state.central
+    central = central_of(request)
     try:
         if not chosen:
             raise OneWindowError(REQUIRED_FIELD, "请选择已到达的邮件", field="parcel")
@@ -91,10 +86,10 @@ async def confirm_form(request: Request[Any, Any, State]) -> Response[Any]:
 
 @get("/api/v1/logistics/parcels", media_type=MediaType.JSON)
 async def api_parcels(request: Request[Any, Any, State]) -> dict[str, Any]:
-    _user(request)
-    central = request.app.state.central
+    current_user(request)
+    central = central_of(request)
     async with central.db.transaction() as session:
-        parcels = await expected_parcels(session, today=_today())
+        parcels = await expected_parcels(session, today=cst_today())
     return {
         "parcels": [
             {k: v for k, v in vars(p).items() if k != "steps"} | {"steps": [s["step"] for s in p.steps]}
@@ -103,4 +98,80 @@ async def api_parcels(request: Request[Any, Any, State]) -> dict[str, Any]:
     }
 
 
-ROUTES = [logistics_page, confirm_form, api_parcels]
+# ---- hall supervision: ratings (好差评) with their follow-ups, complaints -----------------------------------
+
+
+@get("/api/v1/ratings", media_type=MediaType.JSON)
+async def api_ratings(request: Request[Any, Any, State]) -> dict[str, Any]:
+    current_user(request)
+    async with central_of(request).db.transaction() as session:
+        rows = await list_ratings(session)
+    return {
+        "ratings": [
+            {
+                **r.model_dump(),
+                "label": SATISFACTION_LABELS[r.level],
+                "provincial": GBT39046_TO_PROVINCIAL[r.level],
+            }
+            for r in rows
+        ]
+    }
+
+
+@get("/api/v1/complaints", media_type=MediaType.JSON)
+async def api_complaints(request: Request[Any, Any, State]) -> dict[str, Any]:
+    current_user(request)
+    async with central_of(request).db.transaction() as session:
+        rows = await list_complaints(session)
+    return {"complaints": [r.model_dump() for r in rows]}
+
+
+@get("/ratings", media_type=MediaType.HTML)
+async def ratings_page(request: Request[Any, Any, State]) -> Template:
+    user = current_user(request)
+    async with central_of(request).db.transaction() as session:
+        rows = await list_ratings(session)
+        nodes = await node_names(session)
+    counts = {level: sum(1 for r in rows if r.level == level) for level in SATISFACTION_LABELS}
+    return Template(
+        template_name="ratings.html",
+        context={
+            "user": user,
+            "ratings": rows,
+            "nodes": nodes,
+            "labels": SATISFACTION_LABELS,
+            "channels": RATING_CHANNELS,
+            "counts": counts,
+            "today": cst_today().isoformat(),
+            "active": "ratings",
+        },
+    )
+
+
+@get("/complaints", media_type=MediaType.HTML)
+async def complaints_page(request: Request[Any, Any, State]) -> Template:
+    user = current_user(request)
+    async with central_of(request).db.transaction() as session:
+        rows = await list_complaints(session)
+        nodes = await node_names(session)
+    return Template(
+        template_name="complaints.html",
+        context={
+            "user": user,
+            "complaints": rows,
+            "nodes": nodes,
+            "channels": COMPLAINT_CHANNELS,
+            "active": "complaints",
+        },
+    )
+
+
+ROUTES = [
+    logistics_page,
+    confirm_form,
+    api_parcels,
+    api_ratings,
+    api_complaints,
+    ratings_page,
+    complaints_page,
+]

@@ -21,9 +21,10 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.blobs import CentralBlobStore
-from central.county import CountyKeys
+from central.archive.service import on_blob_arrived
+from central.keys import CountyKeys
 from central.models import BlobRecord, ExpectedBlobRecord, UploadRecord
+from central.sync.blobs import CentralBlobStore
 from protocol import age
 from protocol.errors import (
     ATTACHMENT_MISMATCH,
@@ -228,31 +229,11 @@ async def complete_blob(
             )
         )
         await session.flush()
+    # An archive package is checked again and confirmed to its node (other attachments: nothing more to do).
     await on_blob_arrived(
         session, county, node_id=node_id, sha256=sha256, media_type=media_type, filename=filename, data=data
     )
     return True
-
-
-async def on_blob_arrived(
-    session: AsyncSession,
-    county: CountyKeys,
-    *,
-    node_id: str,
-    sha256: str,
-    media_type: str,
-    filename: str,
-    data: bytes,
-) -> None:
-    """What else happens when an attachment arrives whole (in the same transaction). Archive packages are
-    checked again and confirmed to their node by `central.archive`, when that module is present."""
-    try:
-        from central import archive  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return
-    await archive.on_blob_arrived(
-        session, county, node_id=node_id, sha256=sha256, media_type=media_type, filename=filename, data=data
-    )
 
 
 async def terminate_upload(session: AsyncSession, store: AttachmentStore, record: UploadRecord) -> None:

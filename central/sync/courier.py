@@ -9,22 +9,30 @@ Importing the same file twice stores nothing new and gives the same receipts.
 
 from __future__ import annotations
 
+import argparse
 import io
+import os
+import sys
+import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.attachments import AttachmentStore, complete_blob
-from central.backoffice import down_entries
-from central.county import CountyKeys
-from central.db import CentralDatabase
-from central.ingest import ingest_entries, load_pushing_node, note_contact, previous_sign_key, utc_iso
+from central.clock import utc_iso
+from central.db import CentralDatabase, migrate
+from central.downlog import down_entries
+from central.keys import CountyKeys, load_county
 from central.models import NodeRecord
-from central.reconcile import hello, note_trusted_county_key, restore_down
+from central.registry import import_registry
+from central.settings import CentralSettings
+from central.sync.attachments import AttachmentStore, complete_blob
+from central.sync.ingest import ingest_entries
+from central.sync.nodes import load_pushing_node, note_contact, previous_sign_key
+from central.sync.reconcile import hello, note_trusted_county_key, restore_down
 from protocol.canonical import canonical_json, parse_json
 from protocol.errors import COURIER_FILE_INVALID, OneWindowError
-from protocol.keys import Verifier, VerifyKey
+from protocol.keys import Verifier, VerifyKey, write_file_atomic
 from protocol.log import LogEntry, open_entry
 from protocol.sync import read_courier_file, write_courier_file
 from protocol.trust import KeyRing
@@ -79,8 +87,6 @@ async def _node_key(
 
 def _peek(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Members of the file without checking them (only to find whose key must have signed it)."""
-    import tarfile
-
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
             members = {}
@@ -192,16 +198,8 @@ async def import_courier_file(
     return outcome
 
 
-async def import_command(args: Any) -> int:
+async def import_command(args: argparse.Namespace) -> int:
     """`onewindow central import FILE --out REPLY`: ingest a courier's file and write the reply for the node."""
-    import os
-    import sys
-
-    from central.county import import_registry, load_county
-    from central.db import migrate
-    from central.settings import CentralSettings
-    from protocol.keys import write_file_atomic
-
     settings = CentralSettings.from_env(
         os.environ, data_dir=args.data, county_dir=args.county_dir, database_url=args.database_url
     )

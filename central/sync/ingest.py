@@ -8,29 +8,29 @@ with a numbered error and nothing after it in the batch is looked at, because it
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.bulk import apply_event_batch, refresh_cases
-from central.bulk import record_to_event as record_to_event  # re-exported: several modules read it here
-from central.county import CountyKeys
-from central.models import (
-    ComplaintRecord,
-    EventRecord,
-    NodeRecord,
-    QuarantineRecord,
-    RatingRecord,
-    UpEntryRecord,
+from central.cases.bulk import apply_event_batch
+from central.cases.store import refresh_aggregate
+from central.clock import utc_iso
+from central.keys import CountyKeys
+from central.models import NodeRecord, QuarantineRecord, UpEntryRecord
+from central.sync.nodes import (
+    enrol,
+    load_pushing_node,
+    note_contact,
+    revoked_error,
+    rotate_node_keys,
+    verify_node_request,
 )
-from protocol.enrolment import secret_digest
+from central.sync.schemas import UpRequest
 from protocol.errors import (
     ENROLMENT_INVALID,
     ENTRY_CHAIN_BROKEN,
@@ -39,26 +39,13 @@ from protocol.errors import (
     ENTRY_GAP,
     ENTRY_MALFORMED,
     ENTRY_POISONED,
-    EVENT_CONFLICT,
-    NODE_REVOKED,
-    NODE_UNKNOWN,
     REQUEST_SIGNATURE_INVALID,
     OneWindowError,
 )
-from protocol.events import (
-    NODE_EVENT_TYPES,
-    Event,
-    event_columns,
-)
-from protocol.hall import HALL_EVENT_TYPES, fold_complaint, fold_rating
-from protocol.keys import AgeRecipient, VerifyKey
+from protocol.events import NODE_EVENT_TYPES, Event
+from protocol.hall import HALL_EVENT_TYPES
+from protocol.keys import VerifyKey
 from protocol.log import LogEntry, Receipt, open_entry, verify_entry
-from protocol.requests import verify_request
-from protocol.trust import node_keys_proof
-
-
-def utc_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
@@ -102,221 +89,11 @@ async def _quarantine(session: AsyncSession, entry: LogEntry, error: OneWindowEr
     )
 
 
-async def refresh_case(session: AsyncSession, case_id: str, *, now: str | None = None) -> None:
-    """Rebuild one case's projection from all its events."""
-    await session.flush()
-    await refresh_cases(session, [case_id], now=now or utc_iso())
-
-
-async def refresh_aggregate(
-    session: AsyncSession, aggregate_id: str, kind: str, *, now: str | None = None
-) -> None:
-    """Rebuild the projection of a case, a rating or a complaint from its events."""
-    if kind == "case":
-        await refresh_case(session, aggregate_id, now=now)
-        return
-    await session.flush()
-    rows = (await session.exec(select(EventRecord).where(EventRecord.case_id == aggregate_id))).all()
-    events = [record_to_event(r) for r in rows]
-    if kind == "rating":
-        rating = fold_rating(aggregate_id, events)
-        if not rating.level:
-            return
-        rating_values = {
-            "origin_node": rating.origin_node,
-            "level": rating.level,
-            "channel": rating.channel,
-            "rated_at": rating.rated_at,
-            "case_number": rating.case_number,
-            "item_name": rating.item_name,
-            "staff": rating.staff,
-            "window": rating.window,
-            "comment": rating.comment,
-            "followup_due": rating.followup_due,
-            "called_back_at": rating.called_back_at,
-            "closed_at": rating.closed_at,
-            "rectification": rating.rectification,
-        }
-        await _upsert(session, RatingRecord, aggregate_id, rating_values)
-    elif kind == "complaint":
-        complaint = fold_complaint(aggregate_id, events)
-        if not complaint.registered_at:
-            return
-        complaint_values = {
-            "origin_node": complaint.origin_node,
-            "channel": complaint.channel,
-            "complainant": complaint.complainant,
-            "content": complaint.content,
-            "case_number": complaint.case_number,
-            "registered_at": complaint.registered_at,
-            "assignee": complaint.assignee,
-            "due": complaint.due,
-            "resolution": complaint.resolution,
-            "resolved_at": complaint.resolved_at,
-        }
-        await _upsert(session, ComplaintRecord, aggregate_id, complaint_values)
-
-
-async def _upsert(session: AsyncSession, model: Any, key: str, values: dict[str, Any]) -> None:
-    row = await session.get(model, key)
-    if row is None:
-        pk = "rating_id" if model is RatingRecord else "complaint_id"
-        session.add(model(**{pk: key}, **values))
-    else:
-        for name, value in values.items():
-            setattr(row, name, value)
-        session.add(row)
-
-
-async def store_event(
-    session: AsyncSession, event: Event, *, node_id: str | None, up_seq: int | None
-) -> bool:
-    """Insert once; same id + same content is a no-op, same id + other content a conflict."""
-    existing = await session.get(EventRecord, event.id)
-    if existing is not None:
-        if existing.content_hash != event.content_hash:
-            raise OneWindowError(
-                EVENT_CONFLICT, f"event {event.id} differs from the one received before", field="event.id"
-            )
-        return False
-    session.add(EventRecord(**event_columns(event), node_id=node_id, up_seq=up_seq))
-    return True
-
-
-#: How long after its bundle expired a node enrolled offline in time may still make first contact.
-ENROL_GRACE = timedelta(days=30)
-
-
-def revoked_error(node: NodeRecord) -> OneWindowError:
-    return OneWindowError(
-        NODE_REVOKED,
-        f"节点已于 {(node.revoked_at or '')[:19]} 吊销（{node.revoked_reason or '未写原因'}）：此后收到的数据隔离待审",
-        field="node_id",
-    )
-
-
-def _rotate_node_keys(node: NodeRecord, payload: dict[str, Any], seq: int, now: str) -> None:
-    """The node replaced its keys (its entry signed by the old key, the proof by the new): keep the old ones in
-    its key history, and know it by the new ones from the next entry on."""
-    try:
-        new_key = VerifyKey.from_text(str(payload["sign_key"]))
-        new_recipient = AgeRecipient.from_text(str(payload["age_recipient"]))
-        proof = base64.b64decode(str(payload["proof"]), validate=True)
-    except (KeyError, ValueError) as exc:
-        raise OneWindowError(ENTRY_MALFORMED, f"node_keys: {exc}", field="sign_key") from exc
-    if payload.get("node_id") != node.node_id or not new_key.verify(
-        proof, node_keys_proof(node.node_id, new_key.to_text(), new_recipient.to_text())
-    ):
-        raise OneWindowError(REQUEST_SIGNATURE_INVALID, "新密钥的持有证明不成立", field="proof")
-    history = json.loads(node.key_history or "[]")
-    history.append(
-        {
-            "sign_key": node.sign_key,
-            "age_recipient": node.age_recipient,
-            "until_seq": seq,
-            "replaced_at": now,
-        }
-    )
-    node.key_history = json.dumps(history)
-    node.sign_key, node.age_recipient = new_key.to_text(), new_recipient.to_text()
-
-
-def previous_sign_key(node: NodeRecord) -> VerifyKey | None:
-    """The key the node was known by before its last key rotation, while requests signed with it are still
-    taken: the node signs with it until it holds the receipt of its rotation (which a cut link may have lost),
-    and from its first request signed with the new key on, never again."""
-    history = json.loads(node.key_history or "[]")
-    if not history or history[-1].get("closed_at"):
-        return None
-    return VerifyKey.from_text(history[-1]["sign_key"])
-
-
-def verify_node_request(
-    node: NodeRecord, key: VerifyKey, method: str, path: str, time: str, body: bytes, signature: str
-) -> bool:
-    """Whether a request is signed by `key` (the node's key), or by its previous key while that is still taken.
-    A request signed by the current key ends the previous key's use."""
-    if verify_request(key, method, path, time, body, signature):
-        history = json.loads(node.key_history or "[]")
-        if history and not history[-1].get("closed_at") and node.sign_key == key.to_text():
-            history[-1]["closed_at"] = utc_iso()
-            node.key_history = json.dumps(history)
-        return True
-    previous = previous_sign_key(node)
-    return previous is not None and verify_request(previous, method, path, time, body, signature)
-
-
-def _enrol(node: NodeRecord, payload: dict[str, Any], now: str) -> None:
-    """Bind a pending node's keys after checking its one-time, unexpired enrolment secret."""
-    if node.status != "pending":
-        raise OneWindowError(
-            ENROLMENT_INVALID,
-            "这个注册包已经用过：节点已完成注册，注册密钥只能用一次（请向县管理员申请新的注册包）",
-            field="secret",
-        )
-    if (
-        payload.get("node_id") != node.node_id
-        or secret_digest(str(payload.get("secret", ""))) != node.secret_digest
-    ):
-        raise OneWindowError(ENROLMENT_INVALID, "注册密钥与县里登记的不符", field="secret")
-    expires = datetime.fromisoformat(node.expires_at)
-    try:
-        enrolled = datetime.fromisoformat(str(payload.get("enrolled_at")))
-    except ValueError:
-        enrolled = datetime.fromisoformat(now)
-    if enrolled.tzinfo is None:  # a time without its zone cannot be compared: count it as now
-        enrolled = datetime.fromisoformat(now)
-    # The node enrols offline and may first reach central days later: the secret must have been used before it
-    # expired, and reach central within a grace period after (a clock set back cannot stretch it further).
-    if enrolled > expires or datetime.fromisoformat(now) > expires + ENROL_GRACE:
-        raise OneWindowError(
-            ENROLMENT_INVALID,
-            f"注册包已于 {node.expires_at[:19]} 过期（请向县管理员申请新的注册包）",
-            field="secret",
-        )
-    node.sign_key = VerifyKey.from_text(str(payload["sign_key"])).to_text()
-    node.age_recipient = AgeRecipient.from_text(str(payload["age_recipient"])).to_text()
-    node.status = "active"
-    node.enrolled_at = now
-
-
-async def load_pushing_node(
-    session: AsyncSession, county: CountyKeys, node_id: str, entries: list[LogEntry]
-) -> tuple[NodeRecord, VerifyKey]:
-    """The node a push comes from (row-locked) and the key its push must be signed with.
-
-    A node proves itself with the key it enrolled with; a pending node's only possible proof is the key inside
-    its enrolment entry, which is checked (with the secret) before anything is stored.
-    """
-    node = (
-        await session.exec(select(NodeRecord).where(NodeRecord.node_id == node_id).with_for_update())
-    ).first()
-    if node is None:
-        raise OneWindowError(
-            NODE_UNKNOWN, f"node {node_id} is not registered in this county", field="node_id"
-        )
-    if node.status == "revoked" and not node.sign_key:
-        raise OneWindowError(NODE_REVOKED, f"node {node_id} was revoked before it enrolled", field="node_id")
-    if node.status != "pending" and node.sign_key:
-        return node, VerifyKey.from_text(node.sign_key)
-    first = entries[0] if entries else None
-    if first is None or first.seq != 1 or first.kind != "enrol":
-        raise OneWindowError(
-            ENROLMENT_INVALID, "a new node must first send its enrolment entry", field="entries"
-        )
-    enrol_payload = open_entry(first, county.age_identities)
-    try:
-        verify_key = VerifyKey.from_text(str(enrol_payload.get("sign_key", "")))
-    except ValueError as exc:
-        raise OneWindowError(ENROLMENT_INVALID, "enrolment entry has no valid key", field="sign_key") from exc
-    verify_entry(first, verify_key)
-    return node, verify_key
-
-
 async def ingest(
     session: AsyncSession,
     county: CountyKeys,
     *,
+    push: UpRequest,
     body: bytes,
     node_header: str,
     time_header: str,
@@ -325,21 +102,15 @@ async def ingest(
     path: str = "/sync/v1/up",
     now: str | None = None,
 ) -> IngestResult:
-    """Handle one push from a node inside the caller's transaction."""
+    """Handle one push from a node inside the caller's transaction: `push` is the parsed body, `body` the bytes
+    the node signed."""
     now = now or utc_iso()
-    try:
-        document = json.loads(body)
-        entries_raw = document["entries"]
-        node_id = document["node_id"]
-        if not isinstance(entries_raw, list) or not isinstance(node_id, str):
-            raise TypeError("entries must be a list")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise OneWindowError(ENTRY_MALFORMED, f"request body: {exc}", field="body") from exc
+    node_id = push.node_id
     if node_id != node_header:
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "node id in body and header differ", field="x-ow-node"
         )
-    entries = [LogEntry.from_wire(raw) for raw in entries_raw]
+    entries = [LogEntry.from_wire(raw.to_wire()) for raw in push.entries]
     node, request_key = await load_pushing_node(session, county, node_id, entries)
     if not verify_node_request(node, request_key, method, path, time_header, body, signature_header):
         if entries and entries[0].seq == 1 and entries[0].kind == "enrol" and node.status != "pending":
@@ -353,22 +124,10 @@ async def ingest(
             REQUEST_SIGNATURE_INVALID, "request not signed by this node's key", field="x-ow-signature"
         )
     note_contact(node, time_header, now)
-    down_head = document.get("down_head")
-    if isinstance(down_head, int) and 0 <= down_head <= node.down_seq:
+    down_head = push.down_head
+    if down_head is not None and 0 <= down_head <= node.down_seq:
         node.down_acked = max(node.down_acked, down_head)
     return await ingest_entries(session, county, node, entries, request_key=request_key, now=now)
-
-
-def note_contact(node: NodeRecord, node_time: str, now: str) -> None:
-    """Record a contact and the node's clock skew (its stated time minus ours)."""
-    node.last_contact_at = now
-    node.last_node_time = node_time
-    try:
-        node.skew_ms = int(
-            (datetime.fromisoformat(node_time) - datetime.fromisoformat(now)).total_seconds() * 1000
-        )
-    except (TypeError, ValueError):
-        pass  # an unreadable time is kept as given; the skew stays as last measured
 
 
 async def ingest_entries(
@@ -433,16 +192,16 @@ async def ingest_entries(
             if entry.kind == "node_keys":
                 # Only the key bookkeeping is taken: what the node signs next must still reach quarantine.
                 with contextlib.suppress(OneWindowError):
-                    _rotate_node_keys(node, payload, entry.seq, now)
+                    rotate_node_keys(node, payload, entry.seq, now)
         elif entry.kind == "node_keys":
             try:
-                _rotate_node_keys(node, payload, entry.seq, now)  # later entries verify with the new key
+                rotate_node_keys(node, payload, entry.seq, now)  # later entries verify with the new key
             except OneWindowError as error:
                 result.results.append(_refusal(entry, error))
                 break
         elif entry.kind == "enrol":
             try:
-                _enrol(node, payload, now)
+                enrol(node, payload, now)
             except OneWindowError as error:
                 result.results.append(_refusal(entry, error))
                 break

@@ -1,5 +1,5 @@
-"""Reconciliation with a node (R-SYNC-6): compare log heads both ways in one round trip, and take back the
-down entries central lost when it was restored from an older backup.
+"""Reconciliation with a node (R-SYNC-6): compare log heads both ways in one round trip, serve the node its down
+log, and take back the down entries central lost when it was restored from an older backup.
 
 The answer is a statement signed by the county, because the node acts on it: it resends entries whose receipts
 central no longer honours, or re-chains its unsent events after a head it lost.
@@ -13,11 +13,13 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.attachments import AttachmentStore, missing_blobs
-from central.backoffice import announce_county_keys, append_down
-from central.county import CountyKeys
-from central.ingest import note_contact, refresh_case, store_event
+from central.cases.store import refresh_case, store_event
+from central.clock import utc_iso
+from central.downlog import announce_county_keys, append_down, down_entries
+from central.keys import CountyKeys
 from central.models import DownEntryRecord, NodeRecord, UpEntryRecord
+from central.sync.attachments import AttachmentStore, missing_blobs
+from central.sync.nodes import note_contact
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, VALIDATION, OneWindowError
 from protocol.events import CENTRAL_EVENT_TYPES, Event
 from protocol.log import GENESIS_HASH, LogEntry, open_entry, verify_entry
@@ -206,3 +208,15 @@ async def restore_down(
     session.add(node)
     await session.flush()
     return restored
+
+
+async def pull_down(
+    session: AsyncSession, node: NodeRecord, *, after: int, limit: int
+) -> tuple[list[LogEntry], int]:
+    """The node's down entries after `after` (at most `limit`, 1 … 1000) and its down head. Asking from `after`
+    tells central the node has applied everything up to it."""
+    node.last_contact_at = utc_iso()
+    node.down_acked = max(node.down_acked, min(after, node.down_seq))
+    session.add(node)
+    entries = await down_entries(session, node.node_id, after=after, limit=min(max(limit, 1), 1000))
+    return entries, node.down_seq

@@ -1,21 +1,19 @@
 """Central's sync API for nodes: push and pull log entries, reconcile heads, upload attachments over tus 1.0.
 
 Every call is signed by the node's Ed25519 key (`protocol.requests`); these handlers only parse, authenticate
-and delegate to the services in `central.ingest`, `central.reconcile` and `central.attachments`.
+and delegate to the services in `central.sync` (`ingest`, `reconcile`, `attachments`, `nodes`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import MediaType, Request, Response, delete, get, head, post, route
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery
-from sqlmodel import select
-from sqlmodel.ext.asyncio.session import AsyncSession
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from central.attachments import (
+from central.clock import utc_iso
+from central.sync.attachments import (
     MAX_CHUNK_BODY,
     AttachmentStore,
     append_chunk,
@@ -24,20 +22,20 @@ from central.attachments import (
     finish_if_whole,
     terminate_upload,
 )
-from central.backoffice import down_entries
-from central.ingest import ingest, note_contact, utc_iso, verify_node_request
-from central.models import NodeRecord
-from central.reconcile import hello, restore_down
-from protocol.errors import (
-    MALFORMED_REQUEST,
-    NODE_REVOKED,
-    NODE_UNKNOWN,
-    REQUEST_SIGNATURE_INVALID,
-    VALIDATION,
-    OneWindowError,
+from central.sync.ingest import ingest
+from central.sync.nodes import SignedRequest, authenticated_node, note_request_contact
+from central.sync.reconcile import hello, pull_down, restore_down
+from central.sync.schemas import (
+    DownAnswer,
+    HeadBody,
+    HelloRequest,
+    RestoreDownAnswer,
+    RestoreDownRequest,
+    SyncInfo,
+    UpRequest,
 )
-from protocol.keys import VerifyKey
-from protocol.log import LogEntry
+from central.web import central_of
+from protocol.errors import VALIDATION, OneWindowError
 from protocol.requests import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME
 from protocol.sync import TUS_EXTENSIONS, TUS_VERSION, parse_tus_metadata
 from protocol.version import PROTOCOL_VERSION
@@ -45,68 +43,32 @@ from protocol.version import PROTOCOL_VERSION
 FILES = "/sync/v1/files"
 
 
-def _central(request: Request[Any, Any, State]) -> Any:
-    return request.app.state.central
-
-
 def _store(request: Request[Any, Any, State]) -> AttachmentStore:
-    return AttachmentStore(_central(request).settings.data_dir)
+    return AttachmentStore(central_of(request).settings.data_dir)
 
 
-async def authenticated_node(
-    session: AsyncSession,
-    request: Request[Any, Any, State],
-    body: bytes,
-    *,
-    lock: bool = False,
-    allow_revoked: bool = False,
-) -> NodeRecord:
-    """The enrolled node that signed this request (its row locked when `lock`), or a numbered refusal.
-
-    A revoked node may still reconcile and read its down log (it learns it is revoked, and central sends it
-    nothing new); everything else it asks is refused."""
-    node_id = request.headers.get(HEADER_NODE, "")
-    query = select(NodeRecord).where(NodeRecord.node_id == node_id)
-    node = (await session.exec(query.with_for_update() if lock else query)).first()
-    if node is None or node.sign_key is None:
-        raise OneWindowError(NODE_UNKNOWN, "节点未注册或尚未完成注册", field=HEADER_NODE)
-    if node.status == "revoked" and not allow_revoked:
-        raise OneWindowError(NODE_REVOKED, f"node {node_id} is revoked", field=HEADER_NODE)
-    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    if not verify_node_request(
-        node,
-        VerifyKey.from_text(node.sign_key),
-        request.method,
-        path,
-        request.headers.get(HEADER_TIME, ""),
-        body,
-        request.headers.get(HEADER_SIGNATURE, ""),
-    ):
-        raise OneWindowError(
-            REQUEST_SIGNATURE_INVALID, "request not signed by this node", field=HEADER_SIGNATURE
-        )
-    return node
-
-
-def _json_body(body: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(body)
-    except ValueError as exc:
-        raise OneWindowError(MALFORMED_REQUEST, f"request body: {exc}", field="body") from exc
-    if not isinstance(document, dict):
-        raise OneWindowError(MALFORMED_REQUEST, "request body must be an object", field="body")
-    return document
+def _signed(request: Request[Any, Any, State], body: bytes) -> SignedRequest:
+    """The request as the node signed it: its ``X-OW-*`` headers, method, path with query, and body."""
+    return SignedRequest(
+        node_id=request.headers.get(HEADER_NODE, ""),
+        method=request.method,
+        path=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+        time=request.headers.get(HEADER_TIME, ""),
+        body=body,
+        signature=request.headers.get(HEADER_SIGNATURE, ""),
+    )
 
 
 @post("/sync/v1/up", media_type=MediaType.JSON, status_code=200)
-async def sync_up(request: Request[Any, Any, State]) -> dict[str, Any]:
+async def sync_up(request: Request[Any, Any, State], data: JSONBody[UpRequest]) -> dict[str, Any]:
     """Receive a batch of up entries; answer with a receipt or a numbered refusal per entry."""
-    central = _central(request)
+    central = central_of(request)
     body = await request.body()
     async with central.db.transaction() as session:
         result = await ingest(
             session,
             central.county,
+            push=data,
             body=body,
             node_header=request.headers.get(HEADER_NODE, ""),
             time_header=request.headers.get(HEADER_TIME, ""),
@@ -119,62 +81,54 @@ async def sync_up(request: Request[Any, Any, State]) -> dict[str, Any]:
 @get("/sync/v1/down", media_type=MediaType.JSON)
 async def sync_down(
     request: Request[Any, Any, State], after: FromQuery[int] = 0, limit: FromQuery[int] = 200
-) -> dict[str, Any]:
+) -> DownAnswer:
     """The node's down entries after `after` (only to the node itself, proven by its request signature)."""
-    central = _central(request)
-    async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, b"", allow_revoked=True)
-        node.last_contact_at = utc_iso()
-        node.down_acked = max(node.down_acked, min(after, node.down_seq))
-        session.add(node)
-        entries: list[LogEntry] = await down_entries(
-            session, node.node_id, after=after, limit=min(max(limit, 1), 1000)
-        )
-        head_seq = node.down_seq
-    return {"entries": [e.to_wire() for e in entries], "head": head_seq}
+    async with central_of(request).db.transaction() as session:
+        node = await authenticated_node(session, _signed(request, b""), allow_revoked=True)
+        entries, head_seq = await pull_down(session, node, after=after, limit=limit)
+    return DownAnswer(entries=[e.to_wire() for e in entries], head=head_seq)
 
 
 @post("/sync/v1/hello", media_type=MediaType.JSON, status_code=200)
-async def sync_hello(request: Request[Any, Any, State]) -> dict[str, Any]:
+async def sync_hello(request: Request[Any, Any, State], data: JSONBody[HelloRequest]) -> dict[str, Any]:
     """Reconcile: compare heads both ways in one round trip (signed answer)."""
-    central = _central(request)
+    central = central_of(request)
     body = await request.body()
     async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, body, lock=True, allow_revoked=True)
+        node = await authenticated_node(session, _signed(request, body), lock=True, allow_revoked=True)
         return await hello(
             session,
             central.county,
             _store(request),
             node,
-            _json_body(body),
+            data.to_document(),
             node_time=request.headers.get(HEADER_TIME, ""),
             now=utc_iso(),
         )
 
 
 @post("/sync/v1/down/restore", media_type=MediaType.JSON, status_code=200)
-async def sync_down_restore(request: Request[Any, Any, State]) -> dict[str, Any]:
+async def sync_down_restore(
+    request: Request[Any, Any, State], data: JSONBody[RestoreDownRequest]
+) -> RestoreDownAnswer:
     """The node hands back down entries central lost in a restore from backup."""
-    central = _central(request)
+    central = central_of(request)
     body = await request.body()
     async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, body, lock=True)
-        entries = _json_body(body).get("entries")
-        if not isinstance(entries, list):
-            raise OneWindowError(MALFORMED_REQUEST, "entries must be a list", field="entries")
-        restored = await restore_down(session, central.county, node, entries)
-        return {"restored": restored, "down": {"seq": node.down_seq, "hash": node.down_hash}}
+        node = await authenticated_node(session, _signed(request, body), lock=True)
+        restored = await restore_down(session, central.county, node, [e.to_wire() for e in data.entries])
+        return RestoreDownAnswer(restored=restored, down=HeadBody(seq=node.down_seq, hash=node.down_hash))
 
 
 @get("/sync/v1/info", media_type=MediaType.JSON)
-async def sync_info(request: Request[Any, Any, State]) -> dict[str, Any]:
-    central = _central(request)
-    return {
-        "protocol_version": PROTOCOL_VERSION,
-        "county": central.county.name,
-        "sign_key": central.county.verify_key.to_text(),
-        "time": utc_iso(),
-    }
+async def sync_info(request: Request[Any, Any, State]) -> SyncInfo:
+    central = central_of(request)
+    return SyncInfo(
+        protocol_version=PROTOCOL_VERSION,
+        county=central.county.name,
+        sign_key=central.county.verify_key.to_text(),
+        time=utc_iso(),
+    )
 
 
 # ---- attachments: tus 1.0 -------------------------------------------------------------------------------
@@ -208,7 +162,7 @@ async def tus_options() -> Response[None]:
 @post(FILES, status_code=201)
 async def tus_create(request: Request[Any, Any, State]) -> Response[bytes]:
     """tus creation: the same node, blob and age file always map to the same upload (safe to repeat)."""
-    central = _central(request)
+    central = central_of(request)
     body = await request.body()
     try:
         metadata = parse_tus_metadata(request.headers.get("Upload-Metadata", ""))
@@ -216,7 +170,7 @@ async def tus_create(request: Request[Any, Any, State]) -> Response[bytes]:
         raise OneWindowError(VALIDATION, str(exc), field="Upload-Metadata") from exc
     length = _int_header(request, "Upload-Length")
     async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, body)
+        node = await authenticated_node(session, _signed(request, body))
         record, offset, present = await create_upload(
             session, _store(request), node_id=node.node_id, length=length, metadata=metadata, now=utc_iso()
         )
@@ -235,9 +189,9 @@ async def tus_create(request: Request[Any, Any, State]) -> Response[bytes]:
 
 @head(f"{FILES}/{{upload_id:str}}", status_code=200)
 async def tus_offset(request: Request[Any, Any, State], upload_id: FromPath[str]) -> Response[None]:
-    central = _central(request)
+    central = central_of(request)
     async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, b"")
+        node = await authenticated_node(session, _signed(request, b""))
         record = await find_upload(session, upload_id, node.node_id)
         offset = await finish_if_whole(session, central.county, _store(request), record, now=utc_iso())
     return Response(
@@ -250,7 +204,7 @@ async def tus_offset(request: Request[Any, Any, State], upload_id: FromPath[str]
 @route(f"{FILES}/{{upload_id:str}}", http_method=["PATCH"], status_code=204)
 async def tus_patch(request: Request[Any, Any, State], upload_id: FromPath[str]) -> Response[None]:
     """Append one chunk at Upload-Offset; the last one completes the attachment (decrypted and verified)."""
-    central = _central(request)
+    central = central_of(request)
     if request.headers.get("Content-Type", "") != "application/offset+octet-stream":
         raise OneWindowError(VALIDATION, "must be application/offset+octet-stream", field="Content-Type")
     offset = _int_header(request, "Upload-Offset")
@@ -258,7 +212,7 @@ async def tus_patch(request: Request[Any, Any, State], upload_id: FromPath[str])
     if len(body) > MAX_CHUNK_BODY:
         raise OneWindowError(VALIDATION, f"chunk larger than {MAX_CHUNK_BODY} bytes", field="body")
     async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, body)
+        node = await authenticated_node(session, _signed(request, body))
         record = await find_upload(session, upload_id, node.node_id)
         new_offset = await append_chunk(
             session,
@@ -270,16 +224,15 @@ async def tus_patch(request: Request[Any, Any, State], upload_id: FromPath[str])
             checksum=request.headers.get("Upload-Checksum", ""),
             now=utc_iso(),
         )
-        note_contact(node, request.headers.get(HEADER_TIME, ""), utc_iso())
-        session.add(node)
+        note_request_contact(session, node, request.headers.get(HEADER_TIME, ""))
     return Response(content=None, status_code=204, headers={**TUS_HEADERS, "Upload-Offset": str(new_offset)})
 
 
 @delete(f"{FILES}/{{upload_id:str}}", status_code=204)
 async def tus_terminate(request: Request[Any, Any, State], upload_id: FromPath[str]) -> Response[None]:
-    central = _central(request)
+    central = central_of(request)
     async with central.db.transaction() as session:
-        node = await authenticated_node(session, request, b"")
+        node = await authenticated_node(session, _signed(request, b""))
         record = await find_upload(session, upload_id, node.node_id)
         await terminate_upload(session, _store(request), record)
     return Response(content=None, status_code=204, headers=TUS_HEADERS)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from central.attachments import AttachmentStore
 from central.models import BlobRecord
+from central.sync.attachments import AttachmentStore
 from node.enrolment import enroll
 from node.intake.service import store_blob
 from node.models import Blob
