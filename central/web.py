@@ -8,6 +8,7 @@ The login itself, and the guard that refuses stale sessions before any handler r
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -60,12 +61,16 @@ def problem_handler(request: Request[Any, Any, State], exc: OneWindowError) -> R
 
 def validation_handler(request: Request[Any, Any, State], exc: ValidationException) -> Response[Any]:
     """A body or parameter the framework refused (wrong type, missing field): the problem names the field as
-    the request wrote it (``annotations[0].page``), or ``body`` when the body as a whole was wrong."""
+    the request wrote it (``annotations[0].page``, ``up.hash``), or ``body`` when the body as a whole was wrong."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     first = extra[0] if extra and isinstance(extra[0], dict) else {}
-    field = first.get("key")
-    field = "body" if field in (None, "", "data") else str(field)
-    detail = f"{field}: {first['message']}" if first.get("message") else str(exc.detail)
+    message = str(first.get("message") or "")
+    key = "" if first.get("key") in (None, "data") else str(first["key"])
+    missing = re.fullmatch(r"Object missing required field `(.+)`", message)
+    if missing:  # the framework names the object; the field at fault is the one missing from it
+        key = f"{key}.{missing.group(1)}" if key else missing.group(1)
+    field = key or "body"
+    detail = f"{field}: {message}" if message else str(exc.detail)
     return problem_handler(request, OneWindowError(MALFORMED_REQUEST, detail, field=field))
 
 

@@ -60,3 +60,5 @@ async def test_a_body_of_the_wrong_type_is_refused_naming_the_field(stack: Stack
     assert (push.status_code, push.json()["code"], push.json()["field"]) == (400, "OW-1002", "entries")
     whole = await stack.central.post("/sync/v1/hello", json=[1, 2])
     assert (whole.status_code, whole.json()["field"]) == (400, "body")
+    missing = await stack.central.post("/sync/v1/hello", json={"up": {"seq": 0}})
+    assert (missing.status_code, missing.json()["field"]) == (400, "up.hash")
