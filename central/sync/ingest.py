@@ -143,7 +143,7 @@ async def ingest_entries(
 
     First every entry is checked (chain, signature, decryption, the events' shape and authority) without
     touching the database; then the events of all good entries are applied together in one savepoint
-    (`central.bulk`), and only if that fails, entry by entry, so a poisoned entry is quarantined alone."""
+    (`central.cases.bulk`), and only if that fails, entry by entry, so a poisoned entry is quarantined alone."""
     result = IngestResult()
     accepted: list[tuple[LogEntry, list[Event] | None]] = []  # events None: nothing to apply (enrol, …)
     poisoned: dict[int, OneWindowError] = {}
