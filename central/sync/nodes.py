@@ -37,6 +37,7 @@ ENROL_GRACE = timedelta(days=30)
 
 
 def revoked_error(node: NodeRecord) -> OneWindowError:
+    """Why an entry a revoked node signed after its revocation is held for review (quarantined), not applied."""
     return OneWindowError(
         NODE_REVOKED,
         f"节点已于 {(node.revoked_at or '')[:19]} 吊销（{node.revoked_reason or '未写原因'}）：此后收到的数据隔离待审",
