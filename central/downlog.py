@@ -82,6 +82,13 @@ async def append_down(
         recipients=[AgeRecipient.from_text(node.age_recipient), county.age_identities[0].recipient],
         signer=county.signer_for(node.county_key),
     )
+    keep_down_entry(session, node, entry, created_at=utc_iso())
+    session.add(node)
+    return entry
+
+
+def keep_down_entry(session: AsyncSession, node: NodeRecord, entry: LogEntry, *, created_at: str) -> None:
+    """Store `entry` as the node's new down head (written here, or handed back by the node after a restore)."""
     session.add(
         DownEntryRecord(
             node_id=node.node_id,
@@ -91,12 +98,10 @@ async def append_down(
             kind=entry.kind,
             ciphertext=entry.ciphertext,
             signature=entry.signature,
-            created_at=utc_iso(),
+            created_at=created_at,
         )
     )
     node.down_seq, node.down_hash = entry.seq, entry.entry_hash
-    session.add(node)
-    return entry
 
 
 async def down_entries(session: AsyncSession, node_id: str, *, after: int, limit: int) -> list[LogEntry]:

@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.db import CentralDatabase, migrate
+from central.db import open_database
 from central.downlog import append_down
 from central.keys import CountyKeys, load_county
 from central.models import NodeRecord
@@ -49,10 +49,7 @@ async def publish_command(args: argparse.Namespace) -> int:
     settings = CentralSettings.from_env(
         os.environ, data_dir=args.data, county_dir=args.county_dir, database_url=args.database_url
     )
-    database_url = settings.resolved_database_url
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    migrate(database_url)
-    db = CentralDatabase(database_url)
+    db = open_database(settings)
     try:
         async with db.transaction() as session:
             await import_registry(session, settings.county_dir)

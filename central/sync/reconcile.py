@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.cases.store import refresh_case, store_event
 from central.clock import utc_iso
-from central.downlog import announce_county_keys, append_down, down_entries
+from central.downlog import announce_county_keys, append_down, down_entries, keep_down_entry
 from central.keys import CountyKeys
 from central.models import DownEntryRecord, NodeRecord, UpEntryRecord
 from central.sync.attachments import AttachmentStore, missing_blobs
@@ -175,19 +175,7 @@ async def restore_down(
             raise OneWindowError(ENTRY_GAP, f"down seq {entry.seq} after {node.down_seq}", field="seq")
         if entry.prev_hash != (node.down_hash or GENESIS_HASH):
             raise OneWindowError(ENTRY_CHAIN_BROKEN, f"down seq {entry.seq}", field="prev_hash")
-        session.add(
-            DownEntryRecord(
-                node_id=node.node_id,
-                seq=entry.seq,
-                prev_hash=entry.prev_hash,
-                entry_hash=entry.entry_hash,
-                kind=entry.kind,
-                ciphertext=entry.ciphertext,
-                signature=entry.signature,
-                created_at=node.last_contact_at or "",
-            )
-        )
-        node.down_seq, node.down_hash = entry.seq, entry.entry_hash
+        keep_down_entry(session, node, entry, created_at=node.last_contact_at or "")
         node.down_acked = max(node.down_acked, entry.seq)
         restored += 1
         try:
