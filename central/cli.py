@@ -58,13 +58,13 @@ def run(args: argparse.Namespace) -> int:
     if args.central_command == "publish-calendar":
         import asyncio
 
-        from central.calendar_cli import publish
+        from central.catalogue.calendar import publish_command
 
-        return asyncio.run(publish(args))
+        return asyncio.run(publish_command(args))
     if args.central_command == "import":
         import asyncio
 
-        from central.courier import import_command
+        from central.sync.courier import import_command
 
         return asyncio.run(import_command(args))
     return 2

@@ -15,6 +15,8 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from central.settings import CentralSettings
+
 
 def urls(database_url: str) -> tuple[str, str]:
     """(async URL, sync URL for migrations) for a configured URL."""
@@ -78,3 +80,11 @@ class CentralDatabase:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def open_database(settings: CentralSettings) -> CentralDatabase:
+    """Central's database for a command run beside it (`publish-calendar`, `import`): the data directory made,
+    the schema brought up to date, the engine opened (the caller closes it)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    migrate(settings.resolved_database_url)
+    return CentralDatabase(settings.resolved_database_url)

@@ -1,4 +1,5 @@
-"""Central's tables (its own metadata, separate from the node's)."""
+"""Central's tables, all of them (its own metadata, separate from the node's): the one module Alembic's environment
+and every domain read the schema from."""
 
 from __future__ import annotations
 
@@ -363,4 +364,31 @@ class CatalogueVersionRecord(CentralTable, table=True):
     published_by: str
 
 
-from central import audit as _audit  # noqa: E402,F401  (the audit trail joins this metadata)
+# ---- the audit trail (R-SEC-2): rules in protocol.audit, appends and checks in central.audit.service -------
+
+
+class AuditEntry(CentralTable, table=True):
+    """One audited request: who (actor, role), what (action, method, path, route, object), outcome (status)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        Index("ix_audit_at", "at"),
+        Index("ix_audit_actor", "actor", "id"),
+        Index("ix_audit_object", "object_id", "id"),
+        Index("ix_audit_action", "action", "id"),
+    )
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # gap-free from 1
+    at: str  # UTC ISO with milliseconds
+    actor: str  # username; for a failed login, the username that was tried
+    role: str
+    action: str  # protocol.audit.ACTION_LABELS
+    method: str
+    path: str
+    route: str  # the route template, e.g. /cases/{case_id}
+    query: str  # parameter names only, never values
+    object_type: str
+    object_id: str
+    status: int
+    client: str
+    prev_hash: str
+    entry_hash: str

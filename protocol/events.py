@@ -9,6 +9,7 @@ set of events, always reach the same state.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -696,6 +697,22 @@ def event_columns(event: Event) -> dict[str, Any]:
         "schema_version": event.schema,
         "content_hash": event.content_hash,
     }
+
+
+def event_from_columns(
+    *,
+    id: str,
+    case_id: str,
+    type: str,
+    authority: str,
+    actor: str,
+    hlc: int,
+    payload: str,
+    schema_version: int,
+) -> Event:
+    """An event from the columns `event_columns` stored it in (payload as JSON text): the one way back from a
+    stored row, at both ends."""
+    return Event(id, case_id, type, authority, actor, hlc, json.loads(payload), schema_version)
 
 
 def projection_columns(state: CaseState) -> dict[str, Any]:

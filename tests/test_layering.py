@@ -751,3 +751,327 @@ def test_node_checker_leaves_allowed_imports_alone(
     tmp_path: Path, checker: Checker, files: dict[str, str]
 ) -> None:
     assert checker(_plant(tmp_path, files)) == []
+
+
+# ---- central's layout (issue 16): no import cycle, thin routes, one importer of routes, the folder order -------
+#
+# The order and its reasons are written in central/__init__.py. A module in one of central's folders may import
+# its own folder, central's root base modules, and the folders its entry names; a root base module imports no
+# folder; only the root top modules (the app, the CLI) may import anything of central.
+
+CENTRAL_ORDER = ("audit", "cases", "archive", "sync", "catalogue", "county", "hall", "backoffice")
+CENTRAL_MAY_IMPORT: dict[str, frozenset[str]] = {
+    "migrations": frozenset(),
+    "audit": frozenset(),
+    "cases": frozenset(),
+    "archive": frozenset({"cases"}),
+    "sync": frozenset({"cases", "archive"}),
+    "catalogue": frozenset(),
+    "county": frozenset({"cases", "sync", "catalogue"}),
+    "hall": frozenset({"cases"}),
+    "backoffice": frozenset({"cases", "catalogue"}),
+}
+CENTRAL_TOP = frozenset({"central/app.py", "central/cli.py", "central/__main__.py"})
+CENTRAL_APP = "central/app.py"
+
+
+def _central_folder(module: str, root: Path) -> str | None:
+    """The folder of central a dotted module name is in (None: a root module, or not central's)."""
+    parts = module.split(".")
+    if parts[0] != "central" or len(parts) < 2:
+        return None
+    return parts[1] if (root / "central" / parts[1]).is_dir() else None
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def module_level_imports(rel: str, file: Path) -> list[Import]:
+    """The imports a module runs when it is imported: not those inside functions, nor under TYPE_CHECKING."""
+    found: list[Import] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            return
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import):
+            found.extend(Import(alias.name, node.lineno, rel) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve_relative(rel, node.level, node.module) if node.level else node.module or ""
+            for alias in node.names:
+                name = base if alias.name == "*" else f"{base}.{alias.name}"
+                found.append(Import(name.strip("."), node.lineno, rel))
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(ast.parse(file.read_text(encoding="utf-8"), filename=str(file)))
+    return found
+
+
+def check_import_cycles(root: Path, package: str = "central") -> list[str]:
+    """No circle of module-level imports inside `package` (importing a module also imports its packages)."""
+    files = {
+        _module_name(rel)[0]: (rel, file) for rel, file in iter_modules(root) if rel.startswith(package + "/")
+    }
+    edges: dict[str, set[str]] = {name: set() for name in files}
+    for name, (rel, file) in files.items():
+        for imported in module_level_imports(rel, file):
+            parts = imported.module.split(".")
+            for end in range(
+                len(parts), 0, -1
+            ):  # the module itself (a name it imports is dropped) and its packages
+                target = ".".join(parts[:end])
+                if target in files and target != name:
+                    edges[name].add(target)
+    cycles: list[str] = []
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+
+    def strongly_connect(name: str) -> None:  # Tarjan
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target in sorted(edges[name]):
+            if target not in index:
+                strongly_connect(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            members = []
+            while True:
+                member = stack.pop()
+                members.append(member)
+                if member == name:
+                    break
+            if len(members) > 1:
+                cycles.append(_cycle_path(sorted(members), edges, files))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(files) + 100))
+    for name in sorted(files):
+        if name not in index:
+            strongly_connect(name)
+    return sorted(cycles)
+
+
+def _cycle_path(members: list[str], edges: dict[str, set[str]], files: dict[str, tuple[str, Path]]) -> str:
+    """One circle through the first member of a strongly connected set, as file paths."""
+    start, inside = members[0], set(members)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        name = queue.pop(0)
+        for target in sorted(edges[name] & inside):
+            if target == start:
+                circle = [*paths[name], start]
+                return "import cycle: " + " → ".join(files[m][0] for m in circle)
+            if target not in paths:
+                paths[target] = [*paths[name], target]
+                queue.append(target)
+    return "import cycle: " + ", ".join(files[m][0] for m in members)  # unreachable for a true cycle
+
+
+def check_central_routes_run_no_sql(root: Path) -> list[str]:
+    """Central's route modules (and app.py, web.py) never import sqlmodel or sqlalchemy: queries are services'."""
+    return [
+        str(i)
+        for i in all_imports(root)
+        if i.path.startswith("central/")
+        and is_web_module(i.path)
+        and (i.under("sqlmodel") or i.under("sqlalchemy"))
+    ]
+
+
+def _names_a_central_route_module(module: str) -> bool:
+    parts = module.split(".")
+    return parts[0] == "central" and any(p == "routes" or p.endswith("_routes") for p in parts[1:])
+
+
+def check_only_central_app_imports_routes(root: Path) -> list[str]:
+    """Only central/app.py imports central's route modules (it wires them; nothing else reaches into them)."""
+    return [
+        str(i) for i in all_imports(root) if _names_a_central_route_module(i.module) and i.path != CENTRAL_APP
+    ]
+
+
+def check_central_folder_order(root: Path) -> list[str]:
+    """Each of central's folders imports only its own, the root base modules and the folders
+    `CENTRAL_MAY_IMPORT` gives it; a root base module imports no folder; a folder not in the order is reported."""
+    offenders = []
+    for i in all_imports(root):
+        if not i.path.startswith("central/") or i.path in CENTRAL_TOP:
+            continue
+        source = _central_folder(_module_name(i.path)[0], root)
+        target = _central_folder(i.module, root)
+        if source is not None and source not in CENTRAL_MAY_IMPORT:
+            offenders.append(f"{i.path}:1 is in central/{source}/, a folder not in the order")
+            continue
+        if target is None or target == source:
+            continue
+        if source is None or target not in CENTRAL_MAY_IMPORT[source]:
+            offenders.append(f"{i} (central/{source or '*.py'} may not import central/{target}/)")
+    return sorted(set(offenders), key=offenders.index)
+
+
+def test_no_import_cycle_in_central() -> None:
+    offenders = check_import_cycles(ROOT)
+    assert not offenders, _report("no module-level import cycle in central/", offenders)
+
+
+def test_central_routes_import_no_sql() -> None:
+    offenders = check_central_routes_run_no_sql(ROOT)
+    assert not offenders, _report("central's route modules never import sqlmodel or sqlalchemy", offenders)
+
+
+def test_only_central_app_imports_central_routes() -> None:
+    offenders = check_only_central_app_imports_routes(ROOT)
+    assert not offenders, _report("only central/app.py imports central's route modules", offenders)
+
+
+def test_central_folders_keep_their_order() -> None:
+    offenders = check_central_folder_order(ROOT)
+    assert not offenders, _report("central's folders import only the folders below them", offenders)
+
+
+def test_the_central_order_is_the_real_tree_and_a_dag() -> None:
+    """Guard against a vacuous pass: every folder of central is in the order (and only those), each may import only
+    folders listed before it, and the real code has route modules that app.py imports."""
+    folders = {p.name for p in (ROOT / "central").iterdir() if p.is_dir() and any(p.rglob("*.py"))}
+    assert folders == set(CENTRAL_MAY_IMPORT)
+    assert set(CENTRAL_ORDER) == set(CENTRAL_MAY_IMPORT) - {"migrations"}
+    for folder, allowed in CENTRAL_MAY_IMPORT.items():
+        if folder != "migrations":
+            assert all(CENTRAL_ORDER.index(a) < CENTRAL_ORDER.index(folder) for a in allowed), folder
+    modules = dict(iter_modules(ROOT))
+    app_imports = {i.module for i in imports_of(CENTRAL_APP, modules[CENTRAL_APP])}
+    assert sum(_names_a_central_route_module(m) for m in app_imports) >= len(CENTRAL_ORDER)
+    assert any(
+        _central_folder(i.module, ROOT) == "cases"
+        for i in all_imports(ROOT)
+        if i.path.startswith("central/sync/")
+    )
+
+
+CENTRAL_VIOLATIONS: list[tuple[Checker, dict[str, str], list[str]]] = [
+    # (checker, planted files, the findings expected)
+    (
+        check_import_cycles,
+        {
+            "central/a.py": '"""x."""\nfrom central.b import thing\n',
+            "central/b.py": '"""x."""\nimport central.a\n',
+        },
+        ["import cycle: central/a.py → central/b.py → central/a.py"],
+    ),
+    (
+        check_import_cycles,
+        {
+            "central/__init__.py": '"""x."""\n',
+            "central/cases/__init__.py": '"""x."""\nfrom central.cases.store import x\n',
+            "central/cases/store.py": '"""x."""\nfrom central.sync.ingest import y\n',
+            "central/sync/__init__.py": '"""x."""\n',
+            "central/sync/ingest.py": '"""x."""\nfrom central.cases import bulk\n',
+        },
+        [
+            "import cycle: central/cases/__init__.py → central/cases/store.py → central/sync/ingest.py → central/cases/__init__.py"
+        ],
+    ),
+    (
+        check_central_routes_run_no_sql,
+        {"central/hall/routes.py": '"""x."""\nfrom sqlmodel import select\n'},
+        ["central/hall/routes.py:2 imports sqlmodel.select"],
+    ),
+    (
+        check_central_routes_run_no_sql,
+        {"central/county/staff_routes.py": '"""x."""\n\n\ndef f():\n    import sqlalchemy\n'},
+        ["central/county/staff_routes.py:5 imports sqlalchemy"],
+    ),
+    (
+        check_only_central_app_imports_routes,
+        {"central/backoffice/work_routes.py": '"""x."""\nfrom central.hall.routes import ROUTES\n'},
+        ["central/backoffice/work_routes.py:2 imports central.hall.routes.ROUTES"],
+    ),
+    (
+        check_only_central_app_imports_routes,
+        {"central/cli.py": '"""x."""\nfrom central.sync import routes\n'},
+        ["central/cli.py:2 imports central.sync.routes"],
+    ),
+    (
+        check_central_folder_order,
+        {
+            "central/cases/store.py": '"""x."""\nfrom central.backoffice.workflow import decide_case\n',
+            "central/backoffice/x.py": "",
+        },
+        [
+            "central/cases/store.py:2 imports central.backoffice.workflow.decide_case"
+            " (central/cases may not import central/backoffice/)"
+        ],
+    ),
+    (
+        check_central_folder_order,
+        {
+            "central/models.py": '"""x."""\n\n\ndef f():\n    from central.sync import ingest\n',
+            "central/sync/ingest.py": "",
+        },
+        ["central/models.py:5 imports central.sync.ingest (central/*.py may not import central/sync/)"],
+    ),
+    (
+        check_central_folder_order,
+        {"central/reports/summary.py": '"""x."""\nfrom central.models import CaseRecord\n'},
+        ["central/reports/summary.py:1 is in central/reports/, a folder not in the order"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("checker", "files", "expected"), CENTRAL_VIOLATIONS)
+def test_central_checker_reports_a_planted_violation(
+    tmp_path: Path, checker: Checker, files: dict[str, str], expected: list[str]
+) -> None:
+    assert checker(_plant(tmp_path, files)) == expected
+
+
+CENTRAL_ALLOWED: list[tuple[Checker, dict[str, str]]] = [
+    (
+        check_import_cycles,
+        {
+            "central/a.py": '"""x."""\nfrom central.b import thing\n',
+            "central/b.py": '"""x."""\n\n\ndef f():\n    import central.a\n',  # deferred: not a module-level circle
+        },
+    ),
+    (
+        check_import_cycles,
+        {
+            "central/a.py": '"""x."""\nfrom typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from central.b import B\n',
+            "central/b.py": '"""x."""\nimport central.a\n',
+        },
+    ),
+    (
+        check_central_routes_run_no_sql,
+        {"central/hall/logistics.py": '"""x."""\nfrom sqlmodel import select\n'},
+    ),
+    (
+        check_only_central_app_imports_routes,
+        {"central/app.py": '"""x."""\nfrom central.sync import routes\n'},
+    ),
+    (
+        check_central_folder_order,
+        {
+            "central/sync/ingest.py": '"""x."""\nfrom central.cases.store import store_event\nfrom central import clock\n',
+            "central/cases/store.py": "",
+            "central/app.py": '"""x."""\nfrom central.backoffice import work_routes\n',
+            "central/backoffice/work_routes.py": "",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("checker", "files"), CENTRAL_ALLOWED)
+def test_central_checker_leaves_allowed_imports_alone(
+    tmp_path: Path, checker: Checker, files: dict[str, str]
+) -> None:
+    assert checker(_plant(tmp_path, files)) == []

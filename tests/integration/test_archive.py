@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from central.archive import on_blob_arrived
+from central.archive.service import on_blob_arrived
 from central.models import ArchiveRecord, EventRecord, NodeRecord
 from node.archive.service import (
     archive_case,

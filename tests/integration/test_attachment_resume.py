@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from central.attachments import AttachmentStore
 from central.models import BlobRecord
+from central.sync.attachments import AttachmentStore
 from node.boot import open_runtime
 from node.enrolment import enroll
 from node.intake.cases.materials import store_blob

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from central.audit import verify as verify_central
+from central.audit.service import verify as verify_central
 from node.audit.service import verify as verify_node
 from provisioning.county import StaffSpec, add_central_user, add_node, init_county
 from tests.conftest import Stack, login_central, login_node

@@ -10,24 +10,22 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from central.app import Central
-from central.deadlines import case_clock, load_calendar
-from central.departments import (
-    assign_member,
+from central.backoffice.clocks import refresh_case_clock, refresh_clocks
+from central.backoffice.deadlines import case_clock, load_calendar
+from central.backoffice.departments import assign_member, work_queue
+from central.backoffice.results import dispatch_result, make_result
+from central.backoffice.routing import route_pending
+from central.backoffice.supervision import findings
+from central.backoffice.workflow import (
     decide_routed_case,
     extend_case,
     give_opinion,
     pause_clock,
-    refresh_case_clock,
-    refresh_clocks,
     resume_clock,
-    route_pending,
-    work_queue,
 )
-from central.ingest import refresh_case, store_event
-from central.licences import dispatch_result, make_result
+from central.cases.store import refresh_case, store_event
 from central.models import BackofficeCaseRecord, CentralUser, DeadlineAlertRecord, EventRecord
-from central.supervision import findings
+from central.runtime import Central
 from node.sync.client import sync_once
 from protocol.errors import OneWindowError
 from protocol.events import CASE_DECIDED_ON_SPOT, CASE_ISSUED, Event

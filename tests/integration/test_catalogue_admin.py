@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 
 from sqlmodel import col, select
 
-from central.catalogue_admin import newest_catalogue
-from central.deadlines import case_clock, load_calendar
-from central.departments import load_case, route_pending
+from central.backoffice.deadlines import case_clock, load_calendar
+from central.backoffice.routing import route_pending
+from central.cases.queries import load_case
+from central.catalogue.service import newest_catalogue
 from central.models import CatalogueVersionRecord, DownEntryRecord
 from node.sync.client import sync_once
 from protocol.catalogue import catalogue_to_dict

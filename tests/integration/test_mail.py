@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import segno
 
-from central.attachments import AttachmentStore
-from central.backoffice import case_state as central_case_state
-from central.courier import import_courier_file
-from central.logistics import confirm_parcels, expected_parcels
+from central.cases.queries import case_state as central_case_state
+from central.hall.logistics import confirm_parcels, expected_parcels
+from central.sync.attachments import AttachmentStore
+from central.sync.courier import import_courier_file
 from node.archive.service import archive_case
 from node.intake.cases.applicants import Applicant
 from node.intake.cases.issuing import hand_to_logistics

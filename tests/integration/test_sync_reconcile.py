@@ -491,7 +491,7 @@ async def test_a_catalogue_version_the_county_publishes_reaches_the_node(stack: 
     cases; one with a bad signature is not applied and does not block the log."""
     import base64
 
-    from central.backoffice import append_down
+    from central.downlog import append_down
     from protocol.canonical import canonical_json
     from protocol.catalogue import catalogue_to_dict
 

@@ -15,11 +15,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
-from central.attachments import AttachmentStore
-from central.county import load_county, registry_stamp
-from central.courier import CourierImport, import_courier_file
-from central.ingest import _enrol
+from central.keys import load_county
 from central.models import CaseRecord, NodeRecord, QuarantineRecord, UpEntryRecord
+from central.registry import registry_stamp
+from central.sync.attachments import AttachmentStore
+from central.sync.courier import CourierImport, import_courier_file
+from central.sync.nodes import enrol as _enrol
 from node.archive.service import archive_case
 from node.boot import open_runtime
 from node.enrolment import EnrolmentError, enroll

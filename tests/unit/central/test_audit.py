@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
-from central.audit import record, search, verify
+from central.audit.service import record, search, verify
 from central.db import CentralDatabase, migrate, urls
 from protocol.audit import GENESIS, AuditEvent, AuditQuery
 from tests.support import postgres_database

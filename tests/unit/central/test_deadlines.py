@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from central.deadlines import WARNING_DAYS, case_clock, load_calendar, local_date
+from central.backoffice.deadlines import WARNING_DAYS, case_clock, load_calendar
+from central.clock import local_date
 from protocol.calendar import WorkingCalendar
 from protocol.events import ACCEPTED, APPROVED, CaseState, Decision
 

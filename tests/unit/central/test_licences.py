@@ -7,7 +7,7 @@ import itertools
 import subprocess
 from pathlib import Path
 
-from central.licences import result_pdf
+from central.backoffice.results import result_pdf
 from protocol.events import APPROVED, DENIED, CaseState, Decision
 from protocol.identifiers import licence_identifier, parse_licence_identifier
 from tests.support import require_tool

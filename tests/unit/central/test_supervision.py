@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from central.deadlines import load_calendar
-from central.supervision import case_findings
+from central.backoffice.deadlines import load_calendar
+from central.backoffice.supervision import case_findings
 from protocol.calendar import WorkingCalendar
 from protocol.events import (
     CASE_ACCEPTED,

@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 from protocol.canonical import canonical_json, parse_json
 from protocol.enrolment import sign_bundle, verify_bundle
 from protocol.errors import CATALOGUE, OneWindowError
-from protocol.events import CASE_ACCEPTED, CASE_DECIDED, CASE_RECEIVED, Event, fold
+from protocol.events import (
+    CASE_ACCEPTED,
+    CASE_DECIDED,
+    CASE_RECEIVED,
+    Event,
+    event_columns,
+    event_from_columns,
+    fold,
+)
 from protocol.hlc import HybridClock, physical_ms
 from protocol.ids import uuid7
 from protocol.keys import AgeIdentity, SigningKey, read_secret_file, write_secret_file
@@ -207,6 +215,14 @@ def _case_events() -> list[Event]:
         {"outcome": "approve", "department": "民政局", "decided_at": "t2"},
     )
     return [received, accepted, decided]
+
+
+def test_an_event_comes_back_whole_from_the_columns_it_is_stored_in() -> None:
+    for event in _case_events():
+        columns = event_columns(event)
+        stored = {name: value for name, value in columns.items() if name != "content_hash"}
+        back = event_from_columns(**stored)
+        assert back == event and back.content_hash == columns["content_hash"]
 
 
 def test_the_fold_gives_the_same_state_for_any_order_and_duplicates() -> None:

@@ -1,0 +1,272 @@
+"""Attachments arriving at central over tus 1.0 (core, creation, checksum, termination), and from courier files.
+
+A node uploads each blob as an age file encrypted to the county. The upload id is derived from the node, the
+plaintext hash and the hash of that age file, so creating the same upload twice (a lost answer, a crash) gives
+the same id, and a node that had to make a new age file starts a new upload. Each PATCH chunk is checked
+against its ``Upload-Checksum`` in memory and only then appended and fsynced, so the bytes on disk are always a
+correct prefix and the offset is simply the part file's size. When the last byte arrives central decrypts,
+decompresses where the node compressed, checks the plaintext against its declared SHA-256 and keeps it; a
+mismatch is recorded on the upload and the bytes are thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from central.archive.service import on_blob_arrived
+from central.keys import CountyKeys
+from central.models import BlobRecord, ExpectedBlobRecord, UploadRecord
+from central.sync.blobs import CentralBlobStore
+from protocol import age
+from protocol.errors import (
+    ATTACHMENT_MISMATCH,
+    NOT_FOUND,
+    UPLOAD_CHECKSUM_MISMATCH,
+    UPLOAD_OFFSET_CONFLICT,
+    VALIDATION,
+    OneWindowError,
+)
+from protocol.sync import checksum_matches
+
+#: The largest upload central takes (an age file of one attachment).
+MAX_UPLOAD = 2 * 1024 * 1024 * 1024
+#: The largest single PATCH body.
+MAX_CHUNK_BODY = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class AttachmentStore:
+    """Where central keeps attachments and partial uploads."""
+
+    data_dir: Path
+
+    @property
+    def blobs(self) -> CentralBlobStore:
+        return CentralBlobStore(self.data_dir / "blobs")
+
+    def part(self, upload_id: str) -> Path:
+        return self.data_dir / "uploads" / f"{upload_id}.part"
+
+
+def upload_id_for(node_id: str, sha256: str, spool_sha256: str) -> str:
+    return hashlib.sha256(f"{node_id}\x00{sha256}\x00{spool_sha256}".encode()).hexdigest()[:32]
+
+
+def _check_digest(value: str, name: str) -> str:
+    if len(value) != 64 or value.strip("0123456789abcdef"):
+        raise OneWindowError(VALIDATION, "must be 64 lowercase hex digits", field=name)
+    return value
+
+
+async def create_upload(
+    session: AsyncSession,
+    store: AttachmentStore,
+    *,
+    node_id: str,
+    length: int,
+    metadata: dict[str, str],
+    now: str,
+) -> tuple[UploadRecord, int, bool]:
+    """Create (or find again) an upload; returns it, its offset, and whether central already has the blob."""
+    sha256 = _check_digest(metadata.get("sha256", ""), "Upload-Metadata.sha256")
+    spool = _check_digest(metadata.get("spool_sha256", ""), "Upload-Metadata.spool_sha256")
+    if not 0 < length <= MAX_UPLOAD:
+        raise OneWindowError(VALIDATION, f"must be 1 … {MAX_UPLOAD}", field="Upload-Length")
+    compression = metadata.get("compression", "")
+    if compression not in ("", "zlib"):
+        raise OneWindowError(VALIDATION, f"unknown compression {compression!r}", field="Upload-Metadata")
+    upload_id = upload_id_for(node_id, sha256, spool)
+    record = await session.get(UploadRecord, upload_id)
+    if record is None:
+        record = UploadRecord(
+            upload_id=upload_id,
+            node_id=node_id,
+            sha256=sha256,
+            length=length,
+            media_type=metadata.get("media_type", "application/octet-stream")[:100],
+            filename=metadata.get("filename", sha256)[:200],
+            compression=compression,
+            created_at=now,
+        )
+        session.add(record)
+        await session.flush()
+    present = await session.get(BlobRecord, sha256) is not None and store.blobs.exists(sha256)
+    return record, current_offset(store, record), present
+
+
+def current_offset(store: AttachmentStore, record: UploadRecord) -> int:
+    if record.completed_at is not None:
+        return record.length
+    part = store.part(record.upload_id)
+    return part.stat().st_size if part.exists() else 0
+
+
+async def find_upload(session: AsyncSession, upload_id: str, node_id: str) -> UploadRecord:
+    record = (
+        await session.exec(select(UploadRecord).where(UploadRecord.upload_id == upload_id).with_for_update())
+    ).first()
+    if record is None or record.node_id != node_id:
+        raise OneWindowError(NOT_FOUND, f"upload {upload_id} not found", field="upload_id")
+    return record
+
+
+async def append_chunk(
+    session: AsyncSession,
+    county: CountyKeys,
+    store: AttachmentStore,
+    record: UploadRecord,
+    *,
+    offset: int,
+    chunk: bytes,
+    checksum: str,
+    now: str,
+) -> int:
+    """Append one verified chunk at `offset` (the upload row is locked by the caller's transaction)."""
+    current = current_offset(store, record)
+    if offset != current:
+        raise OneWindowError(
+            UPLOAD_OFFSET_CONFLICT, f"offset {offset}, central has {current}", field="Upload-Offset"
+        )
+    if record.completed_at is not None:
+        return record.length
+    if checksum and not checksum_matches(checksum, chunk):
+        raise OneWindowError(UPLOAD_CHECKSUM_MISMATCH, "chunk does not match", field="Upload-Checksum")
+    if current + len(chunk) > record.length:
+        raise OneWindowError(VALIDATION, "past Upload-Length", field="Upload-Offset")
+    part = store.part(record.upload_id)
+    await asyncio.to_thread(_append, part, chunk)
+    return await finish_if_whole(session, county, store, record, now=now)
+
+
+async def finish_if_whole(
+    session: AsyncSession, county: CountyKeys, store: AttachmentStore, record: UploadRecord, *, now: str
+) -> int:
+    """Complete an upload whose bytes have all arrived (decrypt, verify, keep the blob); returns the offset.
+
+    Called after the last chunk and again by every HEAD, so an upload whose last chunk reached the disk just
+    before central died (the completing transaction never committed) is completed when the node asks where it
+    stands, instead of being reported whole while central has no blob."""
+    current = current_offset(store, record)
+    if record.completed_at is not None or current != record.length:
+        return current
+    part = store.part(record.upload_id)
+    ciphertext = await asyncio.to_thread(part.read_bytes)
+    try:
+        await complete_blob(
+            session,
+            county,
+            store,
+            node_id=record.node_id,
+            sha256=record.sha256,
+            media_type=record.media_type,
+            filename=record.filename,
+            compression=record.compression,
+            ciphertext=ciphertext,
+            now=now,
+        )
+    except OneWindowError:
+        part.unlink(missing_ok=True)  # the next try starts over with a fresh age file
+        raise
+    record.completed_at = now
+    session.add(record)
+    part.unlink(missing_ok=True)
+    return record.length
+
+
+def _append(part: Path, chunk: bytes) -> None:
+    # No fsync per chunk: a process crash keeps what the kernel has; a power cut that loses or zeroes the tail
+    # makes the final hash check fail and the node starts the upload again. The blob itself is fsynced.
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with part.open("ab") as handle:
+        handle.write(chunk)
+
+
+async def complete_blob(
+    session: AsyncSession,
+    county: CountyKeys,
+    store: AttachmentStore,
+    *,
+    node_id: str,
+    sha256: str,
+    media_type: str,
+    filename: str,
+    compression: str,
+    ciphertext: bytes,
+    now: str,
+) -> bool:
+    """Decrypt, decompress, verify and keep one attachment; False when central already had it."""
+    if await session.get(BlobRecord, sha256) is not None and store.blobs.exists(sha256):
+        return False
+
+    def open_blob() -> bytes:
+        plaintext = age.decrypt(ciphertext, [i.raw for i in county.age_identities])
+        return zlib.decompress(plaintext) if compression == "zlib" else plaintext
+
+    try:
+        data = await asyncio.to_thread(open_blob)
+    except (age.AgeError, zlib.error) as exc:
+        raise OneWindowError(ATTACHMENT_MISMATCH, f"{sha256}: {exc}", field="attachment") from exc
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise OneWindowError(ATTACHMENT_MISMATCH, f"{sha256}: plaintext hash differs", field="attachment")
+    await asyncio.to_thread(store.blobs.put, sha256, data)
+    if await session.get(BlobRecord, sha256) is None:
+        session.add(
+            BlobRecord(
+                sha256=sha256,
+                node_id=node_id,
+                size=len(data),
+                media_type=media_type,
+                filename=filename,
+                received_at=now,
+            )
+        )
+        await session.flush()
+    # An archive package is checked again and confirmed to its node (other attachments: nothing more to do).
+    await on_blob_arrived(
+        session, county, node_id=node_id, sha256=sha256, media_type=media_type, filename=filename, data=data
+    )
+    return True
+
+
+async def terminate_upload(session: AsyncSession, store: AttachmentStore, record: UploadRecord) -> None:
+    """tus termination: forget an unfinished upload and its bytes."""
+    store.part(record.upload_id).unlink(missing_ok=True)
+    if record.completed_at is None:
+        await session.delete(record)
+
+
+async def missing_blobs(
+    session: AsyncSession, store: AttachmentStore, node_id: str, limit: int = 1000
+) -> list[str]:
+    """Attachments the node's events refer to that central has no record of (never arrived, or lost when
+    central's database was restored from an older backup)."""
+    rows = (
+        await session.exec(
+            select(ExpectedBlobRecord.sha256)
+            .outerjoin(BlobRecord, col(BlobRecord.sha256) == col(ExpectedBlobRecord.sha256))
+            .where(ExpectedBlobRecord.node_id == node_id, col(BlobRecord.sha256).is_(None))
+            .limit(limit)
+        )
+    ).all()
+    return list(rows)
+
+
+async def blob_counts(session: AsyncSession, node_id: str) -> tuple[int, int]:
+    """(attachments expected from the node, attachments arrived from it)."""
+    expected = (
+        await session.exec(
+            select(func.count()).select_from(ExpectedBlobRecord).where(ExpectedBlobRecord.node_id == node_id)
+        )
+    ).one()
+    arrived = (
+        await session.exec(select(func.count()).select_from(BlobRecord).where(BlobRecord.node_id == node_id))
+    ).one()
+    return int(expected), int(arrived)
