@@ -23,10 +23,14 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, NoReturn, TypeVar
 
+#: China Standard Time (UTC+8, no daylight saving): the zone every legal date and working day is counted in.
+CST = timezone(timedelta(hours=8), "CST")
+
 __all__ = [
+    "CST",
     "CalendarError",
     "CalendarYear",
     "HolidayPeriod",

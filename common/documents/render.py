@@ -1,0 +1,50 @@
+"""Rendering official PDFs in a worker process, so printing a document never stalls the server.
+
+A notice takes about half a second of pure-Python CPU (fpdf2 and fontTools subsetting the CJK font). In a
+thread it holds the interpreter most of that time, and with several windows printing at once every other
+request of the node waited behind it (issue 11: receive p50 of seconds with twenty tablets). The document is
+composed in the node (quick, it reads the case and the blob store) and only the rendering goes to one worker
+process, started on first use (that first notice takes a second or two more); its fonts stay loaded there
+for the life of the node. Should the worker die, the next render starts a
+new one, and that render happens in a thread meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from common.documents.pdf import OfficialDocument, render_pdf
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # spawn, not fork: the node has threads (database, devices) that a forked child must not inherit.
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return _pool
+
+
+def _discard(broken: ProcessPoolExecutor) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+async def render_document(document: OfficialDocument) -> bytes:
+    """The PDF of `document`, rendered in the worker process."""
+    pool = _executor()
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, render_pdf, document)
+    except BrokenProcessPool:
+        _discard(pool)
+        return await asyncio.to_thread(render_pdf, document)
