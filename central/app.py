@@ -14,13 +14,13 @@ from typing import Any
 
 from litestar import Litestar, MediaType, Request, get
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+import common.web as common_web
 from central.archive import routes as archive_routes
 from central.audit import routes as audit_routes
 from central.backoffice import (
@@ -40,9 +40,8 @@ from central.registry import import_registry, registry_stamp
 from central.runtime import Central
 from central.settings import CentralSettings
 from central.sync import routes as sync_routes
-from central.web import http_exception_handler, problem_handler, template_setup
+from central.web import PROBLEMS, template_setup
 from protocol.catalogue import catalogue_from_dict
-from protocol.errors import OneWindowError
 
 
 async def _refresh_registry(request: Request[Any, Any, State]) -> None:
@@ -109,7 +108,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             *audit_routes.ROUTES,
             home,
             healthz,
-            create_static_files_router(path="/static", directories=[static]),
+            create_static_files_router(path="/static", directories=[static, common_web.STATIC]),
         ],
         lifespan=[lifespan, work_routes.jobs_lifespan()],
         before_request=_refresh_registry,
@@ -118,14 +117,11 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
         ],
         template_config=TemplateConfig(
-            directory=templates,
+            directory=[templates, common_web.TEMPLATES],
             engine=JinjaTemplateEngine,
             engine_callback=template_setup,
         ),
-        exception_handlers={
-            OneWindowError: problem_handler,
-            HTTPException: http_exception_handler,
-        },
+        exception_handlers=PROBLEMS.handlers(),
         guards=[auth_routes.login_guard(settings.session_policy)],  # every route: a live login or public
         state=State({"now": now or utc_now}),
         request_max_body_size=64 * 1024 * 1024,

@@ -6,6 +6,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, MetaData, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from common.audit import AUDIT_INDEXES, AuditColumns
+
 
 class CentralTable(SQLModel):
     metadata = MetaData()
@@ -367,28 +369,8 @@ class CatalogueVersionRecord(CentralTable, table=True):
 # ---- the audit trail (R-SEC-2): rules in protocol.audit, appends and checks in central.audit.service -------
 
 
-class AuditEntry(CentralTable, table=True):
-    """One audited request: who (actor, role), what (action, method, path, route, object), outcome (status)."""
+class AuditEntry(AuditColumns, CentralTable, table=True):
+    """One audited request (columns: `common.audit.AuditColumns`)."""
 
     __tablename__ = "audit_entry"
-    __table_args__ = (
-        Index("ix_audit_at", "at"),
-        Index("ix_audit_actor", "actor", "id"),
-        Index("ix_audit_object", "object_id", "id"),
-        Index("ix_audit_action", "action", "id"),
-    )
-    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})  # gap-free from 1
-    at: str  # UTC ISO with milliseconds
-    actor: str  # username; for a failed login, the username that was tried
-    role: str
-    action: str  # protocol.audit.ACTION_LABELS
-    method: str
-    path: str
-    route: str  # the route template, e.g. /cases/{case_id}
-    query: str  # parameter names only, never values
-    object_type: str
-    object_id: str
-    status: int
-    client: str
-    prev_hash: str
-    entry_hash: str
+    __table_args__ = tuple(Index(name, *columns) for name, columns in AUDIT_INDEXES)

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, MediaType, get
-from litestar.exceptions import HTTPException
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+import common.web as common_web
 from node import auth_routes
 from node.archive import routes as archive_routes
 from node.archive.service import archive_loop
@@ -36,8 +36,7 @@ from node.settings import NodeSettings
 from node.sync import routes as sync_routes
 from node.sync.client import sync_loop
 from node.trust.identity import NodeIdentity, load_identity
-from node.web import http_error_handler, problem_handler
-from protocol.errors import OneWindowError
+from node.web import PROBLEMS
 from protocol.hlc import local_display
 
 
@@ -138,7 +137,7 @@ def create_app(
         *sync_routes.ROUTES,
         *audit_routes.ROUTES,
         healthz,
-        create_static_files_router(path="/static", directories=[static]),
+        create_static_files_router(path="/static", directories=[static, common_web.STATIC]),
     ]
     return Litestar(
         route_handlers=route_handlers,
@@ -148,9 +147,11 @@ def create_app(
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
         ],
         template_config=TemplateConfig(
-            directory=templates, engine=JinjaTemplateEngine, engine_callback=template_globals
+            directory=[templates, common_web.TEMPLATES],
+            engine=JinjaTemplateEngine,
+            engine_callback=template_globals,
         ),
         guards=[auth_routes.login_guard(settings.session_policy)],  # every route: a live login or public
-        exception_handlers={OneWindowError: problem_handler, HTTPException: http_error_handler},
+        exception_handlers=PROBLEMS.handlers(),
         request_max_body_size=32 * 1024 * 1024,
     )

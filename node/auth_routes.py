@@ -123,7 +123,14 @@ async def _refusal(
 
 
 def _login_context(request: Request[Any, Any, State], next_path: Any, error: str | None) -> dict[str, Any]:
-    return {"next": next_path, "error": error, "centre": runtime_of(request).identity.name}
+    identity = runtime_of(request).identity
+    return {
+        "heading": "工作人员登录",
+        "subtitle": f"{identity.county_name} · {identity.name}",
+        "note": "断网时也可登录：账号由县中心下发，在本机离线核验。",
+        "next": next_path,
+        "error": error,
+    }
 
 
 @get("/login", media_type=MediaType.HTML)
@@ -131,7 +138,7 @@ async def login_page(
     request: Request[Any, Any, State], next: FromQuery[str] = "/cases", why: FromQuery[str] = ""
 ) -> Template:
     return Template(
-        template_name="login.html", context=_login_context(request, next, SESSION_REFUSALS.get(why))
+        template_name="common/login.html", context=_login_context(request, next, SESSION_REFUSALS.get(why))
     )
 
 
@@ -145,7 +152,7 @@ async def login_submit(request: Request[Any, Any, State]) -> Response[Any]:
         )
     except OneWindowError as exc:
         context = _login_context(request, form.get("next", "/cases"), exc.reason)
-        return Template(template_name="login.html", context=context, status_code=exc.problem.status)
+        return Template(template_name="common/login.html", context=context, status_code=exc.problem.status)
     _start_session(request, staff)
     target = str(form.get("next") or "/cases")
     return Redirect(path=target if target.startswith("/") and not target.startswith("//") else "/cases")

@@ -1,5 +1,6 @@
 """Web plumbing shared by the node's route modules: who is logged in (and as which actor, at which window), the
-form inputs every page parses the same way (a drawn signature, a date), problem responses."""
+form inputs every page parses the same way (a drawn signature, a date), problem responses. `current_user` and
+the problem responses are both apps' (`common.web`)."""
 
 from __future__ import annotations
 
@@ -7,33 +8,24 @@ import base64
 import binascii
 from datetime import date
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
-from litestar import Request, Response
+from litestar import Request
 from litestar.datastructures import State
-from litestar.exceptions import HTTPException, ValidationException
-from litestar.response import Redirect
 
+from common.web.problems import ProblemResponses
+from common.web.session import current_user
 from node.runtime import NodeRuntime
 from node.staff import Actor
-from protocol.errors import (
-    AUTH_REQUIRED,
-    FILE_REJECTED,
-    FORBIDDEN,
-    MALFORMED_REQUEST,
-    SESSION_EXPIRED,
-    VALIDATION,
-    OneWindowError,
-)
+from protocol.errors import FILE_REJECTED, MALFORMED_REQUEST, VALIDATION, OneWindowError
+
+#: The node's problem responses: `/api/` clients get problem+json, pages the login page (`common.web`).
+PROBLEMS = ProblemResponses(api_prefixes=("/api/",))
 
 
 def runtime_of(request: Request[Any, Any, State]) -> NodeRuntime:
     runtime: NodeRuntime = request.app.state.runtime
     return runtime
-
-
-def wants_html(request: Request[Any, Any, State]) -> bool:
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
 def actor_of(user: dict[str, str]) -> Actor:
@@ -49,16 +41,6 @@ CATEGORIES_COOKIE = "ow_window_categories"
 def window_name(request: Request[Any, Any, State]) -> str:
     """The name of the window this tablet sits at (set on the window page), or ""."""
     return unquote(request.cookies.get(WINDOW_COOKIE, "")).strip()
-
-
-def current_user(request: Request[Any, Any, State], *roles: str) -> dict[str, str]:
-    """The logged-in staff member; OW-1101 when nobody is, OW-1102 when the role may not do this."""
-    user = request.session.get("user") if request.scope.get("session") is not None else None
-    if not user:
-        raise OneWindowError(AUTH_REQUIRED, "请先登录")
-    if roles and user["role"] not in roles:
-        raise OneWindowError(FORBIDDEN, "您的岗位不能进行此操作", field="role")
-    return dict(user)
 
 
 def decode_png(value: object, field: str) -> bytes | None:
@@ -82,36 +64,14 @@ def parse_day(value: object, field: str) -> date:
         raise OneWindowError(VALIDATION, "日期格式应为 年-月-日，如 2026-12-01", field=field) from None
 
 
-def problem_handler(request: Request[Any, Any, State], exc: OneWindowError) -> Response[Any]:
-    if exc.problem in (AUTH_REQUIRED, SESSION_EXPIRED) and wants_html(request):
-        why = f"&why={exc.extra['why']}" if exc.extra.get("why") else ""  # the login page says why
-        return Redirect(path=f"/login?next={quote(request.url.path)}{why}")
-    return Response(
-        content=exc.to_problem_json(), status_code=exc.problem.status, media_type="application/problem+json"
-    )
-
-
-def validation_handler(request: Request[Any, Any, State], exc: ValidationException) -> Response[Any]:
-    extra = exc.extra if isinstance(exc.extra, list) else []
-    field = extra[0].get("key") if extra and isinstance(extra[0], dict) else None
-    detail = (
-        "请求内容不是有效的 JSON"
-        if "JSON" in str(exc.detail) or "decode" in str(exc.detail).lower()
-        else str(exc.detail)
-    )
-    return problem_handler(request, OneWindowError(MALFORMED_REQUEST, detail, field=field or "body"))
-
-
-def http_error_handler(request: Request[Any, Any, State], exc: HTTPException) -> Response[Any]:
-    """Framework-level client errors (malformed JSON, body too large …) in the same problem format."""
-    if isinstance(exc, ValidationException):
-        return validation_handler(request, exc)
-    if exc.status_code >= 500:
-        raise exc
-    detail = "请求内容不是有效的 JSON" if "JSON" in str(exc.detail) else str(exc.detail)
-    error = OneWindowError(MALFORMED_REQUEST, detail, field="body")
-    return Response(
-        content={**error.to_problem_json(), "status": exc.status_code},
-        status_code=exc.status_code,
-        media_type="application/problem+json",
-    )
+__all__ = [
+    "CATEGORIES_COOKIE",
+    "PROBLEMS",
+    "WINDOW_COOKIE",
+    "actor_of",
+    "current_user",
+    "decode_png",
+    "parse_day",
+    "runtime_of",
+    "window_name",
+]

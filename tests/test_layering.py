@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("protocol", "node", "central", "provisioning")
+PACKAGES = ("protocol", "common", "node", "central", "provisioning")
 
 # What `protocol` may depend on besides the standard library and itself.
 PROTOCOL_THIRD_PARTY = frozenset({"cryptography"})
@@ -120,9 +120,14 @@ def _filename(path: str) -> str:
 
 
 def is_web_module(path: str) -> bool:
-    """Route/app modules: the only ones allowed to import litestar."""
+    """Route/app modules, and the web chrome both apps share (`common/web/`): the only ones allowed to import
+    litestar."""
     name = _filename(path)
-    return name in ("app.py", "routes.py", "web.py") or name.endswith("_routes.py")
+    return (
+        name in ("app.py", "routes.py", "web.py")
+        or name.endswith("_routes.py")
+        or path.startswith("common/web/")
+    )
 
 
 def _is_web_module_name(module: str) -> bool:
@@ -157,6 +162,29 @@ def check_node_central_separation(root: Path) -> list[str]:
 def check_litestar_only_in_web_modules(root: Path) -> list[str]:
     """Only app.py, routes.py, *_routes.py and web.py import litestar."""
     return [str(i) for i in all_imports(root) if i.under("litestar") and not is_web_module(i.path)]
+
+
+def check_common_imports(root: Path) -> list[str]:
+    """`common` (what both apps share) never imports `node`, `central` or `provisioning`."""
+    return [
+        str(i)
+        for i in all_imports(root)
+        if i.path.startswith("common/") and (i.under("node") or i.under("central") or i.under("provisioning"))
+    ]
+
+
+#: The one module that may call the PDF engine's synchronous `render_pdf`: the worker door, off the event loop.
+RENDER_DOOR = "common/documents/render.py"
+
+
+def check_rendering_only_through_the_worker(root: Path) -> list[str]:
+    """Official documents render only in the worker process (`common.documents.render.render_document`): no
+    other module imports the engine's synchronous `render_pdf`, which would run it on the event loop."""
+    return [
+        str(i)
+        for i in all_imports(root)
+        if i.module == "common.documents.pdf.render_pdf" and i.path != RENDER_DOOR
+    ]
 
 
 def check_usb_only_in_devices(root: Path) -> list[str]:
@@ -232,6 +260,24 @@ def test_only_route_and_app_modules_import_litestar() -> None:
     assert not offenders, _report(
         "only app.py, routes.py, *_routes.py and web.py may import litestar", offenders
     )
+
+
+def test_common_never_imports_the_deployables() -> None:
+    offenders = check_common_imports(ROOT)
+    assert not offenders, _report("common may not import node, central or provisioning", offenders)
+
+
+def test_documents_render_only_through_the_worker() -> None:
+    offenders = check_rendering_only_through_the_worker(ROOT)
+    assert not offenders, _report(f"only {RENDER_DOOR} may import render_pdf", offenders)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_import_cycle_in_any_package(package: str) -> None:
+    """Across packages the rules above keep imports one-way (protocol ← common ← node | central ← provisioning);
+    inside each, no module-level circle."""
+    offenders = check_import_cycles(ROOT, package)
+    assert not offenders, _report(f"no import cycle in {package}/", offenders)
 
 
 def test_only_devices_import_usb() -> None:
@@ -328,6 +374,36 @@ VIOLATIONS: list[tuple[Checker, str, str, str]] = [
         "node/sync/bad.py:2 imports usb.core",
     ),
     (
+        check_common_imports,
+        "common/web/bad.py",
+        '"""x."""\nfrom node.web import runtime_of\n',
+        "common/web/bad.py:2 imports node.web.runtime_of",
+    ),
+    (
+        check_common_imports,
+        "common/documents/bad.py",
+        '"""x."""\n\n\ndef f():\n    import central.clock\n',
+        "common/documents/bad.py:5 imports central.clock",
+    ),
+    (
+        check_protocol_imports,
+        "protocol/bad.py",
+        '"""x."""\nfrom common.documents.pdf import OfficialDocument\n',
+        "protocol/bad.py:2 imports common.documents.pdf.OfficialDocument",
+    ),
+    (
+        check_rendering_only_through_the_worker,
+        "node/archive/service.py",
+        '"""x."""\nfrom common.documents.pdf import OfficialDocument, render_pdf\n',
+        "node/archive/service.py:2 imports common.documents.pdf.render_pdf",
+    ),
+    (
+        check_litestar_only_in_web_modules,
+        "common/documents/bad.py",
+        '"""x."""\nimport litestar\n',
+        "common/documents/bad.py:2 imports litestar",
+    ),
+    (
         check_watchfiles_only_in_watcher,
         "node/devices/folder.py",
         '"""x."""\nfrom watchfiles import awatch\n',
@@ -386,6 +462,18 @@ ALLOWED: list[tuple[Checker, str, str]] = [
     (check_litestar_only_in_web_modules, "node/intake/routes.py", '"""x."""\nimport litestar\n'),
     (check_litestar_only_in_web_modules, "node/auth_routes.py", '"""x."""\nimport litestar\n'),
     (check_litestar_only_in_web_modules, "node/web.py", '"""x."""\nimport litestar\n'),
+    (check_litestar_only_in_web_modules, "common/web/problems.py", '"""x."""\nimport litestar\n'),
+    (check_common_imports, "common/web/ok.py", '"""x."""\nfrom protocol.errors import OneWindowError\n'),
+    (
+        check_rendering_only_through_the_worker,
+        "common/documents/render.py",
+        '"""x."""\nfrom common.documents.pdf import OfficialDocument, render_pdf\n',
+    ),
+    (
+        check_rendering_only_through_the_worker,
+        "node/intake/documents/notices.py",
+        '"""x."""\nfrom common.documents.pdf import OfficialDocument\nfrom common.documents.render import render_document\n',
+    ),
     (check_usb_only_in_devices, "node/devices/idcard.py", '"""x."""\nimport usb.core\n'),
     (check_watchfiles_only_in_watcher, "node/devices/watcher.py", '"""x."""\nimport watchfiles\n'),
     (
@@ -476,77 +564,10 @@ def _is_route_module_name(module: str) -> bool:
     return last == "routes" or last.endswith("_routes")
 
 
-def _node_modules(root: Path) -> dict[str, tuple[str, Path]]:
-    """Dotted name → (repository-relative path, file) of every module under node/."""
-    found = {}
-    for rel, file in iter_modules(root):
-        if rel.startswith("node/"):
-            found[_module_name(rel)[0]] = (rel, file)
-    return found
-
-
-def _module_level_imports(rel: str, file: Path) -> list[Import]:
-    """The imports a module runs when it is imported: at its top level (also under `if`/`try` there), not
-    inside functions or classes."""
-    tree = ast.parse(file.read_text(encoding="utf-8"), filename=str(file))
-    top = {id(n) for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom)}
-    for scope in ast.walk(tree):
-        if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
-            top -= {id(n) for n in ast.walk(scope) if isinstance(n, ast.Import | ast.ImportFrom)}
-    lines = {n.lineno for n in ast.walk(tree) if id(n) in top and isinstance(n, ast.stmt)}
-    return [i for i in imports_of(rel, file) if i.line in lines]
-
-
-def _target_module(imported: str, modules: dict[str, tuple[str, Path]]) -> str | None:
-    """The node module an import loads: `from a.b import c` names module a.b.c when there is one, else a.b."""
-    if imported in modules:
-        return imported
-    parent = imported.rsplit(".", 1)[0]
-    return parent if parent in modules else None
-
-
 def check_node_import_cycles(root: Path) -> list[str]:
     """No import cycle among node's modules at module level (a function-local import that hides one counts
     under the folder order instead)."""
-    modules = _node_modules(root)
-    graph: dict[str, set[str]] = {name: set() for name in modules}
-    for name, (rel, file) in modules.items():
-        for i in _module_level_imports(rel, file):
-            target = _target_module(i.module, modules) if i.under("node") else None
-            if target is not None and target != name:
-                graph[name].add(target)
-    cycles: list[str] = []
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-
-    def visit(name: str) -> None:  # Tarjan's strongly connected components
-        index[name] = low[name] = len(index)
-        stack.append(name)
-        on_stack.add(name)
-        for target in sorted(graph[name]):
-            if target not in index:
-                visit(target)
-                low[name] = min(low[name], low[target])
-            elif target in on_stack:
-                low[name] = min(low[name], index[target])
-        if low[name] == index[name]:
-            component = []
-            while True:
-                member = stack.pop()
-                on_stack.discard(member)
-                component.append(member)
-                if member == name:
-                    break
-            if len(component) > 1:
-                members = sorted(component)
-                cycles.append("import cycle among " + ", ".join(members))
-
-    for name in sorted(graph):
-        if name not in index:
-            visit(name)
-    return sorted(cycles)
+    return check_import_cycles(root, "node")
 
 
 def check_node_routes_run_no_sql(root: Path) -> list[str]:
@@ -610,11 +631,6 @@ def check_node_folder_order(root: Path) -> list[str]:
     return offenders
 
 
-def test_node_has_no_import_cycle() -> None:
-    offenders = check_node_import_cycles(ROOT)
-    assert not offenders, _report("node has no import cycle at module level", offenders)
-
-
 def test_node_routes_never_touch_the_database() -> None:
     offenders = check_node_routes_run_no_sql(ROOT)
     assert not offenders, _report(
@@ -658,7 +674,7 @@ NODE_VIOLATIONS: list[tuple[Checker, dict[str, str], list[str]]] = [
             "node/models.py": '"""x."""\nfrom node.devices import models as device_models\n',
             "node/devices/models.py": '"""x."""\nfrom node.models import NodeTable\n',
         },
-        ["import cycle among node.devices.models, node.models"],
+        ["import cycle: node/devices/models.py → node/models.py → node/devices/models.py"],
     ),
     (
         check_node_routes_run_no_sql,
@@ -815,7 +831,9 @@ def module_level_imports(rel: str, file: Path) -> list[Import]:
 
 
 def check_import_cycles(root: Path, package: str = "central") -> list[str]:
-    """No circle of module-level imports inside `package` (importing a module also imports its packages)."""
+    """No circle of module-level imports inside `package` (importing a module also imports its packages, but
+    not its own enclosing packages: they are initialised before it, so a package `__init__` that re-exports its
+    submodules is no circle)."""
     files = {
         _module_name(rel)[0]: (rel, file) for rel, file in iter_modules(root) if rel.startswith(package + "/")
     }
@@ -827,7 +845,7 @@ def check_import_cycles(root: Path, package: str = "central") -> list[str]:
                 len(parts), 0, -1
             ):  # the module itself (a name it imports is dropped) and its packages
                 target = ".".join(parts[:end])
-                if target in files and target != name:
+                if target in files and target != name and not name.startswith(target + "."):
                     edges[name].add(target)
     cycles: list[str] = []
     index: dict[str, int] = {}

@@ -11,11 +11,8 @@ department's own code + ``001`` is used (recorded in the licence, replaceable on
 from __future__ import annotations
 
 from datetime import datetime
-from io import BytesIO
-from pathlib import Path
 from typing import Any
 
-from fpdf import FPDF
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -25,6 +22,8 @@ from central.cases.record import record_central_event
 from central.clock import CST, iso
 from central.keys import CountyKeys
 from central.models import LicenceRecord, LicenceSerialRecord, NodeRecord, ResultDocumentRecord
+from common.documents.pdf import Block, Fields, OfficialDocument, Paragraph
+from common.documents.render import render_document
 from protocol.catalogue import Catalogue
 from protocol.errors import INVALID_TRANSITION, NOT_FOUND, OneWindowError
 from protocol.events import APPROVED, CASE_LICENCE_ISSUED, CASE_RESULT_DISPATCHED, RESULT_READY, CaseState
@@ -35,34 +34,6 @@ APPEAL_RIGHTS = (
     "如不服本决定，可以自收到本决定书之日起六十日内向{organ}申请行政复议，"
     "或者自收到本决定书之日起六个月内依法向人民法院提起行政诉讼。"
 )
-
-
-def _fonts() -> tuple[Path, Path]:
-    import pylopdf_fonts_zh_cn
-
-    base = Path(pylopdf_fonts_zh_cn.__file__).parent
-    return base / "NotoSerifSC-Regular.otf", base / "NotoSansSC-Regular.otf"
-
-
-_NO_LINE_START = frozenset("，。、；：！？）》」』”’")
-
-
-def _wrap(pdf: FPDF, text: str, first_width: float, width: float) -> list[str]:
-    """Break text into lines that fit, never starting a line with closing punctuation (禁则)."""
-    lines: list[str] = []
-    current = ""
-    for char in text:
-        limit = first_width if not lines else width
-        if current and pdf.get_string_width(current + char) > limit:
-            if char in _NO_LINE_START:  # hang the mark on this line rather than start the next with it
-                current += char
-                continue
-            lines.append(current)
-            current = ""
-        current += char
-    if current:
-        lines.append(current)
-    return lines
 
 
 async def next_serial(session: AsyncSession, key: str, year: int) -> int:
@@ -82,31 +53,30 @@ async def next_serial(session: AsyncSession, key: str, year: int) -> int:
     return row.last
 
 
-def result_pdf(
+def decision_document(
     state: CaseState,
     *,
     county_name: str,
     number: str,
     licence: str = "",
     reconsideration_organ: str = "",
-) -> bytes:
-    """准予/不予许可决定书 as an A4 PDF with an embedded CJK font."""
+) -> OfficialDocument:
+    """准予/不予许可决定书 as a document for the shared engine (`common.documents.pdf`): the decision, the case's
+    particulars, the e-licence identifier on an approval, the appeal rights on a denial."""
     assert state.decision is not None
-    serif, sans = _fonts()
-    pdf = FPDF(format="A4")
-    pdf.set_margins(28, 30, 26)
-    pdf.add_font("serif", "", str(serif))
-    pdf.add_font("sans", "", str(sans))
-    pdf.add_page()
     approve = state.decision.outcome == "approve"
-    title = "准予许可决定书" if approve else "不予许可决定书"
-    pdf.set_font("sans", size=20)
-    pdf.cell(0, 14, title, align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("serif", size=11)
-    pdf.cell(0, 8, number, align="C", new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
-    pdf.set_font("serif", size=13)
     applicant = str(state.applicant.get("name", ""))
+    reason = state.decision.reason.rstrip("。.； ")
+    decided_on = (
+        datetime.fromisoformat(state.decision.decided_at.replace("Z", "+00:00")).astimezone(CST).date()
+    )
+    if approve:
+        body = f"你（单位）申请的“{state.item_name}”，经审查，符合法定条件，决定准予许可。"
+        if reason:
+            body += f"审查意见：{reason}。"
+    else:
+        organ = reconsideration_organ or f"{county_name}人民政府"
+        body = f"你（单位）申请的“{state.item_name}”，经审查，决定不予许可。理由：{reason}。"
     rows = [
         ("申请人", applicant),
         ("办件编号", state.case_number),
@@ -116,39 +86,22 @@ def result_pdf(
         ("决定部门", state.decision.department),
         ("决定日期", state.decision.decided_at[:10]),
     ]
-    for label, value in rows:
-        pdf.set_font("sans", size=11)
-        pdf.cell(32, 9, label, border=1)
-        pdf.set_font("serif", size=11)
-        pdf.multi_cell(0, 9, value or "—", border=1, new_x="LMARGIN", new_y="NEXT")
-    if licence:  # the identifier is long: its own full-width row, label above value
-        pdf.set_font("sans", size=11)
-        pdf.cell(0, 9, "电子证照标识（GB/T 36904）", border=1, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("serif", size=10)
-        pdf.cell(0, 9, licence, border=1, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(6)
-    pdf.set_font("serif", size=13)
-    reason = state.decision.reason.rstrip("。.； ")
-    if approve:
-        body = f"{applicant}：你（单位）申请的“{state.item_name}”，经审查，符合法定条件，决定准予许可。"
-        if reason:
-            body += f"审查意见：{reason}。"
-    else:
-        organ = reconsideration_organ or f"{county_name}人民政府"
-        body = (
-            f"{applicant}：你（单位）申请的“{state.item_name}”，经审查，决定不予许可。"
-            f"理由：{reason}。" + APPEAL_RIGHTS.format(organ=organ)
-        )
-    indent = 2 * pdf.get_string_width("中")  # two-character first-line indent (公文 style)
-    for i, line in enumerate(_wrap(pdf, body, pdf.epw - indent, pdf.epw)):
-        pdf.set_x(pdf.l_margin + (indent if i == 0 else 0))
-        pdf.cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(14)
-    pdf.cell(0, 8, state.decision.department, align="R", new_x="LMARGIN", new_y="NEXT")
-    pdf.cell(0, 8, state.decision.decided_at[:10], align="R", new_x="LMARGIN", new_y="NEXT")
-    out = BytesIO()
-    pdf.output(out)
-    return out.getvalue()
+    if licence:
+        rows.append(("电子证照标识（GB/T 36904）", licence))
+    blocks: list[Block] = [Paragraph(body), Fields(rows=tuple((k, v or "—") for k, v in rows))]
+    if not approve:
+        blocks.append(Paragraph(APPEAL_RIGHTS.format(organ=organ)))
+    return OfficialDocument(
+        title="准予许可决定书" if approve else "不予许可决定书",
+        number=number,
+        issuer=state.decision.department,
+        issued_on=decided_on,
+        blocks=tuple(blocks),
+        addressee=f"{applicant}：",
+        qr_payload=state.case_number,
+        qr_caption=f"办件编号 {state.case_number}",
+        seal="行政许可专用章",
+    )
 
 
 async def make_result(
@@ -219,11 +172,13 @@ async def make_result(
         kind=kind,
         number=number,
         created_at=iso(now),
-        pdf=result_pdf(
-            state,
-            county_name=county.name,
-            number=number,
-            licence=licence_row.identifier if licence_row else "",
+        pdf=await render_document(
+            decision_document(
+                state,
+                county_name=county.name,
+                number=number,
+                licence=licence_row.identifier if licence_row else "",
+            )
         ),
     )
     session.add(document)

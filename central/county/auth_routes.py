@@ -108,9 +108,15 @@ async def api_login(request: Request[Any, Any, State], data: JSONBody[LoginReque
     return LoginAnswer(user=LoggedInUser(**login["user"]))
 
 
+def _login_context(next_path: Any, error: str | None) -> dict[str, Any]:
+    return {"heading": "后台登录", "next": next_path, "error": error}
+
+
 @get("/login", media_type=MediaType.HTML)
 async def login_page(next: FromQuery[str] = "/cases", why: FromQuery[str] = "") -> Template:
-    return Template(template_name="login.html", context={"next": next, "error": SESSION_REFUSALS.get(why)})
+    return Template(
+        template_name="common/login.html", context=_login_context(next, SESSION_REFUSALS.get(why))
+    )
 
 
 @post("/login", media_type=MediaType.HTML, status_code=200)
@@ -120,8 +126,8 @@ async def login_submit(request: Request[Any, Any, State]) -> Response[Any]:
         login = await _authenticate(request, str(form.get("username", "")), str(form.get("password", "")))
     except OneWindowError as exc:
         return Template(
-            template_name="login.html",
-            context={"next": form.get("next", "/cases"), "error": exc.reason},
+            template_name="common/login.html",
+            context=_login_context(form.get("next", "/cases"), exc.reason),
             status_code=exc.problem.status,
         )
     request.set_session(login)

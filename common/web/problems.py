@@ -3,7 +3,7 @@ of `protocol.errors`), or, for a page that needs a login, a redirect to the logi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -12,10 +12,10 @@ from litestar import Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect
+from litestar.types import ExceptionHandlersMap
 
 from protocol.errors import AUTH_REQUIRED, MALFORMED_REQUEST, SESSION_EXPIRED, OneWindowError
 
-Handler = Callable[[Request[Any, Any, State], Any], Response[Any]]
 _NOT_JSON = "请求内容不是有效的 JSON"
 
 
@@ -44,13 +44,22 @@ class ProblemResponses:
         )
 
     def validation(self, request: Request[Any, Any, State], exc: ValidationException) -> Response[Any]:
-        """The framework refused a parameter or body: the same problem format, naming the field."""
+        """A body or parameter the framework refused (wrong type, missing field): the problem names the field as
+        the request wrote it (``annotations[0].page``, ``up.hash``), or ``body`` when the body as a whole was
+        wrong (not JSON, not an object)."""
         extra = exc.extra if isinstance(exc.extra, list) else []
-        field = extra[0].get("key") if extra and isinstance(extra[0], dict) else None
-        detail = (
-            _NOT_JSON if "JSON" in str(exc.detail) or "decode" in str(exc.detail).lower() else str(exc.detail)
-        )
-        return self.problem(request, OneWindowError(MALFORMED_REQUEST, detail, field=field or "body"))
+        first = extra[0] if extra and isinstance(extra[0], dict) else {}
+        message = str(first.get("message") or "")
+        key = "" if first.get("key") in (None, "data") else str(first["key"])
+        missing = re.fullmatch(r"Object missing required field `(.+)`", message)
+        if missing:  # the framework names the object; the field at fault is the one missing from it
+            key = f"{key}.{missing.group(1)}" if key else missing.group(1)
+        field = key or "body"
+        if "JSON" in str(exc.detail) or "decode" in str(exc.detail).lower():
+            detail = _NOT_JSON
+        else:
+            detail = f"{field}: {message}" if message else str(exc.detail)
+        return self.problem(request, OneWindowError(MALFORMED_REQUEST, detail, field=field))
 
     def http_error(self, request: Request[Any, Any, State], exc: HTTPException) -> Response[Any]:
         """Framework-level client errors (malformed JSON, body too large …) in the same problem format."""
@@ -66,6 +75,6 @@ class ProblemResponses:
             media_type="application/problem+json",
         )
 
-    def handlers(self) -> dict[type[Exception], Handler]:
+    def handlers(self) -> ExceptionHandlersMap:
         """For `Litestar(exception_handlers=…)`."""
         return {OneWindowError: self.problem, HTTPException: self.http_error}

@@ -27,11 +27,11 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.documents.render import render_document
 from node.events import case_events, new_event, record, row_to_event
 from node.intake.cases.materials import store_blob
 from node.intake.cases.receive import item_of, plain
 from node.intake.documents.notices import compose_notice
-from node.intake.documents.rendering import render_document
 from node.models import Blob, Case, CaseEvent, Counter
 from node.runtime import NodeRuntime, local_date
 from node.staff import LEADS, Actor, staff_names

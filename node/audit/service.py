@@ -1,97 +1,45 @@
-"""Recording, searching and verifying the node's audit trail.
+"""Recording, searching and verifying the node's audit trail (the shared logic is `common.audit`'s).
 
 A row is its own small write transaction after the request it describes has finished, so the user's action has
-already committed (or failed) on its own: the audit can neither undo it nor make it run twice."""
+already committed (or failed) on its own: the audit can neither undo it nor make it run twice. The node's single
+writer keeps the chain linear."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import select
 
+from common import audit
 from node.audit.models import AuditEntry
 from node.db import Database
 from node.models import Case
-from protocol.audit import GENESIS, AuditEvent, AuditQuery, ChainReport, ChainVerifier, entry_hash
-
-_VERIFY_BATCH = 5000
+from protocol.audit import AuditEvent, AuditQuery, ChainReport
 
 
 async def record(db: Database, event: AuditEvent, *, at: str) -> AuditEntry:
-    """Append one row at the head of the chain (the node's single writer keeps the chain linear)."""
+    """Append one row at the head of the chain."""
     async with db.write() as session:
-        head = (
-            await session.exec(
-                select(AuditEntry.id, AuditEntry.entry_hash).order_by(col(AuditEntry.id).desc()).limit(1)
-            )
-        ).first()
-        fields: dict[str, Any] = {
-            "id": head[0] + 1 if head else 1,
-            "at": at,
-            "actor": event.actor,
-            "role": event.role,
-            "action": event.action,
-            "method": event.method,
-            "path": event.path[:500],
-            "route": event.route[:200],
-            "query": event.query,
-            "object_type": event.object_type,
-            "object_id": event.object_id[:100],
-            "status": event.status,
-            "client": event.client,
-            "prev_hash": head[1] if head else GENESIS,
-        }
-        entry = AuditEntry(**fields, entry_hash=entry_hash(fields))
-        session.add(entry)
-    return entry
+        return await audit.append(session, AuditEntry, event, at=at)
 
 
 async def search(db: Database, query: AuditQuery) -> tuple[list[AuditEntry], bool]:
-    """A page of rows matching the query, newest first, and whether older ones remain."""
-    start, end = query.utc_bounds()
-    statement = select(AuditEntry)
+    """A page of rows matching the query, newest first, and whether older ones remain; a case number given as
+    the object finds its case's rows."""
     async with db.read() as session:
+        case_id = None
         if query.object:
             case_id = (
                 await session.exec(select(Case.case_id).where(Case.case_number == query.object.strip()))
             ).first()
-            statement = statement.where(AuditEntry.object_id == (case_id or query.object.strip()))
-        if query.actor:
-            statement = statement.where(AuditEntry.actor == query.actor.strip())
-        if query.action:
-            statement = statement.where(AuditEntry.action == query.action)
-        if start:
-            statement = statement.where(AuditEntry.at >= start)
-        if end:
-            statement = statement.where(AuditEntry.at < end)
-        if query.text:
-            statement = statement.where(col(AuditEntry.path).contains(query.text.strip(), autoescape=True))
-        if query.before is not None:
-            statement = statement.where(AuditEntry.id < query.before)
-        rows = (
-            await session.exec(statement.order_by(col(AuditEntry.id).desc()).limit(query.limit + 1))
-        ).all()
-    return list(rows[: query.limit]), len(rows) > query.limit
-
-
-async def _batch(db: Database, after: int) -> Sequence[AuditEntry]:
-    async with db.read() as session:
-        return (
-            await session.exec(
-                select(AuditEntry)
-                .where(AuditEntry.id > after)
-                .order_by(col(AuditEntry.id))
-                .limit(_VERIFY_BATCH)
-            )
-        ).all()
+        return await audit.search(session, AuditEntry, query, case_id=case_id)
 
 
 async def verify(db: Database) -> ChainReport:
-    """Re-read the whole trail in id order, batch by batch, and check every link and hash."""
-    verifier, after = ChainVerifier(), 0
-    while batch := await _batch(db, after):
-        if not verifier.feed(row.model_dump() for row in batch):
-            break
-        after = batch[-1].id
-    return verifier.report()
+    """Re-read the whole trail in id order and check every link and hash."""
+
+    async def batch(after: int) -> Sequence[AuditEntry]:
+        async with db.read() as session:
+            return await audit.batch_after(session, AuditEntry, after)
+
+    return await audit.verify(batch)

@@ -35,7 +35,7 @@ def _font(size: int) -> object:
     from PIL import ImageFont
 
     try:
-        from node.intake.documents.pdf import font_paths
+        from common.documents.pdf import font_paths
 
         return ImageFont.truetype(str(font_paths()[1]), size)
     except Exception:  # the fonts wheel missing: the page still renders, in the default font

@@ -14,6 +14,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 from litestar.response import Redirect, Template
 
+from common.documents.render import render_document
 from node.events import get_case
 from node.intake.cases.bodies import (
     Acceptance,
@@ -37,7 +38,6 @@ from node.intake.cases.outcomes import (
 )
 from node.intake.cases.receive import find_item, item_of, state_to_json
 from node.intake.documents.notices import guide_document, notice_document
-from node.intake.documents.rendering import render_document
 from node.staff import staff_names
 from node.web import actor_of, current_user, decode_png, parse_day, runtime_of
 from protocol.errors import VALIDATION, OneWindowError

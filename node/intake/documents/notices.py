@@ -1,5 +1,5 @@
 """The words of the official documents a case produces (domain-facts §3.2), laid out by the PDF engine
-(`node.intake.documents.pdf`) and rendered only through `node.intake.documents.rendering`, off the event loop.
+(`common.documents.pdf`) and rendered only through `common.documents.render`, off the event loop.
 
 Each notice is rebuilt from the case's events: its number and date were fixed when the event was recorded, so a
 reprint is the same document. 收件凭证, 受理通知书, 容缺受理承诺书 and 通知书, 一次性告知书, 不予受理决定书 and 领取签收单
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from node.intake.cases.outcomes import COLLECTION_METHODS
-from node.intake.documents.pdf import (
+from common.documents.pdf import (
     Block,
     Fields,
     Heading,
@@ -21,6 +20,7 @@ from node.intake.documents.pdf import (
     Table,
     chinese_date,
 )
+from node.intake.cases.outcomes import COLLECTION_METHODS
 from node.runtime import CST, NodeRuntime, local_date
 from protocol.catalogue import CASE_TYPES, ITEM_TYPES, CatalogueItem
 from protocol.errors import NOT_FOUND, OneWindowError

@@ -1,14 +1,14 @@
 """The logistics window's papers: the courier manifest (交接清单), a parcel's label (面单) and the letter announcing
 a pre-acceptance result (告知函). Their wording is composed here from the parcels and cases; they are rendered
-through `node.intake.documents.rendering` like every official document, off the event loop.
+through `common.documents.render` like every official document, off the event loop.
 """
 
 from __future__ import annotations
 
+from common.documents.pdf import Fields, OfficialDocument, Paragraph, Signatures, Table
+from common.documents.render import render_document
 from node.events import case_state
 from node.intake.documents.notices import issuer_name, local_time
-from node.intake.documents.pdf import Fields, OfficialDocument, Paragraph, Signatures, Table
-from node.intake.documents.rendering import render_document
 from node.intake.mail.manifests import manifest_parcels
 from node.intake.mail.messages import message_with_case
 from node.intake.mail.models import Manifest

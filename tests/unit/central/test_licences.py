@@ -7,7 +7,8 @@ import itertools
 import subprocess
 from pathlib import Path
 
-from central.backoffice.results import result_pdf
+from central.backoffice.results import decision_document
+from common.documents.pdf import render_pdf
 from protocol.events import APPROVED, DENIED, CaseState, Decision
 from protocol.identifiers import licence_identifier, parse_licence_identifier
 from tests.support import require_tool
@@ -37,10 +38,12 @@ def _text(pdf: bytes, tmp_path: Path) -> str:
 
 def test_a_denial_states_reasons_and_appeal_rights(tmp_path: Path) -> None:
     text = _text(
-        result_pdf(
-            _state("deny", "申请人已有宅基地。"),
-            county_name="梅河口市",
-            number="梅河口市不许字〔2026〕第0001号",
+        render_pdf(
+            decision_document(
+                _state("deny", "申请人已有宅基地。"),
+                county_name="梅河口市",
+                number="梅河口市不许字〔2026〕第0001号",
+            )
         ),
         tmp_path,
     )
@@ -54,11 +57,13 @@ def test_an_approval_carries_the_licence_identifier(tmp_path: Path) -> None:
     identifier = licence_identifier(TOWN + "001", TOWN, "202600000001")
     parse_licence_identifier(identifier)
     text = _text(
-        result_pdf(
-            _state("approve", ""),
-            county_name="梅河口市",
-            number="梅河口市准许字〔2026〕第0001号",
-            licence=identifier,
+        render_pdf(
+            decision_document(
+                _state("approve", ""),
+                county_name="梅河口市",
+                number="梅河口市准许字〔2026〕第0001号",
+                licence=identifier,
+            )
         ),
         tmp_path,
     )

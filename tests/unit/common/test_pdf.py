@@ -23,8 +23,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageChops, ImageDraw
 
-from node.intake.documents import pdf as notice_pdf
-from node.intake.documents.pdf import (
+from common.documents import pdf as notice_pdf
+from common.documents.pdf import (
     Fields,
     Heading,
     NoticeFontMissing,
