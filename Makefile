@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test test-fast lint bench setup clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,8 +17,13 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/onewindow demo
 
+# The whole suite on every core (pytest-xdist), slow tests first; nothing is left out.
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto
+
+# The inner loop: unit tests and the in-process integration tests, without real processes or browsers.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -n auto -m "not slow" tests/unit tests/integration tests/test_layering.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,7 +16,15 @@ from node.app import create_app as create_node
 from node.enrolment import enroll
 from node.runtime import NodeRuntime
 from node.settings import NodeSettings
-from tests.support import CLERK, REVIEWER, CountySetup, FakeClock, provision
+from tests.support import (
+    CLERK,
+    REVIEWER,
+    CountySetup,
+    FakeClock,
+    build_template,
+    copy_enrolled,
+    copy_template,
+)
 
 
 @dataclass
@@ -37,9 +45,17 @@ class Stack:
         return runtime
 
 
+@pytest.fixture(scope="session")
+def county_template(tmp_path_factory: pytest.TempPathFactory) -> CountySetup:
+    """One provisioned county per test process (each xdist worker builds its own), with its first node enrolled
+    and central's database migrated: every test gets a copy (`county`), never the template itself."""
+    return build_template(tmp_path_factory.mktemp("county-template"))
+
+
 @pytest.fixture
-def county(tmp_path: Path) -> CountySetup:
-    return provision(tmp_path, nodes=2)
+def county(county_template: CountySetup, tmp_path: Path) -> CountySetup:
+    """A county of two nodes, private to the test: a copy of the session's template."""
+    return copy_template(county_template, tmp_path)
 
 
 @pytest.fixture
@@ -59,9 +75,10 @@ async def stack(
     county: CountySetup, tmp_path: Path, central_database_url: str | None, clock: FakeClock
 ) -> AsyncIterator[Stack]:
     node_dir = tmp_path / "node1"
-    await enroll(
-        county.bundles[0].bundle_path, node_dir, expected_county=county.bundles[0].county_fingerprint
-    )
+    if not copy_enrolled(county, node_dir, tmp_path / "central"):
+        await enroll(
+            county.bundles[0].bundle_path, node_dir, expected_county=county.bundles[0].county_fingerprint
+        )
     central_app = create_central(
         CentralSettings(
             data_dir=tmp_path / "central", county_dir=county.county_dir, database_url=central_database_url
@@ -83,3 +100,12 @@ async def login_node(stack: Stack, who: tuple[str, str] = CLERK) -> None:
 async def login_central(stack: Stack, who: tuple[str, str] = REVIEWER) -> None:
     response = await stack.central.post("/api/v1/login", json={"username": who[0], "password": who[1]})
     assert response.status_code == 200, response.text
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests (real processes, browsers) first, so that with `-n` (xdist) neither core is left with a
+    long test at the end while the other idles; the order within each group is kept."""
+    for item in items:
+        if "browser" in item.path.parts:  # every browser test drives Chromium against real processes
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +51,9 @@ class CountySetup:
     root: Path
     county: County
     bundles: list[NodeBundle]
+    # Where a copy of this county's first node, already enrolled, and central's migrated data directory lie
+    # (`county_template`); None when the test provisioned the county itself.
+    enrolled: Path | None = None
 
     @property
     def county_dir(self) -> Path:
@@ -85,6 +88,66 @@ def provision(root: Path, *, nodes: int = 1, central_url: str = "http://central.
         for i in range(1, nodes + 1)
     ]
     return CountySetup(root, county, bundles)
+
+
+def build_template(root: Path) -> CountySetup:
+    """Provision a county once, enrol its first node and migrate central's database, so that each test copies
+    the result (`copy_template`) instead of paying for eight scrypt hashes and two migration chains again.
+    The copy is the same real county: its keys, bundles, node database and central database on disk."""
+    import asyncio
+
+    from litestar.testing import TestClient
+
+    from central.app import create_app as create_central
+    from central.settings import CentralSettings
+    from node.app import create_app as create_node
+    from node.enrolment import enroll
+    from node.settings import NodeSettings
+
+    setup = provision(root, nodes=2)
+    enrolled = root / "enrolled"
+    bundle = setup.bundles[0]
+    asyncio.run(enroll(bundle.bundle_path, enrolled / "node1", expected_county=bundle.county_fingerprint))
+    with TestClient(
+        create_central(CentralSettings(data_dir=enrolled / "central", county_dir=setup.county_dir))
+    ):
+        pass
+    with TestClient(
+        create_node(NodeSettings(data_dir=enrolled / "node1", sync_enabled=False, clock_interval_s=0))
+    ):
+        pass
+    return replace(setup, enrolled=enrolled)
+
+
+def copy_template(template: CountySetup, dest: Path) -> CountySetup:
+    """A private copy of the template county in `dest` (the county folder, its bundles and QR codes); the enrolled
+    node and central stay in the template until `copy_enrolled` asks for them."""
+    for entry in template.root.iterdir():
+        if entry.name == "enrolled":
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, dest / entry.name)
+        else:
+            shutil.copy2(entry, dest / entry.name)
+    bundles = [
+        replace(b, bundle_path=dest / b.bundle_path.name, qr_path=dest / b.qr_path.name)
+        for b in template.bundles
+    ]
+    return CountySetup(dest, County(dest / template.county.path.name), bundles, template.enrolled)
+
+
+def copy_enrolled(setup: CountySetup, node_dir: Path, central_dir: Path) -> bool:
+    """Put the template's enrolled first node (with its key folder beside it) at `node_dir` and central's migrated
+    data directory at `central_dir`; False when the county has no template, and the caller enrols for itself."""
+    if setup.enrolled is None:
+        return False
+    from node.trust.identity import default_key_dir
+
+    source = setup.enrolled / "node1"
+    shutil.copytree(source, node_dir)
+    shutil.copytree(default_key_dir(source), default_key_dir(node_dir))
+    shutil.copytree(setup.enrolled / "central", central_dir)
+    return True
 
 
 def require_tool(name: str) -> str:

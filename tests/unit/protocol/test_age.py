@@ -277,7 +277,11 @@ def test_truncation_at_a_chunk_boundary_is_named() -> None:
 
 
 @pytest.mark.parametrize("size", [0, 10, CHUNK_SIZE, 2 * CHUNK_SIZE])
-@pytest.mark.parametrize("extra", [b"\x00", os.urandom(TAG), os.urandom(ENCRYPTED_CHUNK)])
+@pytest.mark.parametrize(
+    "extra",
+    [b"\x00", os.urandom(TAG), os.urandom(ENCRYPTED_CHUNK)],
+    ids=["one zero", "a tag", "a whole chunk"],
+)
 def test_appended_bytes_are_rejected(size: int, extra: bytes) -> None:
     identity, recipient = _keypair()
     ciphertext = encrypt(os.urandom(size), [recipient])
@@ -379,6 +383,7 @@ def test_unknown_stanzas_are_skipped(stanzas: bytes) -> None:
         b"-> crlf\r\n\n",
         b"random text line\n",
     ],
+    ids=lambda stanza: stanza.split(b"\n")[0].decode("utf-8", "replace"),  # the line without random bytes
 )
 def test_malformed_stanzas_are_rejected_even_if_unknown(stanzas: bytes) -> None:
     identity, recipient = _keypair()
