@@ -89,18 +89,7 @@ async def append_down(
 
 def keep_down_entry(session: AsyncSession, node: NodeRecord, entry: LogEntry, *, created_at: str) -> None:
     """Store `entry` as the node's new down head (written here, or handed back by the node after a restore)."""
-    session.add(
-        DownEntryRecord(
-            node_id=node.node_id,
-            seq=entry.seq,
-            prev_hash=entry.prev_hash,
-            entry_hash=entry.entry_hash,
-            kind=entry.kind,
-            ciphertext=entry.ciphertext,
-            signature=entry.signature,
-            created_at=created_at,
-        )
-    )
+    session.add(DownEntryRecord(node_id=node.node_id, **entry.stored_columns(), created_at=created_at))
     node.down_seq, node.down_hash = entry.seq, entry.entry_hash
 
 

@@ -101,16 +101,7 @@ async def seed_node_staff(
             continue
         session.add(
             NodeStaffRecord(
-                node_id=node_id,
-                username=account.username,
-                display_name=account.display_name,
-                role=account.role,
-                password_hash=account.password_hash,
-                disabled=account.disabled,
-                authorities=json.dumps(list(account.authorities), ensure_ascii=False),
-                version=account.version,
-                updated_at=now,
-                updated_by="provisioning",
+                node_id=node_id, **account.stored_columns(), updated_at=now, updated_by="provisioning"
             )
         )
         added += 1

@@ -43,15 +43,7 @@ class Actor:
 
 def staff_row(account: StaffAccount) -> Staff:
     """The node's row for a distributed account."""
-    return Staff(
-        username=account.username,
-        display_name=account.display_name,
-        role=account.role,
-        password_hash=account.password_hash,
-        disabled=account.disabled,
-        authorities=json.dumps(list(account.authorities), ensure_ascii=False),
-        version=account.version,
-    )
+    return Staff(**account.stored_columns())
 
 
 def authorities_of(staff: Staff) -> list[str]:

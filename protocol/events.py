@@ -262,6 +262,16 @@ class Decision:
     decided_at: str
     on_spot: bool = False
 
+    def summary(self) -> dict[str, Any]:
+        """What a case's JSON shows of its decision, at the node and at central alike."""
+        return {
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "department": self.department,
+            "decided_at": self.decided_at,
+            "on_spot": self.on_spot,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Notice:

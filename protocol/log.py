@@ -78,6 +78,18 @@ class LogEntry:
     def entry_hash(self) -> str:
         return entry_hash(self.header(), self.ciphertext)
 
+    def stored_columns(self) -> dict[str, Any]:
+        """What a log table keeps of the entry at either end (up or down, node or central): the chain position,
+        its hash, the kind and the sealed bytes with their signature."""
+        return {
+            "seq": self.seq,
+            "prev_hash": self.prev_hash,
+            "entry_hash": self.entry_hash,
+            "kind": self.kind,
+            "ciphertext": self.ciphertext,
+            "signature": self.signature,
+        }
+
     def to_wire(self) -> dict[str, Any]:
         return {**self.header(), "ciphertext": _b64(self.ciphertext), "signature": _b64(self.signature)}
 

@@ -3,6 +3,7 @@ login policy both sides apply: lockout after repeated failures, sessions that ex
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,19 @@ class StaffAccount:
     disabled: bool = False
     authorities: tuple[str, ...] = ()
     version: int = 1
+
+    def stored_columns(self) -> dict[str, Any]:
+        """The columns an account row holds at either end (the node's staff table, central's node accounts):
+        the authorities as a JSON list of item codes."""
+        return {
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+            "password_hash": self.password_hash,
+            "disabled": self.disabled,
+            "authorities": json.dumps(list(self.authorities), ensure_ascii=False),
+            "version": self.version,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -14,7 +14,7 @@ from litestar.response import Template
 from central.archive.service import list_packages, package_report, record_to_json
 from central.registry import node_names
 from central.web import central_of, current_user
-from protocol.archive import PROPERTIES, RETENTION_LABELS, STAGES, kept_until
+from protocol.archive import RETENTION_LABELS, STAGES, kept_until
 
 
 @get("/archive", media_type=MediaType.HTML)
@@ -43,17 +43,13 @@ async def report_page(request: Request[Any, Any, State], sha256: FromPath[str]) 
     async with central_of(request).db.transaction() as session:
         record, report = await package_report(session, sha256)
         nodes = await node_names(session)
-    groups = [
-        (f"{label}（{english}）", [i for i in report.items if i.property == code])
-        for code, (label, english) in PROPERTIES.items()
-    ]
     return Template(
         template_name="archive_report.html",
         context={
             "user": user,
             "record": record,
             "report": report,
-            "groups": groups,
+            "groups": report.grouped(),
             "node_name": nodes.get(record.node_id, record.node_id),
             "stages": STAGES,
             "retention_labels": RETENTION_LABELS,

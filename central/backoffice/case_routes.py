@@ -47,14 +47,7 @@ async def api_case(request: Request[Any, Any, State], case_id: FromPath[str]) ->
         "promised_date": state.promised_date,
         "deemed_accepted": state.deemed_accepted,
         "waiver_pending": state.waiver_pending,
-        "decision": None
-        if state.decision is None
-        else {
-            "outcome": state.decision.outcome,
-            "reason": state.decision.reason,
-            "department": state.decision.department,
-            "on_spot": state.decision.on_spot,
-        },
+        "decision": None if state.decision is None else state.decision.summary(),
         "events": [e.to_dict() for e in events],
         "anomalies": list(state.anomalies),
     }

@@ -238,16 +238,7 @@ async def ingest_entries(
         stored_entry = by_seq.get(item["seq"]) if "status" not in item else None
         if stored_entry is None:
             continue
-        row = UpEntryRecord(
-            node_id=node.node_id,
-            seq=stored_entry.seq,
-            prev_hash=stored_entry.prev_hash,
-            entry_hash=stored_entry.entry_hash,
-            kind=stored_entry.kind,
-            ciphertext=stored_entry.ciphertext,
-            signature=stored_entry.signature,
-            received_at=now,
-        )
+        row = UpEntryRecord(node_id=node.node_id, **stored_entry.stored_columns(), received_at=now)
         rows.append(row)
         poison = poisoned.get(stored_entry.seq)
         if poison is not None:

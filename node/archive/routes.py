@@ -22,16 +22,8 @@ from node.archive.service import (
 )
 from node.events import get_case
 from node.web import actor_of, current_user, runtime_of
-from protocol.archive import PROPERTIES, RETENTION_LABELS, STAGES, CheckReport
+from protocol.archive import RETENTION_LABELS, STAGES
 from protocol.events import STATUS_LABELS
-
-
-def _grouped(report: CheckReport) -> list[tuple[str, str, list[Any]]]:
-    """Report items by property, in the order 真实性, 完整性, 可用性, 安全性."""
-    return [
-        (code, f"{label}（{english}）", [i for i in report.items if i.property == code])
-        for code, (label, english) in PROPERTIES.items()
-    ]
 
 
 @get("/archive", media_type=MediaType.HTML)
@@ -67,7 +59,7 @@ async def archive_submit(request: Request[Any, Any, State], case_id: FromPath[st
         context={
             "user": user,
             "report": outcome.report,
-            "groups": _grouped(outcome.report),
+            "groups": outcome.report.grouped(),
             "case": state,
             "closed_at": closed_at(state),
             "row": None,
@@ -91,7 +83,7 @@ async def report_page(request: Request[Any, Any, State], case_id: FromPath[str])
         context={
             "user": user,
             "report": report,
-            "groups": _grouped(report) if report else [],
+            "groups": report.grouped() if report else [],
             "case": state,
             "closed_at": closed_at(state),
             "row": row,

@@ -108,15 +108,7 @@ async def append_up_entry(
         recipients=[runtime.identity.county_recipient],
         signer=signer or runtime.identity.signing_key,
     )
-    row = UpEntry(
-        seq=entry.seq,
-        prev_hash=entry.prev_hash,
-        entry_hash=entry.entry_hash,
-        kind=kind,
-        ciphertext=entry.ciphertext,
-        signature=entry.signature,
-        created_at=runtime.now_iso(),
-    )
+    row = UpEntry(**entry.stored_columns(), created_at=runtime.now_iso())
     session.add(row)
     await session.flush()
     return row
@@ -281,17 +273,7 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
         )
     if isinstance(payload.get("staff"), list):
         await apply_staff_accounts(session, payload["staff"])  # accounts created, disabled, reset at central
-    session.add(
-        DownEntry(
-            seq=entry.seq,
-            prev_hash=entry.prev_hash,
-            entry_hash=entry.entry_hash,
-            kind=entry.kind,
-            ciphertext=entry.ciphertext,
-            signature=entry.signature,
-            applied_at=runtime.now_iso(),
-        )
-    )
+    session.add(DownEntry(**entry.stored_columns(), applied_at=runtime.now_iso()))
     return added
 
 

@@ -69,6 +69,14 @@ class CheckReport:
     def failures(self) -> tuple[CheckItem, ...]:
         return tuple(item for item in self.items if not item.passed)
 
+    def grouped(self) -> list[tuple[str, tuple[CheckItem, ...]]]:
+        """The items under each property's heading (「真实性（Authenticity）」…), in the order 真实性, 完整性,
+        可用性, 安全性: how both ends show a report."""
+        return [
+            (f"{label}（{english}）", tuple(i for i in self.items if i.property == code))
+            for code, (label, english) in PROPERTIES.items()
+        ]
+
     def summary(self) -> dict[str, Any]:
         """Counts per property and the failed items' codes: what an event carries instead of the whole report."""
         counts = {

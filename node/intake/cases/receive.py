@@ -179,15 +179,7 @@ def state_to_json(state: CaseState) -> dict[str, Any]:
         "deemed_accepted": state.deemed_accepted,
         "deemed_accepted_at": state.deemed_accepted_at,
         "termination": plain(dict(state.termination)) if state.termination else None,
-        "decision": None
-        if state.decision is None
-        else {
-            "outcome": state.decision.outcome,
-            "reason": state.decision.reason,
-            "department": state.decision.department,
-            "decided_at": state.decision.decided_at,
-            "on_spot": state.decision.on_spot,
-        },
+        "decision": None if state.decision is None else state.decision.summary(),
         "issue": plain(dict(state.issue)) if state.issue else None,
         "notices": [
             {"kind": n.kind, "title": n.title, "number": n.number, "issued_at": n.issued_at}
