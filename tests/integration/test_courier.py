@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from central.app import create_app as create_central
@@ -37,6 +38,7 @@ def central_snapshot(db: Path) -> dict[str, list[tuple[object, ...]]]:
         return {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
 
 
+@pytest.mark.slow  # every kind of entry and blob, twice over, by file
 async def test_courier_round_trip_with_the_network_never_up(tmp_path: Path) -> None:
     setup = provision(tmp_path, nodes=1, central_url="http://127.0.0.1:9")  # nothing ever listens there
     node_dir, central_dir = tmp_path / "node", tmp_path / "central"

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
@@ -276,6 +277,7 @@ async def test_node_restored_from_an_older_backup_rechains_and_nothing_doubles(s
     assert node is not None and node.up_seq == head and unsent == 0  # both heads equal, all receipted
 
 
+@pytest.mark.slow  # a hundred and one entries through one sync
 async def test_poisoned_entry_is_quarantined_while_the_hundred_after_it_apply(stack: Stack) -> None:
     await login_node(stack)
     await sync_once(stack.central, stack.runtime)

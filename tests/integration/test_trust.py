@@ -159,6 +159,7 @@ async def test_central_refuses_a_first_contact_long_after_the_bundle_expired(
         await runtime.close()
 
 
+@pytest.mark.slow  # runs the CLI as a process
 def test_the_enrol_command_insists_on_checking_the_county(tmp_path: Path, stack: Stack) -> None:
     bundle = stack.setup.bundles[1]
     bare = subprocess.run(
@@ -535,6 +536,7 @@ async def test_an_archive_package_sealed_before_a_node_key_rotation_still_passes
     assert record is not None and record.passed, record
 
 
+@pytest.mark.slow  # runs the CLI as a process
 def test_the_rotate_keys_command_for_a_stopped_node(stack: Stack, tmp_path: Path) -> None:
     bundle = stack.setup.bundles[1]
     data = tmp_path / "n2"

@@ -360,6 +360,7 @@ def test_short_notice_is_one_page(tmp_path: Path) -> None:
     assert "日期：" not in text_of(path)  # an undated signature line
 
 
+@pytest.mark.slow  # parses the full fonts again
 def test_cached_fonts_render_like_fresh_ones(tmp_path: Path) -> None:
     """The per-process font cache shares parsed tables between documents: nothing of one notice may leak
     into the next, and the page must look exactly as with fpdf2's own `add_font`."""

@@ -74,6 +74,7 @@ async def test_tampering_behind_the_triggers_back_is_found(db: Database) -> None
     assert (report.intact, report.broken_at) == (False, 4)
 
 
+@pytest.mark.slow  # a hundred thousand audit rows
 async def test_searches_stay_fast_on_100k_rows(db: Database) -> None:
     rows, prev = [], GENESIS
     for n in range(1, 100_001):
