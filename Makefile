@@ -17,13 +17,14 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/onewindow demo
 
-# The whole suite on every core (pytest-xdist), slow tests first; nothing is left out.
+# The whole suite on every core (pytest-xdist; an idle core takes over queued tests), slow tests first;
+# nothing is left out.
 test: $(STAMP)
-	$(BIN)/pytest -q -n auto
+	$(BIN)/pytest -q -n auto --dist worksteal
 
 # The inner loop: unit tests and the in-process integration tests, without real processes or browsers.
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -n auto -m "not slow" tests/unit tests/integration tests/test_layering.py
+	$(BIN)/pytest -q -n auto --dist worksteal -m "not slow" tests/unit tests/integration tests/test_layering.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
