@@ -7,20 +7,48 @@ composed in the node (quick, it reads the case and the blob store) and only the 
 process, started on first use (that first notice takes a second or two more); its fonts stay loaded there
 for the life of the node. Should the worker die, the next render starts a
 new one, and that render happens in a thread meanwhile.
+
+The worker never outlives the server (issue 21): on Linux the kernel sends it SIGTERM when the thread that
+started it ends (PR_SET_PDEATHSIG), and everywhere a watcher thread in the worker ends it within a second of its
+parent's death (it is re-parented). So SIGTERM, SIGINT or SIGKILL of the node leaves no render process behind.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from common.documents.pdf import OfficialDocument, render_pdf
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
+
+
+def _die_with(parent: int) -> None:
+    """In the worker: end when `parent` does (the kernel's signal where there is one, and a watcher always)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -28,7 +56,12 @@ def _executor() -> ProcessPoolExecutor:
     with _pool_lock:
         if _pool is None:
             # spawn, not fork: the node has threads (database, devices) that a forked child must not inherit.
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_die_with,
+                initargs=(os.getpid(),),
+            )
         return _pool
 
 
