@@ -50,7 +50,11 @@ def county_calendar(county_dir: Path) -> WorkingCalendar:
 def missing_calendar(county_dir: Path, today: date) -> str:
     """The warning for the fleet page and the county admin's home while the calendar lacks this year's
     arrangement, or from 1 November next year's (`WorkingCalendar.missing_years`); "" when it has them."""
-    return missing_calendar_warning(county_calendar(county_dir).missing_years(today))
+    try:
+        calendar = county_calendar(county_dir)
+    except FileNotFoundError:  # a county directory from before calendars were distributed
+        return "县目录中没有工作日历（calendar.json）：所有期限只能暂按周一至周五计算。请用 onewindow central publish-calendar 发布。"
+    return missing_calendar_warning(calendar.missing_years(today))
 
 
 async def publish_calendar(session: AsyncSession, county: CountyKeys, calendar: dict[str, Any]) -> int:

@@ -221,3 +221,6 @@ async def test_the_county_is_warned_from_november_that_next_years_calendar_is_mi
     # And in 2027 the warning is about 2028 from November on.
     await on(at("2027-11-02"))
     assert "缺少 2028 年的节假日安排" in await page(client, "/fleet")
+    # A county directory without any calendar file: the pages say so instead of failing.
+    (county_only.county_dir / "calendar.json").unlink()
+    assert "没有工作日历（calendar.json）" in await page(client, "/fleet")
