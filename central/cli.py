@@ -58,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
     if args.central_command == "publish-calendar":
         import asyncio
 
+        from central.backoffice.jobs import recount_after_publish
         from central.catalogue.calendar import publish_command
 
-        return asyncio.run(publish_command(args))
+        return asyncio.run(publish_command(args, recount=recount_after_publish))
     if args.central_command == "import":
         import asyncio
 

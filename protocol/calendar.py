@@ -6,8 +6,12 @@ versioned data, one `CalendarYear` per State Council notice (国务院办公厅�
 computes deadlines with it offline. It knows nothing of storage, signing or distribution.
 
 A day is a working day when it is a listed make-up workday, or a Monday to Friday that is not a listed day off.
-A year the calendar does not cover falls back to Monday to Friday; callers warn with `WorkingCalendar.covers` or
-`WorkingCalendar.uncovered_years`. A period starts the day after the event, so counts never include the start
+A year the calendar does not cover falls back to Monday to Friday, and a date counted through such a year is
+only provisional: `WorkingCalendar.deadline` is the one way a legal deadline is counted, at the node and at
+central alike, and its `Deadline` says which years' arrangements the count needed but lacked (its `warning` is
+what every notice and page prints beside the date, 「2027 年节假日安排未发布，期限为暂定」).
+`WorkingCalendar.missing_years` names the arrangements a county should already hold on a given day (this year's,
+and from 1 November next year's). A period starts the day after the event, so counts never include the start
 day: `add_working_days(start, n)` is the n-th working day after ``start`` and
 ``working_days_between(start, add_working_days(start, n)) == n``.
 
@@ -33,10 +37,13 @@ __all__ = [
     "CST",
     "CalendarError",
     "CalendarYear",
+    "Deadline",
     "HolidayPeriod",
     "WorkingCalendar",
     "calendar_from_dict",
     "calendar_to_dict",
+    "missing_calendar_warning",
+    "provisional_warning",
 ]
 
 _ISSUED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")
@@ -49,6 +56,9 @@ _PREVIOUS_DECEMBER_FROM = 25
 """A year's notice may reach back into the last days of the previous December: a New Year (元旦) holiday that
 straddles the turn of the year is announced with the new year, e.g. the 2019 notice made 2018-12-30..2019-01-01
 days off and Saturday 2018-12-29 a working day; the 2012 notice made Saturday 2011-12-31 a working day."""
+#: From this day of the year (month, day) next year's arrangement is expected: the State Council publishes it in
+#: the autumn, and a deadline counted from December already runs into the next year.
+NEXT_YEAR_EXPECTED_FROM = (11, 1)
 
 
 class CalendarError(ValueError):
@@ -204,6 +214,48 @@ class CalendarYear:
             yield from period._listings(f"{prefix}holidays[{i}].")
 
 
+def _years(years: Iterable[int]) -> str:
+    return "、".join(str(year) for year in sorted(set(years)))
+
+
+def provisional_warning(years: Iterable[int]) -> str:
+    """What a notice or a page prints beside a deadline counted through ``years`` the calendar lacks:
+    「2027 年节假日安排未发布，期限为暂定」; "" when there are none (the date is certain)."""
+    listed = _years(years)
+    return f"{listed} 年节假日安排未发布，期限为暂定" if listed else ""
+
+
+def missing_calendar_warning(years: Iterable[int]) -> str:
+    """What the county's pages say while an arrangement it should hold is missing (`WorkingCalendar.missing_years`);
+    "" when none is."""
+    listed = _years(years)
+    if not listed:
+        return ""
+    return (
+        f"工作日历缺少 {listed} 年的节假日安排：期限计算到该年的办件只能暂按周一至周五计算，受理通知书和各页面均标为暂定。"
+        "国务院办公厅的通知发布后，请用 onewindow central publish-calendar 下发，暂定期限将按新日历重新计算。"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A date counted in working days (`WorkingCalendar.deadline`), and the years whose holiday arrangement the
+    count needed but the calendar lacks: when there are any the date is only provisional (counted as Monday to
+    Friday in those years) and must never be presented as certain."""
+
+    due_on: date
+    uncovered: tuple[int, ...] = ()
+
+    @property
+    def provisional(self) -> bool:
+        return bool(self.uncovered)
+
+    @property
+    def warning(self) -> str:
+        """「2027 年节假日安排未发布，期限为暂定」 for a provisional date, else ""."""
+        return provisional_warning(self.uncovered)
+
+
 def _weekdays_through(ordinal: int) -> int:
     """How many Mondays to Fridays there are among the proleptic ordinals 1 … ``ordinal`` (ordinal 1 is a Monday)."""
     return ordinal // 7 * 5 + min(ordinal % 7, 5)
@@ -312,6 +364,36 @@ class WorkingCalendar:
         while not self.is_working_day(d):
             d += _ONE_DAY
         return d
+
+    def deadline(self, start: date, n: int) -> Deadline:
+        """The n-th working day after ``start`` (`add_working_days`), with the years the count needed but the
+        calendar lacks (`unsettled_years`): the one way a legal deadline is counted, at the node and at central."""
+        due_on = self.add_working_days(start, n)
+        return Deadline(due_on, self.unsettled_years(start, due_on))
+
+    def unsettled_years(self, start: date, end: date) -> tuple[int, ...]:
+        """The coverage check of every count of working days over start < d ≤ end: the years whose arrangement
+        the count needs and the calendar does not have, ascending; empty when the count is certain.
+
+        A count needs the years of the days it runs through, and also the next year when it runs into the last
+        days of December, because the next year's notice may move those days (a New Year holiday straddling
+        the turn of the year, see `_PREVIOUS_DECEMBER_FROM`). Empty when ``end`` is not after ``start``.
+        """
+        first, last = _day(start, "start"), _day(end, "end")
+        if last <= first:
+            return ()
+        years = range((first + _ONE_DAY).year, last.year + 1)
+        needed = [*years, last.year + 1] if last >= date(last.year, 12, _PREVIOUS_DECEMBER_FROM) else years
+        return tuple(year for year in needed if year not in self._covered)
+
+    def missing_years(self, today: date) -> tuple[int, ...]:
+        """The arrangements the county should hold on ``today`` and does not: this year's, and from 1 November
+        (`NEXT_YEAR_EXPECTED_FROM`) next year's, when the calendar lacks them."""
+        day = _day(today, "today")
+        wanted = [day.year]
+        if (day.month, day.day) >= NEXT_YEAR_EXPECTED_FROM:
+            wanted.append(day.year + 1)
+        return tuple(year for year in wanted if year not in self._covered)
 
     def uncovered_years(self, start: date, end: date) -> tuple[int, ...]:
         """The years from ``start``'s to ``end``'s (both included) the calendar has no arrangement for, ascending.

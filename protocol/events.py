@@ -306,6 +306,9 @@ class CaseState:
     accepted_at: str = ""
     promised_days: int = 0
     promised_date: str = ""  # YYYY-MM-DD, working days after acceptance on the county calendar
+    #: Years the promised date was counted through without their holiday arrangement (the notice states it as
+    #: provisional); the date on the notice never changes, pages recount it on the calendar in hand.
+    promised_provisional: tuple[int, ...] = ()
     collection: str = ""  # window | mail: how the applicant takes the result
     materials: tuple[Mapping[str, Any], ...] = ()
     corrections: tuple[Mapping[str, Any], ...] = ()
@@ -417,6 +420,7 @@ def _accepted(state: CaseState, event: Event, p: Mapping[str, Any], *, waiver: b
         accepted_at=str(p["accepted_at"]),
         promised_days=int(p.get("promised_days", 0)),
         promised_date=str(p.get("promised_date", "")),
+        promised_provisional=tuple(int(y) for y in p.get("promised_provisional", ())),
         collection=str(p.get("collection", "window")),
         accepted_by=event.actor,
     )

@@ -11,9 +11,13 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
+from central.backoffice.deadlines import promised_deadline
+from central.backoffice.jobs import calendar_of
 from central.backoffice.schemas import DecisionAnswer, DecisionRequest
 from central.backoffice.workflow import decide_case
 from central.cases.queries import case_events, case_state, list_cases
+from central.catalogue.calendar import missing_calendar
+from central.clock import cst_date, utc_now
 from central.registry import node_names
 from central.web import central_of, current_user
 from protocol.errors import OneWindowError
@@ -75,13 +79,19 @@ async def api_decide(
 @get("/cases", media_type=MediaType.HTML)
 async def cases_page(request: Request[Any, Any, State], status: FromQuery[str | None] = None) -> Template:
     user = current_user(request)
-    async with central_of(request).db.transaction() as session:
+    central = central_of(request)
+    async with central.db.transaction() as session:
         rows = await list_cases(session, status=status)
         nodes = await node_names(session)
+    today = cst_date(request.app.state.get("now", utc_now)())
     return Template(
         template_name="cases.html",
         context={
             "user": user,
+            # The county admin's home: the calendar the admin must publish before it is needed.
+            "calendar_warning": missing_calendar(central.settings.county_dir, today)
+            if user["role"] == "admin"
+            else "",
             "cases": rows,
             "nodes": nodes,
             "labels": STATUS_LABELS,
@@ -93,11 +103,14 @@ async def cases_page(request: Request[Any, Any, State], status: FromQuery[str | 
 @get("/cases/{case_id:str}", media_type=MediaType.HTML)
 async def case_page(request: Request[Any, Any, State], case_id: FromPath[str]) -> Template:
     user = current_user(request)
-    async with central_of(request).db.transaction() as session:
+    central = central_of(request)
+    async with central.db.transaction() as session:
         state = await case_state(session, case_id)
         events = await case_events(session, case_id)
+    promise = promised_deadline(state, calendar_of(central.settings.county_dir))
     return Template(
-        template_name="case.html", context={"user": user, "case": state, "events": events, "error": None}
+        template_name="case.html",
+        context={"user": user, "case": state, "events": events, "error": None, "promise": promise},
     )
 
 

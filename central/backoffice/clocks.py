@@ -117,6 +117,23 @@ async def refresh_clocks(
     return len(rows)
 
 
+async def recount_clocks(
+    session: AsyncSession, calendar: WorkingCalendar, *, catalogue: Catalogue | None, now: datetime
+) -> int:
+    """Count every open routed case's clock again on a newly published calendar, at once (not when the deadline
+    job next comes round): a due date that was provisional for a year the calendar lacked becomes the certain
+    one. Runs in the publishing transaction; returns how many clocks were counted."""
+    query = select(BackofficeCaseRecord).where(BackofficeCaseRecord.level != "done").with_for_update()
+    rows = list((await session.exec(query)).all())
+    today = cst_date(now)
+    for row in rows:
+        _, state = await load_case(session, row.case_id)
+        await store_clock(
+            session, state, calendar, catalogue, today=today, now=now, instance="publish-calendar"
+        )
+    return len(rows)
+
+
 async def alerts_of(session: AsyncSession, case_id: str) -> list[DeadlineAlertRecord]:
     query = select(DeadlineAlertRecord).where(DeadlineAlertRecord.case_id == case_id)
     return list((await session.exec(query.order_by(col(DeadlineAlertRecord.id)))).all())

@@ -10,7 +10,9 @@ Rules (行政许可法 art. 42, 45, 82; DB22/T 2871.2 §7.2):
 - a pause (补正, hearing 听证, site survey 踏勘, expert review 专家评审) stops the clock: the working days d with
   start < d ≤ end are not counted (an open pause runs to today);
 - one extension, +10 working days (+15 for a joint case), only with the department head's approval and a reason;
-- a warning (临期) when the due date is at most `WARNING_DAYS` working days away, an alert (超期) after it.
+- a warning (临期) when the due date is at most `WARNING_DAYS` working days away, an alert (超期) after it;
+- a due date counted through a year the calendar does not cover is provisional (`WorkingCalendar.deadline`, the
+  same coverage check as the node's): the clock says so and the pages print its warning.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from central.clock import local_date
-from protocol.calendar import WorkingCalendar, calendar_from_dict
+from protocol.calendar import Deadline, WorkingCalendar, calendar_from_dict, provisional_warning
 from protocol.catalogue import CatalogueItem
 from protocol.events import ACCEPTED, CaseState
 
@@ -68,6 +70,17 @@ class CaseClock:
     remaining_days: int  # working days from today to the due date; negative once overdue
     level: str  # see LEVEL_LABELS
     paused: bool
+    #: Years the due dates were counted through without their holiday arrangement: the dates are provisional.
+    uncovered: tuple[int, ...] = ()
+
+    @property
+    def provisional(self) -> bool:
+        return bool(self.uncovered)
+
+    @property
+    def warning(self) -> str:
+        """「2027 年节假日安排未发布，期限为暂定」 while the due dates are provisional, else ""."""
+        return provisional_warning(self.uncovered)
 
     @property
     def level_label(self) -> str:
@@ -86,7 +99,26 @@ class CaseClock:
             "level": self.level,
             "level_label": self.level_label,
             "paused": self.paused,
+            "provisional": self.provisional,
+            "warning": self.warning,
         }
+
+
+def promised_deadline(state: CaseState, calendar: WorkingCalendar) -> Deadline | None:
+    """The promised completion date as the acceptance notice counts it (acceptance + promised days), on the
+    calendar in hand: the notice's own date unless that was provisional and the year has since been published.
+    None for a case not accepted or a 即办件."""
+    if not state.accepted_at or not state.promised_days:
+        return None
+    return calendar.deadline(local_date(state.accepted_at), state.promised_days)
+
+
+def stored_due_warning(calendar: WorkingCalendar, accepted_at: str, due_on: str) -> str:
+    """The provisional warning of a stored due date (the queue's rows), by the same coverage check as
+    `case_clock`; "" when the date is certain or there is none."""
+    if not accepted_at or not due_on:
+        return ""
+    return provisional_warning(calendar.unsettled_years(local_date(accepted_at), date.fromisoformat(due_on)))
 
 
 def paused_working_days(state: CaseState, calendar: WorkingCalendar, today: date) -> int:
@@ -118,8 +150,9 @@ def case_clock(
     statutory = item.statutory_limit_days if item else promised
     paused = paused_working_days(state, calendar, today)
     extension = int(state.extension["days"]) if state.extension else 0
-    due_on = calendar.add_working_days(accepted_on, promised + paused + extension)
-    statutory_due_on = calendar.add_working_days(accepted_on, statutory + paused + extension)
+    due = calendar.deadline(accepted_on, promised + paused + extension)
+    statutory_due = calendar.deadline(accepted_on, statutory + paused + extension)
+    due_on, statutory_due_on = due.due_on, statutory_due.due_on
     # The day the case was finished, when it is: a late decision stays late.
     finished_on = local_date(state.decision.decided_at) if state.decision else None
     on = finished_on or today
@@ -153,4 +186,5 @@ def case_clock(
         remaining_days=remaining,
         level=level,
         paused=open_pause,
+        uncovered=tuple(sorted({*due.uncovered, *statutory_due.uncovered})),
     )

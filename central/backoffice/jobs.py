@@ -5,30 +5,36 @@ two processes never do the same work. Also the county's working-day calendar as 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
-from central.backoffice.clocks import refresh_clocks
-from central.backoffice.deadlines import load_calendar
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from central.backoffice.clocks import recount_clocks, refresh_clocks
 from central.backoffice.routing import route_pending, unrouted_count
+from central.catalogue.calendar import county_calendar
 from central.catalogue.service import newest_catalogue
+from central.clock import utc_now
 from central.runtime import Central
 from protocol.calendar import WorkingCalendar
+from protocol.catalogue import catalogue_from_dict
 
 #: How often each central process runs the routing and deadline jobs (seconds).
 JOBS_INTERVAL_S = 60.0
-_calendars: dict[Path, tuple[float, WorkingCalendar]] = {}
 
 
 def calendar_of(county_dir: Path) -> WorkingCalendar:
     """The county's calendar, re-read when `onewindow central publish-calendar` replaced the file."""
-    path = county_dir / "calendar.json"
-    mtime = path.stat().st_mtime
-    cached = _calendars.get(path)
-    if cached is None or cached[0] != mtime:
-        cached = (mtime, load_calendar(county_dir))
-        _calendars[path] = cached
-    return cached[1]
+    return county_calendar(county_dir)
+
+
+async def recount_after_publish(session: AsyncSession, calendar: WorkingCalendar, county_dir: Path) -> int:
+    """`publish-calendar`'s recount (`central.catalogue.calendar.Recount`): every stored clock counted again on
+    the new calendar, with the newest catalogue version central issued."""
+    fallback = catalogue_from_dict(json.loads((county_dir / "catalogue.json").read_text("utf-8")))
+    catalogue = await newest_catalogue(session, fallback)
+    return await recount_clocks(session, calendar, catalogue=catalogue, now=utc_now())
 
 
 async def run_jobs(central: Central, *, now: datetime, instance: str) -> dict[str, int]:

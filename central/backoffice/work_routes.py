@@ -17,7 +17,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from central.backoffice.deadlines import LEVEL_LABELS, PAUSE_KINDS
+from central.backoffice.deadlines import LEVEL_LABELS, PAUSE_KINDS, stored_due_warning
 from central.backoffice.departments import departments_of, membership, own_department, work_queue
 from central.backoffice.jobs import JOBS_INTERVAL_S, calendar_of, run_jobs
 from central.backoffice.results import result_document
@@ -185,6 +185,12 @@ async def queue_page(
             status=status or None,
         )
         nodes = await node_names(session)
+    calendar = calendar_of(central.settings.county_dir)
+    provisional = {
+        r.case.case_id: warning
+        for r in rows
+        if (warning := stored_due_warning(calendar, r.case.accepted_at, r.backoffice.due_on))
+    }
     return Template(
         template_name="queue.html",
         context={
@@ -196,6 +202,7 @@ async def queue_page(
             "items": {i.code: i.name for i in central.catalogue.items if i.case_type != 1},
             "levels": LEVEL_LABELS,
             "labels": STATUS_LABELS,
+            "provisional": provisional,
             "filters": {
                 "department": chosen,
                 "centre": centre or "",

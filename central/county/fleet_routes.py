@@ -11,7 +11,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from central.clock import utc_iso, utc_now
+from central.catalogue.calendar import missing_calendar
+from central.clock import cst_date, utc_iso, utc_now
 from central.county import review
 from central.county.fleet import fleet, quarantine_list, revoke_node
 from central.county.schemas import FleetAnswer
@@ -44,6 +45,9 @@ async def fleet_page(request: Request[Any, Any, State]) -> Template:
             "names": names,
             "active": "fleet",
             "county_fingerprint": central.county.fingerprint,
+            "calendar_warning": missing_calendar(
+                central.settings.county_dir, cst_date(request.app.state.get("now", utc_now)())
+            ),
         },
     )
 

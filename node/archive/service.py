@@ -4,10 +4,11 @@
   (terminated): nothing more happens to it at the window. A result handed to the logistics window is not closed
   yet, because its delivery result still comes back to the case (issue 9), nor is a decided result the applicant
   has not collected. See `protocol.events.ARCHIVABLE`.
-- `archive_case` gathers the case's events, its materials and signature images from the blob store and renders
-  every notice it produced as PDF, builds the BagIt package (`protocol.archive.build_package`) with a new
-  archival number (档号), runs the four-property check, and only when every item passes stores the package as a
-  blob and appends ``case.archived`` in the same write transaction. A failed check stores nothing and consumes
+- `archive_case` gathers the case's events, its materials and signature images from the blob store and every
+  notice it produced as the PDF issued to the applicant (`node.intake.documents.issued`), builds the BagIt
+  package (`protocol.archive.build_package`) with a new archival number (档号), runs the four-property check,
+  and only when every item passes stores the package as a blob and appends ``case.archived`` in the same write
+  transaction. A failed check stores nothing and consumes
   no archival number: the report says what to fix.
 - The sync layer uploads every blob row to central; central checks the package again and answers with
   ``case.archive_confirmed`` on the down log. `purge_confirmed_packages` deletes the local package file only
@@ -27,11 +28,10 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from common.documents.render import render_document
 from node.events import case_events, new_event, record, row_to_event
 from node.intake.cases.materials import store_blob
 from node.intake.cases.receive import item_of, plain
-from node.intake.documents.notices import compose_notice
+from node.intake.documents.issued import issued_pdf
 from node.models import Blob, Case, CaseEvent, Counter
 from node.runtime import NodeRuntime, local_date
 from node.staff import LEADS, Actor, staff_names
@@ -256,17 +256,16 @@ async def _render_notices(
     state: CaseState,
     item: CatalogueItem,
     names: dict[str, str],
-    images: dict[str, bytes],
 ) -> list[ArchiveFile]:
-    """Every notice of the case as a PDF, rendered through the documents' worker process."""
+    """Every notice of the case as a PDF: the original as issued to the applicant (`issued_pdf`; made now, and
+    kept as the original, for a notice never printed)."""
     files = []
     for notice in state.notices:
-        document = compose_notice(runtime, state, item, notice, staff_names=names, images=images)
         files.append(
             ArchiveFile(
                 role="notice",
                 name=f"{notice.kind}.pdf",
-                data=await render_document(document),
+                data=await issued_pdf(runtime, state, item, notice, staff_names=names),
                 title=notice.title,
                 document_number=notice.number,
                 created_at=notice.issued_at,
@@ -345,8 +344,8 @@ async def archive_case(runtime: NodeRuntime, *, actor: Actor, case_id: str) -> A
         raise OneWindowError(INVALID_TRANSITION, f"该办件{why}，不能归档", field="case_id")
     item = item_of(runtime, state)
     names = await staff_names(runtime)
-    files, images = await asyncio.to_thread(_collect_files, runtime, state, item)
-    files += await _render_notices(runtime, state, item, names, images)
+    files, _ = await asyncio.to_thread(_collect_files, runtime, state, item)
+    files += await _render_notices(runtime, state, item, names)
     year = local_date(closed_at(state) or runtime.now_iso()).year
     history = [e for e in events if e.type not in (CASE_ARCHIVED, CASE_ARCHIVE_CONFIRMED)]
     try:

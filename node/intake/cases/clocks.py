@@ -21,6 +21,7 @@ from node.events import case_state, load_case, new_event, record
 from node.models import Case
 from node.runtime import NodeRuntime, local_date
 from node.staff import Actor
+from protocol.calendar import Deadline
 from protocol.events import (
     ACCEPTED,
     CASE_DEEMED_ACCEPTED,
@@ -33,15 +34,35 @@ log = logging.getLogger("onewindow.node.clocks")
 DEEMED_ACCEPTANCE_WORKING_DAYS = 5  # 行政许可法 art. 32: "当场或者在五日内一次告知"
 
 
+def promised_deadline(runtime: NodeRuntime, accepted_on: date, days: int) -> Deadline:
+    """承诺办结日期: `days` working days after acceptance on the county's calendar (即办件: the same day), provisional
+    when the count runs through a year whose holiday arrangement the node does not have yet."""
+    return runtime.calendar.deadline(accepted_on, days)
+
+
 def promised_date(runtime: NodeRuntime, accepted_on: date, days: int) -> date:
-    """承诺办结日期: `days` working days after acceptance on the county's calendar (即办件: the same day)."""
-    return runtime.calendar.add_working_days(accepted_on, days)
+    """The date of `promised_deadline`."""
+    return promised_deadline(runtime, accepted_on, days).due_on
+
+
+def current_promise(runtime: NodeRuntime, state: CaseState) -> Deadline | None:
+    """An accepted case's promised completion date counted again on the calendar the node holds now: the same as
+    the notice's, unless the notice's was provisional and the county has since published the missing year
+    (None for a case not accepted, or a 即办件)."""
+    if not state.accepted_at or not state.promised_days:
+        return None
+    return promised_deadline(runtime, local_date(state.accepted_at), state.promised_days)
+
+
+def notification_deadline(runtime: NodeRuntime, state: CaseState) -> Deadline:
+    """The last working day to accept or ask for corrections before the case is deemed accepted (art. 32):
+    the fifth working day after receipt (or after the corrections came in)."""
+    return runtime.calendar.deadline(local_date(state.clock_from), DEEMED_ACCEPTANCE_WORKING_DAYS)
 
 
 def deemed_acceptance_limit(runtime: NodeRuntime, state: CaseState) -> date:
-    """The last working day to accept or ask for corrections before the case is deemed accepted (art. 32):
-    the fifth working day after receipt (or after the corrections came in)."""
-    return runtime.calendar.add_working_days(local_date(state.clock_from), DEEMED_ACCEPTANCE_WORKING_DAYS)
+    """The date of `notification_deadline`."""
+    return notification_deadline(runtime, state).due_on
 
 
 async def _record(

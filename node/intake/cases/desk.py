@@ -10,13 +10,14 @@ from datetime import date
 from typing import Any
 
 from node.events import get_case
-from node.intake.cases.clocks import deemed_acceptance_limit
+from node.intake.cases.clocks import current_promise, notification_deadline
 from node.intake.cases.materials import may_add_materials, missing_materials
 from node.intake.cases.outcomes import COLLECTION_METHODS, on_spot_refusal
 from node.intake.cases.receive import item_of
 from node.intake.cases.waiver import WaiverOffer, waiver_offer
 from node.runtime import NodeRuntime
 from node.staff import staff_names
+from protocol.calendar import Deadline, provisional_warning
 from protocol.catalogue import CatalogueItem
 from protocol.errors import OneWindowError
 from protocol.events import ACCEPTED, CORRECTION_REQUESTED, RECEIVED, RESULT_READY, CaseState, Notice
@@ -41,13 +42,16 @@ class CaseDesk:
     uploads_open: bool
     today: date
     #: The last day to accept or ask for corrections before the case is deemed accepted (received cases only).
-    notify_by: date | None
+    notify_by: Deadline | None
+    #: The promised completion date counted on the calendar the node holds now (accepted 承诺件 only): the
+    #: notice's date, or its recount once the year it was provisional for has been published.
+    promise: Deadline | None
     #: The newest notice of each kind.
     notices: list[Notice]
     result_ready: bool
     #: Whether a lead may decide it on the spot now (即办件; the lead's authority is checked when deciding).
     on_spot: bool
-    #: Years between today and the latest supply date the county's calendar does not cover yet.
+    #: Years a case accepted today would have its promised date counted through without their holidays.
     calendar_gap: tuple[int, ...]
     #: Staff usernames to display names.
     names: dict[str, str]
@@ -72,13 +76,14 @@ async def case_desk(runtime: NodeRuntime, case_id: str) -> CaseDesk:
         waived_ids={str(m["id"]) for m in (state.waiver or {}).get("materials", [])},
         uploads_open=may_add_materials(state),
         today=today,
-        notify_by=deemed_acceptance_limit(runtime, state)
+        notify_by=notification_deadline(runtime, state)
         if state.status == RECEIVED and not state.deemed_accepted
         else None,
+        promise=current_promise(runtime, state),
         notices=list(notices.values()),
         result_ready=state.status in RESULT_READY,
         on_spot=on_spot_refusal(item, state) is None,
-        calendar_gap=runtime.calendar.uncovered_years(today, offer.latest_supply),
+        calendar_gap=runtime.calendar.unsettled_years(today, offer.latest_supply),
         names=await staff_names(runtime),
     )
 
@@ -106,6 +111,7 @@ def case_page_context(
         "default_supply": desk.waiver.latest_supply,
         "today": desk.today,
         "notify_by": desk.notify_by,
+        "promise": desk.promise,
         "notices": desk.notices,
         "names": desk.names,
         "collection_methods": COLLECTION_METHODS,
@@ -114,7 +120,7 @@ def case_page_context(
         "on_spot": desk.on_spot,
         "is_lead": user.get("role") == "lead",
         "statuses": {"received": RECEIVED, "correction": CORRECTION_REQUESTED, "accepted": ACCEPTED},
-        "calendar_gap": desk.calendar_gap,
+        "calendar_gap": provisional_warning(desk.calendar_gap),
         "done": done,
         "form": {},
         "error": error,

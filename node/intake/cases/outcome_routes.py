@@ -37,7 +37,8 @@ from node.intake.cases.outcomes import (
     request_correction,
 )
 from node.intake.cases.receive import find_item, item_of, state_to_json
-from node.intake.documents.notices import guide_document, notice_document
+from node.intake.documents.issued import issued_pdf
+from node.intake.documents.notices import guide_document, newest_notice
 from node.staff import staff_names
 from node.web import actor_of, current_user, decode_png, parse_day, runtime_of
 from protocol.errors import VALIDATION, OneWindowError
@@ -206,8 +207,9 @@ async def _notice_pdf(request: Request[Any, Any, State], case_id: str, name: str
         raise OneWindowError(VALIDATION, f"未知文书类型 {kind!r}", field="kind")
     state = await get_case(runtime, case_id)
     names = await staff_names(runtime)
-    document = notice_document(runtime, state, item_of(runtime, state), kind, staff_names=names)
-    data = await render_document(document)  # in the worker process: the tablets keep being answered
+    notice = newest_notice(state, kind)
+    # The original as first issued; rendered (in the worker process) only the first time.
+    data = await issued_pdf(runtime, state, item_of(runtime, state), notice, staff_names=names)
     return _pdf(data, quote(f"{NOTICE_TITLES[kind]}-{state.case_number}.pdf"))
 
 

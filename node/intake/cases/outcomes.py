@@ -26,7 +26,7 @@ from typing import Any
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from node.events import case_state, load_case, new_event, record
-from node.intake.cases.clocks import promised_date
+from node.intake.cases.clocks import promised_deadline
 from node.intake.cases.materials import missing_materials, store_blob
 from node.intake.cases.numbers import next_notice_number
 from node.intake.cases.receive import item_of
@@ -58,6 +58,8 @@ from protocol.events import (
 )
 
 COLLECTION_METHODS = {"window": "窗口领取", "mail": "邮寄送达"}
+#: A correction not tied to one material (the form's 「其他」 row): the application form, a signature, …
+OTHER_CORRECTION = "其他"
 MAX_SIGNATURE_BYTES = 512 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -133,15 +135,22 @@ async def accept_case(
                 field="materials",
                 missing=missing,
             )
-        today = runtime.today()
+        promise = promised_deadline(runtime, runtime.today(), item.promised_limit_days)
         payload = {
             "notice_no": await _number(session, runtime, "acceptance"),
             "accepted_at": runtime.now_iso(),
             "promised_days": item.promised_limit_days,
-            "promised_date": promised_date(runtime, today, item.promised_limit_days).isoformat(),
+            "promised_date": promise.due_on.isoformat(),
+            **_provisional(promise.uncovered),
             "collection": collection,
         }
         return await record_event(session, runtime, actor, case_id, CASE_ACCEPTED, payload)
+
+
+def _provisional(years: Sequence[int]) -> dict[str, Any]:
+    """The acceptance payload's note that its promised date was counted through years the calendar lacks (the
+    notice then says the date is provisional); nothing when the date is certain."""
+    return {"promised_provisional": list(years)} if years else {}
 
 
 def signature_png(data: bytes | None, field: str, who: str) -> bytes:
@@ -186,6 +195,7 @@ async def accept_with_waiver(
             "accepted_at": runtime.now_iso(),
             "promised_days": item.promised_limit_days,
             "promised_date": due.isoformat(),
+            **_provisional(runtime.calendar.unsettled_years(runtime.today(), due)),
             "collection": collection,
             "waived": [{"id": by_id[m].id, "name": by_id[m].name} for m in chosen],
             "supply_by": supply_by.isoformat(),
@@ -229,7 +239,7 @@ async def request_correction(
             listed.append(
                 {
                     "material_id": correction.material_id,
-                    "material_name": material.name if material else "申请事项",
+                    "material_name": material.name if material else OTHER_CORRECTION,
                     "problem": problem[:500],
                     "requirement": correction.requirement.strip()[:500],
                 }

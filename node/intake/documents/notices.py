@@ -1,8 +1,9 @@
 """The words of the official documents a case produces (domain-facts §3.2), laid out by the PDF engine
 (`common.documents.pdf`) and rendered only through `common.documents.render`, off the event loop.
 
-Each notice is rebuilt from the case's events: its number and date were fixed when the event was recorded, so a
-reprint is the same document. 收件凭证, 受理通知书, 容缺受理承诺书 and 通知书, 一次性告知书, 不予受理决定书 and 领取签收单
+Each notice is worded from the case's events alone (its number, date and, for a promised date counted without a
+year's holidays, that it is provisional were fixed when the event was recorded), and `issued.issued_pdf` keeps
+the PDF made the first time it is printed: a reprint hands out those bytes, never a new rendering. 收件凭证, 受理通知书, 容缺受理承诺书 and 通知书, 一次性告知书, 不予受理决定书 and 领取签收单
 belong to a case; the 服务指南 belongs to a catalogue item.
 """
 
@@ -20,8 +21,9 @@ from common.documents.pdf import (
     Table,
     chinese_date,
 )
-from node.intake.cases.outcomes import COLLECTION_METHODS
+from node.intake.cases.outcomes import COLLECTION_METHODS, OTHER_CORRECTION
 from node.runtime import CST, NodeRuntime, local_date
+from protocol.calendar import provisional_warning
 from protocol.catalogue import CASE_TYPES, ITEM_TYPES, CatalogueItem
 from protocol.errors import NOT_FOUND, OneWindowError
 from protocol.events import NOTICE_TITLES, CaseState, Notice
@@ -47,6 +49,47 @@ def masked(cert_type: str, number: str) -> str:
     if len(number) > 8:
         return f"{number[:4]}{'*' * (len(number) - 8)}{number[-4:]}"
     return number
+
+
+#: Marks that end a sentence as the clerk may type them (full and half width).
+_SENTENCE_END = "。！？；.!?;"
+_TRAILING = "，、,:： \t\r\n"
+_CLOSERS = "」』）)”’"
+_FINAL_MARKS = {".": "。", ";": "。", "；": "。", "!": "！", "?": "？"}
+
+
+def sentence(text: str) -> str:
+    """The clerk's words as one complete sentence, whatever they typed: trailing commas and colons go, a final
+    「。」 is added when no sentence mark ends it, so the next sentence (the legal basis) never runs into it."""
+    text = text.strip().rstrip(_TRAILING).strip()
+    if not text:
+        return ""
+    # A half-width mark in Chinese text becomes the full-width one; a final semicolon ends the sentence.
+    text = text[:-1] + _FINAL_MARKS.get(text[-1], text[-1])
+    closed = text.rstrip(_CLOSERS)  # 「……」 or （……） closing a complete sentence
+    return text if closed and closed[-1] in _SENTENCE_END else text + "。"
+
+
+def cited(basis: str) -> str:
+    """A legal basis as cited inside 「根据……的规定」: without the clerk's own closing punctuation, a leading
+    「根据」 or a trailing 「的规定」."""
+    basis = basis.strip().rstrip(_SENTENCE_END + _TRAILING).strip()
+    basis = basis.removeprefix("根据").strip()
+    return basis.removesuffix("的规定").removesuffix("规定").strip()
+
+
+def _provisional_note(state: CaseState) -> tuple[Block, ...]:
+    """The notice's statement that its promised date is provisional (counted without a year's holidays)."""
+    warning = provisional_warning(state.promised_provisional)
+    if not warning:
+        return ()
+    return (
+        Paragraph(
+            f"注：{warning}（暂按周一至周五计算）。节假日安排发布后，本中心将按其重新计算办结日期，"
+            "可凭办件编号查询。",
+            bold=True,
+        ),
+    )
 
 
 def local_time(iso: str) -> str:
@@ -92,23 +135,26 @@ def _material_rows(item: CatalogueItem, state: CaseState) -> tuple[tuple[str, ..
     return tuple(rows)
 
 
-def _materials_table(item: CatalogueItem, state: CaseState) -> Table:
+def _materials_table(item: CatalogueItem, state: CaseState, *, title: str = "材料名称") -> Table:
     return Table(
-        columns=("序号", "材料名称", "份数", "提交情况"),
+        columns=("序号", title, "份数", "提交情况"),
         rows=_material_rows(item, state),
         widths=(0.8, 4.2, 2.6, 2.4),
     )
 
 
-def _case_fields(state: CaseState, *extra: tuple[str, str]) -> Fields:
+def _case_fields(state: CaseState, *extra: tuple[str, str], phone: bool = True) -> Fields:
+    """The case's facts at the head of a notice; `phone=False` leaves the applicant's phone off a notice only
+    the applicant keeps (the acceptance notices: the receipt has it, for the centre to call)."""
     applicant = state.applicant
+    # The applicant's certificate on the applicant's own row, as the agent's is: one row less keeps an ordinary
+    # receipt or acceptance notice on one A4 page.
     rows: list[tuple[str, str]] = [
         ("办件编号", state.case_number),
         ("申请事项", state.item_name),
-        ("申请人", str(applicant.get("name", ""))),
-        ("证件", _certificate(dict(applicant))),
+        ("申请人", f"{applicant.get('name', '')}（{_certificate(dict(applicant))}）"),
     ]
-    if applicant.get("phone"):
+    if phone and applicant.get("phone"):
         rows.append(("联系电话", str(applicant["phone"])))
     if state.agent:
         rows.append(("代理人", f"{state.agent.get('name', '')}（{_certificate(dict(state.agent))}）"))
@@ -146,10 +192,13 @@ def compose_notice(
     addressee = f"{name}："
     closing: tuple[str, ...] = (DUPLICATE,)
     promised = (
-        f"{state.promised_days}个工作日（预计{chinese_date(date.fromisoformat(state.promised_date))}前办结）"
+        f"{state.promised_days}个工作日（预计{chinese_date(date.fromisoformat(state.promised_date))}前办结"
+        f"{'，暂定' if state.promised_provisional else ''}）"
         if state.promised_date and state.promised_days
         else "即办件，当场办结"
     )
+    provisional = _provisional_note(state)
+    accepted_on = chinese_date(local_date(state.accepted_at)) if state.accepted_at else ""
     collection = COLLECTION_METHODS.get(state.collection, "窗口领取")
 
     if notice.kind == "receipt":
@@ -157,17 +206,18 @@ def compose_notice(
         blocks = [
             _case_fields(
                 state,
-                ("收件时间", local_time(state.received_at)),
-                ("收件人", names.get(state.received_by, state.received_by)),
-                ("收件地点", issuer_name(runtime)),
+                (
+                    "收件",
+                    f"{local_time(state.received_at)}　收件人：{names.get(state.received_by, state.received_by)}",
+                ),
             ),
             Heading("收到的申请材料"),
             _materials_table(item, state),
             Paragraph(
                 "本中心已收到上述申请材料。本中心将当场或者自收到申请材料之日起五个工作日内，"
                 "作出受理、一次性告知补正或者不予受理的决定；逾期未告知补正的，自收到申请材料之日起即为受理。"
+                "可凭办件编号或扫描右上角二维码查询办理进度。"
             ),
-            Paragraph("可凭办件编号或扫描右上角二维码查询办理进度。"),
             Signatures(labels=("申请人（签字）", "收件人（签字）")),
         ]
         closing = ("本凭证由申请人留存，请妥善保管。",)
@@ -179,15 +229,18 @@ def compose_notice(
             ),
             _case_fields(
                 state,
-                ("受理日期", chinese_date(local_date(state.accepted_at))),
+                ("受理", f"{accepted_on}　受理人：{names.get(state.accepted_by, state.accepted_by)}"),
                 ("承诺办结时限", promised),
                 ("结果领取方式", collection),
-                ("受理人", names.get(state.accepted_by, state.accepted_by)),
+                phone=False,
             ),
-            Heading("已收材料"),
-            _materials_table(item, state),
+            *provisional,
+            # The table says what it lists in its own header (no heading above it): one page for six materials.
+            _materials_table(item, state, title="已收材料"),
             Paragraph(
-                "办结后本中心将通知您领取结果。领取时请携带本人身份证件；委托他人领取的，代理人须携带本人身份证件。"
+                "办结后本中心将把办理结果邮寄送达。"
+                if state.collection == "mail"
+                else "办结后本中心将通知您领取结果。领取时请携带本人身份证件；委托他人领取的，代理人须携带本人身份证件。"
             ),
         ]
     elif notice.kind in ("waiver_notice", "waiver_commitment"):
@@ -222,11 +275,13 @@ def compose_notice(
                 ),
                 _case_fields(
                     state,
-                    ("受理日期", chinese_date(local_date(state.accepted_at))),
+                    ("受理日期", accepted_on),
                     ("承诺办结时限", promised),
                     ("补齐期限", supply_by),
                     ("结果领取方式", collection),
+                    phone=False,
                 ),
+                *provisional,
                 Heading("须补齐的材料"),
                 owed_table,
                 Paragraph(
@@ -236,7 +291,12 @@ def compose_notice(
             ]
     elif notice.kind == "correction":
         rows = tuple(
-            (str(i), str(c["material_name"]), str(c["problem"]), str(c.get("requirement") or "按要求补正"))
+            (
+                str(i),
+                str(c["material_name"]) if c.get("material_id") else OTHER_CORRECTION,
+                str(c["problem"]),
+                str(c.get("requirement") or "按要求补正"),
+            )
             for i, c in enumerate(state.corrections, start=1)
         )
         blocks = [
@@ -256,8 +316,8 @@ def compose_notice(
         organ = str(refusal.get("competent_organ") or "")
         blocks = [
             Paragraph(
-                f"{you}于{received}提交的「{state.item_name}」申请，经审查：{refusal.get('reasons', '')}"
-                f"根据{refusal.get('legal_basis', '')}的规定，决定不予受理。"
+                f"{you}于{received}提交的「{state.item_name}」申请，经审查：{sentence(str(refusal.get('reasons', '')))}"
+                f"根据{cited(str(refusal.get('legal_basis', '')))}的规定，决定不予受理。"
             ),
         ]
         if organ:
@@ -326,10 +386,23 @@ def notice_document(
     staff_names: dict[str, str] | None = None,
 ) -> OfficialDocument:
     """The document of the case's newest notice of `kind`, ready to render (quick: the PDF is the slow part)."""
+    notice = newest_notice(state, kind)
+    return compose_notice(
+        runtime, state, item, notice, staff_names=staff_names, images=notice_images(runtime, state)
+    )
+
+
+def newest_notice(state: CaseState, kind: str) -> Notice:
+    """The case's newest notice of `kind` (OW-1003 naming ``kind`` when it has none)."""
     notice = state.notice(kind)
     if notice is None:
         title = NOTICE_TITLES.get(kind, kind)
         raise OneWindowError(NOT_FOUND, f"该办件没有{title}", field="kind")
+    return notice
+
+
+def notice_images(runtime: NodeRuntime, state: CaseState) -> dict[str, bytes]:
+    """The signature images the case's notices show, by blob hash (those still in the blob store)."""
     images: dict[str, bytes] = {}
     for digest in (
         str((state.waiver or {}).get("commitment_signature", "")),
@@ -337,7 +410,7 @@ def notice_document(
     ):
         if digest and runtime.blobs.exists(digest):
             images[digest] = runtime.blobs.get(digest)
-    return compose_notice(runtime, state, item, notice, staff_names=staff_names, images=images)
+    return images
 
 
 def guide_document(runtime: NodeRuntime, item: CatalogueItem) -> OfficialDocument:
