@@ -18,6 +18,7 @@ from node.intake.cases.bodies import NewCase
 from node.intake.cases.desk import CASE_TYPES, case_desk, case_page_context
 from node.intake.cases.materials import attach_material, page_preview
 from node.intake.cases.receive import find_item, list_cases, receive_case, state_to_json
+from node.intake.cases.today import clerk_today, search_cases
 from node.staff import FRONT_DESK
 from node.web import actor_of, current_user, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, OneWindowError
@@ -211,18 +212,33 @@ async def page_preview_image(
 
 
 @get("/cases", media_type=MediaType.HTML)
-async def cases_page(request: Request[Any, Any, State]) -> Template:
+async def cases_page(request: Request[Any, Any, State], q: FromQuery[str] = "") -> Template:
+    """The clerk's home (今日): the four lists of what waits at the window, the search, and every case."""
     user = current_user(request)
-    rows = await list_cases(runtime_of(request))
+    runtime = runtime_of(request)
+    query = q.strip()[:64]
     return Template(
         template_name="cases.html",
         context={
             "user": user,
-            "rows": rows,
+            "today": await clerk_today(runtime),
+            "q": query,
+            "found": await search_cases(runtime, query) if query else None,
+            "rows": [] if query else await list_cases(runtime),
             "labels": STATUS_LABELS,
             "sync_labels": SYNC_LABELS,
             "active": "cases",
         },
+    )
+
+
+@get("/cases/alert", media_type=MediaType.HTML)
+async def cases_alert(request: Request[Any, Any, State]) -> Template:
+    """The home's alert, polled: how many results wait for issuing, how many arrived today."""
+    user = current_user(request)
+    return Template(
+        template_name="cases_alert.html",
+        context={"user": user, "today": await clerk_today(runtime_of(request))},
     )
 
 
@@ -327,6 +343,7 @@ ROUTES = [
     upload_material_form,
     page_preview_image,
     cases_page,
+    cases_alert,
     api_items,
     api_create_case,
     api_upload_material,
