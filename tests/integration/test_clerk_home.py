@@ -165,3 +165,11 @@ async def test_the_home_lists_what_waits_and_a_card_read_becomes_the_id_material
     assert (await client.get(f"/api/v1/cases/{case_id}")).json()["materials"] == []
     box = (await client.get(f"/cases/{case_id}/capture")).text
     assert "逐项采集（从「申请人居民身份证」开始）" in box
+
+
+async def test_a_failed_login_keeps_the_user_name(node: tuple[AsyncTestClient[Litestar], Path]) -> None:
+    client, _ = node
+    response = await client.post("/login", data={"username": CLERK[0], "password": "wrong-password"})
+    assert response.status_code == 401
+    assert "用户名或密码错误" in response.text
+    assert f'name="username" type="text" autocomplete="username" value="{CLERK[0]}"' in response.text
