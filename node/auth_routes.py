@@ -152,6 +152,9 @@ async def login_submit(request: Request[Any, Any, State]) -> Response[Any]:
         )
     except OneWindowError as exc:
         context = _login_context(request, form.get("next", "/cases"), exc.reason)
+        context["username"] = str(form.get("username", ""))[
+            :64
+        ]  # stays typed: only the password is asked again
         return Template(template_name="common/login.html", context=context, status_code=exc.problem.status)
     _start_session(request, staff)
     target = str(form.get("next") or "/cases")

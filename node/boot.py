@@ -17,7 +17,8 @@ from sqlmodel import select
 
 from node.blobs import BlobStore
 from node.db import Database, migrate
-from node.models import CaseEvent
+from node.events import project_case
+from node.models import Case, CaseEvent
 from node.runtime import NodeRuntime, utc_now
 from node.schema import NODE_METADATA
 from node.sync.keys import restore_rotation_state
@@ -59,4 +60,17 @@ async def open_runtime(
     )
     await runtime.reload_catalogues()
     await restore_rotation_state(runtime)
+    await _hash_applicant_ids(runtime)
     return runtime
+
+
+async def _hash_applicant_ids(runtime: NodeRuntime) -> None:
+    """Cases received before the case list kept the applicant's keyed ID hash get it now (once: a projected
+    case always has one from then on)."""
+    async with runtime.db.read() as session:
+        missing = (await session.exec(select(Case.case_id).where(Case.applicant_id_hash == ""))).all()
+    if not missing:
+        return
+    async with runtime.db.write() as session:
+        for case_id in missing:
+            await project_case(session, case_id, id_key=runtime.identity.data_key)

@@ -30,10 +30,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from node.models import Case, CaseEvent
 from node.runtime import NodeRuntime
 from node.staff import Actor
+from node.trust.atrest import id_number_hash
 from protocol.errors import EVENT_CONFLICT, NOT_FOUND, OneWindowError
 from protocol.events import (
     CASE_RECEIVED,
     MATERIAL_ATTACHED,
+    MATERIAL_REMOVED,
     PARCEL_OPENED,
     PARCEL_REGISTERED,
     CaseState,
@@ -44,9 +46,12 @@ from protocol.events import (
 )
 from protocol.ids import uuid7
 
-#: Steps that wait on the node for the case's next decision: receiving, scanning materials in, and a mailed
-#: application's registration and opening. Recording only these does not seal; any other event seals them too.
-DRAFT_STEPS = frozenset({CASE_RECEIVED, MATERIAL_ATTACHED, PARCEL_REGISTERED, PARCEL_OPENED})
+#: Steps that wait on the node for the case's next decision: receiving, scanning materials in (or taking a page
+#: off again), and a mailed application's registration and opening. Recording only these does not seal; any
+#: other event seals them too.
+DRAFT_STEPS = frozenset(
+    {CASE_RECEIVED, MATERIAL_ATTACHED, MATERIAL_REMOVED, PARCEL_REGISTERED, PARCEL_OPENED}
+)
 
 
 def new_event(
@@ -114,14 +119,20 @@ async def get_case(runtime: NodeRuntime, case_id: str) -> CaseState:
         return await load_case(session, case_id)
 
 
-async def project_case(session: AsyncSession, case_id: str) -> None:
-    """Rebuild one case's projection row from its events (nothing for an aggregate that is not a case)."""
+async def project_case(session: AsyncSession, case_id: str, *, id_key: bytes | None = None) -> None:
+    """Rebuild one case's projection row from its events (nothing for an aggregate that is not a case).
+
+    With `id_key` (the node's data key) the row also keeps the applicant's certificate number as its keyed hash,
+    for the clerk's search; without it, the hash already there stays."""
     await session.flush()
     state = await case_state(session, case_id)
     if state.status is None:
         return
     row = await session.get(Case, case_id)
-    values = {**projection_columns(state), "last_hlc": state.last_hlc}
+    values: dict[str, Any] = {**projection_columns(state), "last_hlc": state.last_hlc}
+    number = str(state.applicant.get("cert_number", ""))
+    if id_key is not None and number:
+        values["applicant_id_hash"] = id_number_hash(number, id_key)
     if row is None:
         session.add(Case(case_id=case_id, **values))
     else:
@@ -136,7 +147,7 @@ async def record(session: AsyncSession, runtime: NodeRuntime, *events: Event) ->
     for event in events:
         await insert_event(session, event, origin="local")
     for case_id in dict.fromkeys(e.case_id for e in events):
-        await project_case(session, case_id)
+        await project_case(session, case_id, id_key=runtime.identity.data_key)
     await _hand_to_sealer(session, runtime, events)
 
 

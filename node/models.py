@@ -89,6 +89,9 @@ class Case(NodeTable, table=True):
     item_code: str = Field(index=True)
     item_name: str
     applicant_name: str = Field(sa_column=Column(EncryptedString("case.applicant_name"), nullable=False))
+    #: The applicant's certificate number as the node's keyed hash (`node.trust.atrest.id_number_hash`), never
+    #: the number: the clerk's search by ID number matches it.
+    applicant_id_hash: str = Field(default="", index=True)
     status: str = Field(index=True)
     received_at: str = Field(index=True)
     accepted_at: str = ""

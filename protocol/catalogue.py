@@ -80,6 +80,9 @@ _ITEM_CODE = re.compile(r"[0-9A-Za-z-]{1,50}")
 _PINYIN_INITIALS = re.compile(r"[a-z0-9]+")
 _ISSUED_AT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?Z")
 _NAME_MAX = 200
+#: How many aliases an item may have, and how long each may be.
+_MAX_ALIASES = 10
+_ALIAS_MAX = 20
 _TEXT_MAX = 2000
 _COUNT_MAX = 99
 _DAYS_MAX = 3650
@@ -269,6 +272,9 @@ class CatalogueItem:
     pinyin_initials: str
     """Lower-case pinyin initials of ``name``, precomputed so the node can search without a pinyin library."""
     service_target: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    """What people call the item at the window (低保, 残疾证, 高龄补贴 …), maintained with the catalogue at
+    central; the item search finds the item by any of them. Left out of the JSON form when empty."""
 
     def __post_init__(self) -> None:
         self._check_codes()
@@ -312,6 +318,10 @@ class CatalogueItem:
         if self.sub_sub_item_name and not self.sub_item_name:
             _fail("sub_sub_item_name", "有孙项时必须先有子项")
         _check_text(self.pinyin_initials, "pinyin_initials", max_len=_NAME_MAX)
+        if not isinstance(self.aliases, tuple) or len(self.aliases) > _MAX_ALIASES:
+            _fail("aliases", f"别名最多 {_MAX_ALIASES} 个")
+        for i, alias in enumerate(self.aliases):
+            _check_text(alias, f"aliases[{i}]", max_len=_ALIAS_MAX)
         if not _PINYIN_INITIALS.fullmatch(self.pinyin_initials):
             _fail("pinyin_initials", "只能是小写字母和数字")
         if len(self.pinyin_initials) > len(self.name):
@@ -427,10 +437,10 @@ class Catalogue:
         return self._by_code[code.strip().upper()]
 
     def search(self, query: str, limit: int = 20) -> list[CatalogueItem]:
-        """Items whose name, code or pinyin initials contain ``query``, best matches first.
+        """Items whose name, code, pinyin initials or an alias contain ``query``, best matches first.
 
-        Case-insensitive. Order: exact code; exact name or initials; prefix of code, basic code, name or
-        initials; substring anywhere in those. Ties keep catalogue order. A blank query finds nothing.
+        Case-insensitive. Order: exact code; exact name, initials or alias; prefix of code, basic code, name or
+        initials; substring anywhere in those or an alias. Ties keep catalogue order. A blank query finds nothing.
         """
         needle = unicodedata.normalize("NFKC", query).strip().casefold()
         if not needle or limit <= 0:
@@ -448,11 +458,12 @@ def _match_rank(item: CatalogueItem, needle: str) -> int | None:
     code, name, initials = item.code.casefold(), item.name.casefold(), item.pinyin_initials
     if needle == code:
         return 0
-    if needle in (name, initials):
+    aliases = [alias.casefold() for alias in item.aliases]
+    if needle in (name, initials) or needle in aliases:
         return 1
     if any(text.startswith(needle) for text in (code, item.basic_code.casefold(), name, initials)):
         return 2
-    if any(needle in text for text in (code, name, initials)):
+    if any(needle in text for text in (code, name, initials, *aliases)):
         return 3
     return None
 
@@ -587,6 +598,7 @@ def _item_from_dict(raw: object) -> CatalogueItem:
         retention=f.text("retention"),
         pinyin_initials=f.text("pinyin_initials"),
         service_target=f.texts("service_target"),
+        aliases=f.texts("aliases") if isinstance(raw, Mapping) and "aliases" in raw else (),
     )
 
 
@@ -607,7 +619,12 @@ def catalogue_from_dict(d: Mapping[str, object]) -> Catalogue:
 
 def _to_json(value: object) -> object:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        return {
+            f.name: _to_json(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.init
+            and not (f.name == "aliases" and not getattr(value, f.name))  # a catalogue without aliases
+        }
     if isinstance(value, tuple):
         return [_to_json(v) for v in value]
     return value

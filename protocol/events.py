@@ -22,6 +22,7 @@ EVENT_SCHEMA = 1
 # Event types, with who may author them.
 CASE_RECEIVED = "case.received"  # 收件: application received; the receipt time starts the art. 32 clock
 MATERIAL_ATTACHED = "case.material_attached"  # 材料: a captured file attached to a checklist slot
+MATERIAL_REMOVED = "case.material_removed"  # 删除/重拍: a page taken off its slot before the window decides
 CASE_CORRECTION_REQUESTED = "case.correction_requested"  # 一次性告知: every correction, in one notice
 CASE_CORRECTED = "case.corrected"  # 补正到件: corrections handed in, the case resumes
 CASE_ACCEPTED = "case.accepted"  # 受理
@@ -67,6 +68,7 @@ NODE_EVENT_TYPES = frozenset(
     {
         CASE_RECEIVED,
         MATERIAL_ATTACHED,
+        MATERIAL_REMOVED,
         CASE_CORRECTION_REQUESTED,
         CASE_CORRECTED,
         CASE_ACCEPTED,
@@ -128,6 +130,7 @@ CUSTODY_LABELS = {
 EVENT_LABELS = {
     CASE_RECEIVED: "收件",
     MATERIAL_ATTACHED: "上传材料",
+    MATERIAL_REMOVED: "删除材料页",
     CASE_CORRECTION_REQUESTED: "一次性告知补正",
     CASE_CORRECTED: "补正到件",
     CASE_ACCEPTED: "受理",
@@ -411,6 +414,19 @@ def _material(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState
     return replace(state, materials=(*state.materials, material))
 
 
+def _material_removed(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState:
+    """A page taken off its slot (删除, or 重拍 before a new one): only while the case is still before the
+    window's decision or awaiting corrections; an accepted case keeps what it was accepted with."""
+    if state.status not in (RECEIVED, CORRECTION_REQUESTED):
+        return _anomaly(state, event, f"material removed in status {state.status}")
+    kept = tuple(
+        m for m in state.materials if not (m["blob"] == p["blob"] and m["material_id"] == p["material_id"])
+    )
+    if len(kept) == len(state.materials):
+        return _anomaly(state, event, "no such page on the case")
+    return replace(state, materials=kept)
+
+
 def _accepted(state: CaseState, event: Event, p: Mapping[str, Any], *, waiver: bool) -> CaseState:
     if state.status != RECEIVED:
         return _anomaly(state, event, f"accept in status {state.status}")
@@ -595,6 +611,8 @@ def apply_event(state: CaseState, event: Event) -> CaseState:
             return _anomaly(state, event, "event before the case was received")
         if event.type == MATERIAL_ATTACHED:
             return _material(state, event, p)
+        if event.type == MATERIAL_REMOVED:
+            return _material_removed(state, event, p)
         if event.type == CASE_ACCEPTED:
             return _accepted(state, event, p, waiver=False)
         if event.type == CASE_ACCEPTED_WITH_WAIVER:

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import os
+import secrets
 
 # n=2**14 keeps a login under ~50 ms on a Raspberry-Pi-class node while staying memory-hard (16 MiB).
 _N, _R, _P = 2**14, 8, 1
@@ -40,3 +41,14 @@ def verify_password(password: str, encoded: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(digest, expected)
+
+
+#: Letters and digits a temporary password is made of: none that reads like another when said aloud or copied
+#: from paper (no 0/O/o, 1/l/I/i, no punctuation).
+TEMPORARY_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz"
+
+
+def temporary_password(length: int = 12) -> str:
+    """A temporary password to read out or hand over once: `length` characters of `TEMPORARY_ALPHABET` (about
+    69 bits for 12), so nobody has to guess between 0 and O or 1, l and I."""
+    return "".join(secrets.choice(TEMPORARY_ALPHABET) for _ in range(length))

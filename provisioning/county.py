@@ -27,7 +27,7 @@ from protocol.catalogue import catalogue_from_dict
 from protocol.enrolment import bundle_digest, enrolment_qr, secret_digest, sign_bundle
 from protocol.ids import uuid7
 from protocol.keys import AgeIdentity, SigningKey, read_secret_file, write_file_atomic, write_secret_file
-from protocol.passwords import hash_password
+from protocol.passwords import hash_password, temporary_password
 from protocol.staff import CENTRAL_ROLES, NODE_ROLES
 from protocol.trust import make_statement
 
@@ -257,7 +257,7 @@ def add_node(
         raise ProvisioningError("一个县最多99个节点（办件编号流水号前两位为节点号）")
     secret = secrets.token_urlsafe(32)
     expires_at = now + valid_for
-    passwords = {s.username: s.password or secrets.token_urlsafe(9) for s in staff}
+    passwords = {s.username: s.password or temporary_password() for s in staff}
     accounts = [
         {
             "username": s.username,

@@ -73,7 +73,9 @@ async def catalogue_change_form(request: Request[Any, Any, State]) -> Response[A
                 item_code=code,
                 trigger=str(form.get("trigger", "")),
                 note=str(form.get("note", "")),
-                item=item_with_limits(current, code, limits) if action == "change" else None,
+                item=item_with_limits(current, code, limits, str(form.get("aliases", "")))
+                if action == "change"
+                else None,
                 actor=user["username"],
                 now=utc_now(),
             )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -198,15 +199,25 @@ async def change_catalogue(
     return catalogue
 
 
-def item_with_limits(current: Catalogue, item_code: str, limits: Mapping[str, str]) -> dict[str, Any] | None:
+def item_with_limits(
+    current: Catalogue, item_code: str, limits: Mapping[str, str], aliases: str | None = None
+) -> dict[str, Any] | None:
     """The item `item_code` of `current` with new time limits (the catalogue page's 变更 form: working days as
-    typed); None when the catalogue has no such item (`change_catalogue` then says so)."""
+    typed) and, when `aliases` is given, the names people call it by (separated by 、，, or spaces; blank keeps
+    the item's aliases, 「无」 clears them); None when the catalogue has no such item (`change_catalogue` then
+    says so). With aliases given, a blank limit keeps the item's current one."""
     item = next((i for i in catalogue_to_dict(current)["items"] if i["code"] == item_code), None)
     if item is None:
         return None
+    typed = (aliases or "").strip()
     for name in ("promised_limit_days", "statutory_limit_days"):
         value = str(limits.get(name, "")).strip()
+        if not value and typed:
+            continue
         if not value.isdigit():
             raise OneWindowError(VALIDATION, "时限应为工作日数（整数）", field=name)
         item[name] = int(value)
+    if typed:
+        names = [] if typed == "无" else re.split(r"[、，,;；\s]+", typed)
+        item["aliases"] = [name for name in dict.fromkeys(names) if name]
     return dict(item)

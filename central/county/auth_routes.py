@@ -127,7 +127,11 @@ async def login_submit(request: Request[Any, Any, State]) -> Response[Any]:
     except OneWindowError as exc:
         return Template(
             template_name="common/login.html",
-            context=_login_context(form.get("next", "/cases"), exc.reason),
+            # the user name stays typed (only the password is asked again)
+            context={
+                **_login_context(form.get("next", "/cases"), exc.reason),
+                "username": form.get("username", ""),
+            },
             status_code=exc.problem.status,
         )
     request.set_session(login)

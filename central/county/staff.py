@@ -12,7 +12,6 @@ newer than what the node holds. A new or reset password is returned once, to be 
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -25,7 +24,7 @@ from central.keys import CountyKeys
 from central.models import NodeRecord, NodeStaffRecord
 from protocol.catalogue import Catalogue, CatalogueItem
 from protocol.errors import INVALID_TRANSITION, NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
-from protocol.passwords import hash_password
+from protocol.passwords import hash_password, temporary_password
 from protocol.staff import NODE_ROLES, StaffAccount
 
 
@@ -53,8 +52,8 @@ def on_spot_items(catalogue: Catalogue) -> list[CatalogueItem]:
 
 
 def new_password() -> str:
-    """A temporary password to read out or hand over once (12 characters, no look-alike pitfalls of case)."""
-    return secrets.token_urlsafe(9)
+    """A temporary password to read out or hand over once (12 characters, no look-alike characters)."""
+    return temporary_password()
 
 
 async def node_staff(session: AsyncSession, node_id: str) -> list[NodeStaffRecord]:

@@ -51,6 +51,7 @@ TRAIL = AuditTrail(
             "/window/waiting",
             "/api/v1/tickets/board",
             "/cases/{case_id}/capture",
+            "/cases/alert",
         }
     ),
     skip_prefixes=("/static/",),

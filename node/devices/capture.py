@@ -27,7 +27,9 @@ from node.intake.cases.materials import MAX_MATERIAL_BYTES, attach_material
 from node.intake.cases.receive import item_of
 from node.runtime import NodeRuntime
 from node.staff import Actor
+from protocol.catalogue import CatalogueItem, Material
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
+from protocol.events import CaseState
 from protocol.ids import uuid7
 
 #: A capture session stops waiting this long after it started (the clerk has moved on).
@@ -63,15 +65,40 @@ class ScanFolders:
 # ---- sessions ---------------------------------------------------------------------------------------------
 
 
+def next_slot(item: CatalogueItem, state: CaseState, after: str = "") -> Material | None:
+    """The slot 逐项采集 goes to next: the first mandatory material with no page yet, in checklist order, after
+    `after` (wrapping round to the slots before it); None when every mandatory slot has a page."""
+    present = {str(m["material_id"]) for m in state.materials}
+    empty = [m for m in item.materials if m.mandatory and m.id not in present]
+    ids = [m.id for m in item.materials]
+    start = ids.index(after) + 1 if after in ids else 0
+    ordered = sorted(empty, key=lambda m: (ids.index(m.id) < start, ids.index(m.id)))
+    return ordered[0] if ordered else None
+
+
 async def start_capture(
-    runtime: NodeRuntime, *, actor: Actor, window: str, case_id: str, material_id: str
+    runtime: NodeRuntime,
+    *,
+    actor: Actor,
+    window: str,
+    case_id: str,
+    material_id: str = "",
+    walk: bool = False,
 ) -> CaptureSession:
-    """开始扫描: from now on, scanned files go to this case's material; the window's earlier session ends."""
+    """开始扫描: from now on, scanned files go to this case's material; the window's earlier session ends.
+
+    `walk` (逐项采集): the session moves on by itself after each page to the next empty mandatory slot and ends
+    after the last; without a `material_id` it starts at the first empty one."""
     window = window.strip()
     if not window:
         raise OneWindowError(REQUIRED_FIELD, "请先设置本窗口名称（叫号页面）或在此填写", field="window")
     state = await get_case(runtime, case_id)
     item = item_of(runtime, state)
+    if walk and not material_id:
+        first = next_slot(item, state)
+        if first is None:
+            raise OneWindowError(VALIDATION, "必备材料都已采集，无需再逐项采集", field="material_id")
+        material_id = first.id
     material = next((m for m in item.materials if m.id == material_id), None)
     if material is None:
         raise OneWindowError(VALIDATION, f"该事项没有材料项 {material_id!r}", field="material_id")
@@ -84,6 +111,7 @@ async def start_capture(
         staff=actor.username,
         role=actor.role,
         started_at=now,
+        walk=walk,
     )
     async with runtime.db.write() as db:
         active = (
@@ -266,12 +294,22 @@ async def ingest_file(runtime: NodeRuntime, path: Path, folders: ScanFolders) ->
         )
     elif folders.keep_processed:
         record.moved_to = _move(path, folders.processed, stamp)
+    walk_to = "?"  # where a walking session goes next ("" = it is done); "?" = it stays
+    if record.status == "attached" and session is not None and session.walk:
+        state = await get_case(runtime, session.case_id)
+        following = next_slot(item_of(runtime, state), state, after=session.material_id)
+        walk_to = following.id if following is not None else ""
     async with runtime.db.write() as db:
         db.add(record)
         if record.status == "attached" and session is not None:
             live = await db.get(CaptureSession, session.id)
             if live is not None:
                 live.pages += 1
+                if live.walk and walk_to != "?":  # 逐项采集: on to the next empty mandatory slot, or done
+                    if walk_to:
+                        live.material_id, live.pages = walk_to, 0
+                    else:
+                        live.ended_at = runtime.now_iso()
                 db.add(live)
     if record.status != "quarantined" and not folders.keep_processed:
         # Its bytes are in the blob store (fsynced, committed with the attachment event; for a duplicate, with

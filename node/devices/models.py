@@ -25,6 +25,8 @@ class CaptureSession(NodeTable, table=True):
     started_at: str
     ended_at: str | None = None
     pages: int = 0
+    #: 逐项采集: after each page the session moves on to the next empty mandatory slot, and ends after the last.
+    walk: bool = False
 
 
 class ScanFile(NodeTable, table=True):
@@ -58,3 +60,6 @@ class IdCardRead(NodeTable, table=True):
     id_hash: str
     photo_blob: str = ""
     photo_decoded_blob: str = ""
+    #: The card's image (both sides, drawn from what the chip holds), the ID material's page once a case is
+    #: received with this read.
+    card_blob: str = ""

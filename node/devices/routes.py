@@ -17,6 +17,7 @@ from node.devices.camera import drop_into_folder, sample_page
 from node.devices.capture import (
     case_scans,
     case_sessions,
+    next_slot,
     recent_scans,
     start_capture,
     stop_capture,
@@ -26,6 +27,7 @@ from node.devices.cards import card_fields, record_card_read
 from node.devices.errors import DEVICE_ABSENT, DeviceError
 from node.devices.manager import KIND_LABELS, DeviceManager
 from node.events import get_case
+from node.intake.cases.materials import remove_material
 from node.intake.cases.receive import item_of
 from node.staff import FRONT_DESK
 from node.web import actor_of, current_user, runtime_of, window_name
@@ -88,11 +90,20 @@ async def capture_context(request: Request[Any, Any, State], case_id: str, seen:
     scans = await case_scans(runtime, case_id)
     attached = sum(1 for s in scans if s.status == "attached")
     names = {m.id: m.name for m in item.materials}
+    present = {str(m["material_id"]) for m in state.materials}
+    mandatory = [m for m in item.materials if m.mandatory]
+    active = next((s for s in sessions if s.ended_at is None and waiting and s.id == waiting.id), None)
     return {
         "case": state,
         "materials": item.materials,
         "names": names,
-        "active": next((s for s in sessions if s.ended_at is None and waiting and s.id == waiting.id), None),
+        "next": next_slot(item, state),
+        "mandatory": mandatory,
+        "present": present,
+        "position": next(
+            (n for n, m in enumerate(item.materials, 1) if active and m.id == active.material_id), 0
+        ),
+        "active": active,
         "other_waiting": waiting if waiting is not None and waiting.case_id != case_id else None,
         "scans": scans[:20],
         "attached": attached,
@@ -116,19 +127,54 @@ async def capture_partial(
     return Template(template_name="devices_capture.html", context=context, headers=headers)
 
 
+def capture_window(request: Request[Any, Any, State], user: dict[str, str]) -> str:
+    """The window a capture session belongs to: the tablet's window name, else the clerk's own tablet (no name
+    has to be typed before scanning)."""
+    return window_name(request) or f"{user.get('display_name') or user['username']}的平板"
+
+
 @post("/cases/{case_id:str}/capture", media_type=MediaType.HTML, status_code=200)
 async def capture_start(request: Request[Any, Any, State], case_id: FromPath[str]) -> Redirect:
-    """开始扫描: scanned files go to this case's material until stopped (or another capture starts here)."""
+    """开始扫描 (one material, ``material_id``) or 逐项采集 (``walk=1``: slot by slot from the first empty
+    mandatory one, or from ``material_id``): scanned files go to this case until stopped or done."""
     user = current_user(request, *FRONT_DESK)
     form = await request.form()
     await start_capture(
         runtime_of(request),
         actor=actor_of(user),
-        window=str(form.get("window", "")) or window_name(request),
+        window=str(form.get("window", "")) or capture_window(request, user),
         case_id=case_id,
         material_id=str(form.get("material_id", "")),
+        walk=form.get("walk") == "1",
     )
     return Redirect(path=f"/cases/{case_id}#capture")
+
+
+@post("/cases/{case_id:str}/pages/remove", media_type=MediaType.HTML, status_code=200)
+async def page_remove(request: Request[Any, Any, State], case_id: FromPath[str]) -> Redirect:
+    """删除 a page from its slot; 重拍 (``retake=1``) also starts capturing that slot again, walking on after."""
+    user = current_user(request, *FRONT_DESK)
+    form = await request.form()
+    material_id = str(form.get("material_id", ""))
+    runtime = runtime_of(request)
+    await remove_material(
+        runtime,
+        actor=actor_of(user),
+        case_id=case_id,
+        material_id=material_id,
+        blob=str(form.get("blob", "")),
+    )
+    if form.get("retake") == "1":
+        await start_capture(
+            runtime,
+            actor=actor_of(user),
+            window=capture_window(request, user),
+            case_id=case_id,
+            material_id=material_id,
+            walk=True,
+        )
+        return Redirect(path=f"/cases/{case_id}#capture")
+    return Redirect(path=f"/cases/{case_id}#checklist")
 
 
 @post("/cases/{case_id:str}/capture/stop", media_type=MediaType.HTML, status_code=200)
@@ -311,6 +357,7 @@ ROUTES = [
     api_read_card,
     capture_partial,
     capture_start,
+    page_remove,
     capture_stop,
     camera_capture,
     devices_page,

@@ -262,7 +262,7 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
             added += 1
             touched.add(event.case_id)
     for case_id in touched:
-        await project_case(session, case_id)
+        await project_case(session, case_id, id_key=runtime.identity.data_key)
     if isinstance(payload.get("county_keys"), list):
         _apply_county_keys(runtime, payload["county_keys"])
     if isinstance(payload.get("calendar"), dict):

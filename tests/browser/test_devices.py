@@ -119,16 +119,21 @@ def test_card_read_fills_the_applicant_and_a_scan_lands_on_the_case(device_node:
             expect(page).to_have_url(re.compile(r"/cases/[0-9a-f-]{36}$"))
             expect(page.get_by_text("金美兰").first).to_be_visible()
 
-            # -- start a capture for the ID card material and let the simulated scanner deliver a page
+            # -- the card just read is already the ID material's page (its image drawn from the chip)
+            id_slot = page.locator('li[data-material="id-card"]')
+            expect(id_slot.locator(".state-present")).to_contain_text("居民身份证（读卡）.jpg")
+            expect(id_slot.locator("figure.page img")).to_have_count(1)
+
+            # -- start a capture for the household register and let the simulated scanner deliver a page
             capture = page.locator("#capture")
             expect(capture.get_by_role("button", name="开始扫描")).to_be_visible()
-            capture.get_by_label("扫描的材料").select_option(label="申请人居民身份证")
-            expect(capture.get_by_label("窗口")).to_have_value("1号窗口")  # this tablet's window
+            capture.get_by_label("扫描的材料").select_option(label="户口簿")
+            expect(capture.get_by_label("窗口")).to_have_count(0)  # no window name to type: the tablet's own
             capture.get_by_role("button", name="开始扫描").click()
             expect(page.locator("#capture-waiting")).to_contain_text("1号窗口")
             shot(page, "devices-02-capture-waiting")
             page.get_by_role("button", name="模拟扫描一页").click()
-            slot = page.locator('li[data-material="id-card"]')
+            slot = page.locator('li[data-material="household-register"]')
             expect(slot.locator(".state-present")).to_contain_text(re.compile(r"已提交：扫描-.*\.pdf"))
             expect(page.locator("#capture-scans")).to_contain_text("已加入办件")
 

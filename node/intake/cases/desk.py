@@ -11,7 +11,7 @@ from typing import Any
 
 from node.events import get_case
 from node.intake.cases.clocks import current_promise, notification_deadline
-from node.intake.cases.materials import may_add_materials, missing_materials
+from node.intake.cases.materials import may_add_materials, may_remove_pages, missing_materials
 from node.intake.cases.outcomes import COLLECTION_METHODS, on_spot_refusal
 from node.intake.cases.receive import item_of
 from node.intake.cases.waiver import WaiverOffer, waiver_offer
@@ -107,6 +107,7 @@ def case_page_context(
         "can_waive": desk.waiver.possible,
         "waived_ids": desk.waived_ids,
         "uploads_open": desk.uploads_open,
+        "pages_removable": may_remove_pages(desk.case),
         "latest_supply": desk.waiver.latest_supply,
         "default_supply": desk.waiver.latest_supply,
         "today": desk.today,

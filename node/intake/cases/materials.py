@@ -3,7 +3,12 @@ missing — and the blob rows that keep any file the node stores (scans, signatu
 
 from __future__ import annotations
 
+import io
 import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -13,8 +18,17 @@ from node.models import Blob
 from node.runtime import NodeRuntime
 from node.staff import Actor
 from protocol.catalogue import CatalogueItem, Material
-from protocol.errors import FILE_REJECTED, INVALID_TRANSITION, VALIDATION, OneWindowError
-from protocol.events import ACCEPTED, CASE_WAIVER_SUPPLIED, MATERIAL_ATTACHED, OPEN_FOR_MATERIALS, CaseState
+from protocol.errors import FILE_REJECTED, INVALID_TRANSITION, NOT_FOUND, VALIDATION, OneWindowError
+from protocol.events import (
+    ACCEPTED,
+    CASE_WAIVER_SUPPLIED,
+    CORRECTION_REQUESTED,
+    MATERIAL_ATTACHED,
+    MATERIAL_REMOVED,
+    OPEN_FOR_MATERIALS,
+    RECEIVED,
+    CaseState,
+)
 
 MAX_MATERIAL_BYTES = 20 * 1024 * 1024
 _MEDIA_TYPES = {"pdf": "application/pdf", "jpg": "image/jpeg", "png": "image/png", "tiff": "image/tiff"}
@@ -117,3 +131,85 @@ def missing_materials(item: CatalogueItem, state: CaseState) -> list[Material]:
     """Mandatory materials of the item with no file attached yet."""
     present = {m["material_id"] for m in state.materials}
     return [m for m in item.materials if m.mandatory and m.id not in present]
+
+
+def may_remove_pages(state: CaseState) -> bool:
+    """Pages may be taken off (删除, 重拍) until the window decides: an accepted case keeps its materials."""
+    return state.status in (RECEIVED, CORRECTION_REQUESTED)
+
+
+async def remove_material(
+    runtime: NodeRuntime, *, actor: Actor, case_id: str, material_id: str, blob: str
+) -> CaseState:
+    """删除 one page from its slot (a blurred scan, the wrong sheet); the blob stays for the event history."""
+    async with runtime.db.write() as session:
+        state = await case_state(session, case_id)
+        if state.status is None:
+            raise OneWindowError(NOT_FOUND, "办件不存在", field="case_id")
+        if not may_remove_pages(state):
+            raise OneWindowError(
+                INVALID_TRANSITION, f"办件当前为「{state.status_label}」，不能再删除材料页", field="case_id"
+            )
+        if not any(m["material_id"] == material_id and m["blob"] == blob for m in state.materials):
+            raise OneWindowError(NOT_FOUND, "该材料页不存在或已删除", field="blob")
+        payload = {"material_id": material_id, "blob": blob, "removed_at": runtime.now_iso()}
+        await record(session, runtime, new_event(runtime, actor, case_id, MATERIAL_REMOVED, payload))
+        return await case_state(session, case_id)
+
+
+#: Width of a page's thumbnail on the case page, in pixels.
+PREVIEW_WIDTH = 240
+
+
+def page_preview(data: bytes, media_type: str) -> bytes:
+    """A PNG thumbnail of a page: the image itself, scaled down; a PDF's first page through poppler's
+    ``pdftoppm`` where it is installed; otherwise a card naming the format (nothing is lost: the page opens
+    whole from the case page)."""
+    from PIL import Image, ImageDraw
+
+    picture: Image.Image | None = None
+    if media_type.startswith("image/"):
+        try:
+            picture = Image.open(io.BytesIO(data))
+            picture.load()
+        except Exception:  # a page the library cannot open still gets its card
+            picture = None
+    elif media_type == "application/pdf" and shutil.which("pdftoppm"):
+        with tempfile.TemporaryDirectory() as folder:
+            source = Path(folder) / "page.pdf"
+            source.write_bytes(data)
+            done = subprocess.run(
+                [
+                    "pdftoppm",
+                    "-f",
+                    "1",
+                    "-l",
+                    "1",
+                    "-png",
+                    "-scale-to",
+                    str(PREVIEW_WIDTH * 2),
+                    source,
+                    Path(folder) / "page",
+                ],
+                capture_output=True,
+                timeout=20,
+                check=False,
+            )
+            made = sorted(Path(folder).glob("page*.png"))
+            if done.returncode == 0 and made:
+                picture = Image.open(made[0])
+                picture.load()
+    if picture is None:
+        picture = Image.new("RGB", (PREVIEW_WIDTH, int(PREVIEW_WIDTH * 1.41)), "white")
+        draw = ImageDraw.Draw(picture)
+        draw.rectangle((0, 0, picture.width - 1, picture.height - 1), outline="#9aa5b4", width=3)
+        draw.text(
+            (PREVIEW_WIDTH // 2 - 20, picture.height // 2 - 10),
+            media_type.split("/")[-1].upper(),
+            fill="#5b6675",
+        )
+    picture = picture.convert("RGB")
+    picture.thumbnail((PREVIEW_WIDTH, PREVIEW_WIDTH * 2))
+    out = io.BytesIO()
+    picture.save(out, format="PNG")
+    return out.getvalue()

@@ -31,6 +31,7 @@ from node.intake.cases.materials import missing_materials, store_blob
 from node.intake.cases.numbers import next_notice_number
 from node.intake.cases.receive import item_of
 from node.intake.cases.waiver import check_waiver
+from node.intake.hall.tickets import finish_case_ticket
 from node.models import Staff
 from node.runtime import NodeRuntime
 from node.staff import FRONT_DESK, Actor, authorities_of
@@ -87,6 +88,12 @@ def expect_status(state: CaseState, allowed: Sequence[str], what: str) -> None:
         )
 
 
+#: Outcomes that end the applicant's visit: the called ticket that started the case is finished with them.
+VISIT_ENDS = frozenset(
+    {CASE_ACCEPTED, CASE_ACCEPTED_WITH_WAIVER, CASE_CORRECTION_REQUESTED, CASE_REFUSED, CASE_DECIDED_ON_SPOT}
+)
+
+
 async def record_event(
     session: AsyncSession,
     runtime: NodeRuntime,
@@ -96,8 +103,11 @@ async def record_event(
     payload: Mapping[str, Any],
 ) -> CaseState:
     """Record one step of a case (`node.events.record`: an outcome seals the case's events with it) and return
-    the case's new state."""
+    the case's new state. An outcome of acceptance also finishes the called ticket the case started from (办结),
+    so the window needs no second step at 叫号."""
     await record(session, runtime, new_event(runtime, actor, case_id, type_, payload))
+    if type_ in VISIT_ENDS:
+        await finish_case_ticket(session, case_id, at=runtime.now_iso(), staff=actor.username)
     return await case_state(session, case_id)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
@@ -9,15 +11,17 @@ from litestar.datastructures import State, UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
+from node.devices.cards import attach_card_image
 from node.events import get_case
 from node.intake.cases.applicants import APPLICANT_KINDS, Agent, Applicant
 from node.intake.cases.bodies import NewCase
 from node.intake.cases.desk import CASE_TYPES, case_desk, case_page_context
-from node.intake.cases.materials import attach_material
+from node.intake.cases.materials import attach_material, page_preview
 from node.intake.cases.receive import find_item, list_cases, receive_case, state_to_json
+from node.intake.cases.today import clerk_today, search_cases
 from node.staff import FRONT_DESK
 from node.web import actor_of, current_user, runtime_of
-from protocol.errors import REQUIRED_FIELD, OneWindowError
+from protocol.errors import NOT_FOUND, REQUIRED_FIELD, OneWindowError
 from protocol.events import (
     STATUS_LABELS,
 )
@@ -98,7 +102,10 @@ async def create_case_form(request: Request[Any, Any, State]) -> Response[Any]:
     user = current_user(request, *FRONT_DESK)
     runtime = runtime_of(request)
     form = await request.form()
-    values = {k: str(form.get(k, "")) for k in ("item_code", "ticket_id", *APPLICANT_FIELDS, *AGENT_FIELDS)}
+    values = {
+        k: str(form.get(k, ""))
+        for k in ("item_code", "ticket_id", "card_read", *APPLICANT_FIELDS, *AGENT_FIELDS)
+    }
     item = find_item(runtime, values["item_code"])
     try:
         state = await receive_case(
@@ -115,6 +122,11 @@ async def create_case_form(request: Request[Any, Any, State]) -> Response[Any]:
             context=_form_context(user, item, values, exc),
             status_code=exc.problem.status,
         )
+    if values["card_read"]:  # the card just read: its image is the ID material's page
+        with contextlib.suppress(OneWindowError):  # the case is received either way; the slot stays open
+            await attach_card_image(
+                runtime, actor=actor_of(user), case_id=state.case_id, read_id=values["card_read"]
+            )
     return Redirect(path=f"/cases/{state.case_id}")
 
 
@@ -181,19 +193,52 @@ async def upload_material_form(request: Request[Any, Any, State], case_id: FromP
     return Redirect(path=f"/cases/{case_id}")
 
 
+@get("/cases/{case_id:str}/pages/{material_id:str}/{blob:str}")
+async def page_preview_image(
+    request: Request[Any, Any, State], case_id: FromPath[str], material_id: FromPath[str], blob: FromPath[str]
+) -> Response[bytes]:
+    """A page's thumbnail on the case page (only a page that is on this case)."""
+    current_user(request)
+    runtime = runtime_of(request)
+    state = await get_case(runtime, case_id)
+    page = next((m for m in state.materials if m["material_id"] == material_id and m["blob"] == blob), None)
+    if page is None:
+        raise OneWindowError(NOT_FOUND, "该材料页不存在或已删除", field="blob")
+    data = await asyncio.to_thread(runtime.blobs.get, blob)
+    preview = await asyncio.to_thread(page_preview, data, str(page["media_type"]))
+    return Response(
+        content=preview, media_type="image/png", headers={"cache-control": "private, max-age=3600"}
+    )
+
+
 @get("/cases", media_type=MediaType.HTML)
-async def cases_page(request: Request[Any, Any, State]) -> Template:
+async def cases_page(request: Request[Any, Any, State], q: FromQuery[str] = "") -> Template:
+    """The clerk's home (今日): the four lists of what waits at the window, the search, and every case."""
     user = current_user(request)
-    rows = await list_cases(runtime_of(request))
+    runtime = runtime_of(request)
+    query = q.strip()[:64]
     return Template(
         template_name="cases.html",
         context={
             "user": user,
-            "rows": rows,
+            "today": await clerk_today(runtime),
+            "q": query,
+            "found": await search_cases(runtime, query) if query else None,
+            "rows": [] if query else await list_cases(runtime),
             "labels": STATUS_LABELS,
             "sync_labels": SYNC_LABELS,
             "active": "cases",
         },
+    )
+
+
+@get("/cases/alert", media_type=MediaType.HTML)
+async def cases_alert(request: Request[Any, Any, State]) -> Template:
+    """The home's alert, polled: how many results wait for issuing, how many arrived today."""
+    user = current_user(request)
+    return Template(
+        template_name="cases_alert.html",
+        context={"user": user, "today": await clerk_today(runtime_of(request))},
     )
 
 
@@ -296,7 +341,9 @@ ROUTES = [
     create_case_form,
     case_page,
     upload_material_form,
+    page_preview_image,
     cases_page,
+    cases_alert,
     api_items,
     api_create_case,
     api_upload_material,

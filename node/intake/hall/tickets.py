@@ -23,8 +23,6 @@ checked in by the swipe. The board (`board_state`) carries numbers, windows and 
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -37,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from node.intake.hall.models import Appointment, Ticket, TicketCategory
 from node.models import Counter
 from node.runtime import CST, NodeRuntime
+from node.trust.atrest import id_number_hash
 from protocol.catalogue import CatalogueItem
 from protocol.errors import (
     ID_NUMBER_INVALID,
@@ -88,11 +87,8 @@ MAX_CATEGORY_NAME = 12
 
 
 def hash_id_number(number: str, key: bytes) -> str:
-    """What is kept instead of an ID number: HMAC-SHA-256 under the node's data key (upper-case X, no spaces).
-
-    Keyed, because ID numbers are few enough to be guessed back from a plain hash; it only has to match
-    within this node (one person, one waiting ticket per category; a swipe finds their appointment)."""
-    return hmac.new(key, number.strip().upper().encode("ascii"), hashlib.sha256).hexdigest()
+    """The keyed hash kept instead of an ID number (`node.trust.atrest.id_number_hash`)."""
+    return id_number_hash(number, key)
 
 
 def _id_hash(runtime: NodeRuntime, id_number: str | None, field: str = "id_number") -> str | None:
@@ -601,6 +597,22 @@ async def link_case(session: AsyncSession, ticket_id: str, case_id: str, *, at: 
         ticket.case_id = case_id
     session.add(ticket)
     await session.flush()
+    return ticket
+
+
+async def finish_case_ticket(session: AsyncSession, case_id: str, *, at: str, staff: str) -> Ticket | None:
+    """The window's decision on a case ends the visit of the called ticket that started it (办结), inside the
+    caller's write transaction; None when no open ticket started the case."""
+    ticket = (
+        await session.exec(select(Ticket).where(Ticket.case_id == case_id, col(Ticket.status).in_(OPEN)))
+    ).first()
+    if ticket is None:
+        return None
+    ticket.started_at = ticket.started_at or ticket.last_called_at or at
+    ticket.finished_at = at
+    ticket.status = DONE
+    ticket.staff = staff or ticket.staff
+    session.add(ticket)
     return ticket
 
 
