@@ -194,6 +194,7 @@ class RatingRecord(CentralTable, table=True):
     staff: str = ""
     window: str = ""
     comment: str = ""
+    reason: str = ""  # 差评原因类别 (protocol.hall.RATING_REASONS key)
     followup_due: str = ""
     called_back_at: str = ""
     closed_at: str = ""

@@ -30,6 +30,17 @@ GBT39046_TO_PROVINCIAL: dict[int, int] = {1: 5, 2: 4, 3: 3, 4: 2, 5: 1}
 """To the provincial/national 好差评 push ``satisfaction`` field, where 1 = 非常不满意 and 5 = 非常满意."""
 PROVINCIAL_TO_GBT39046: dict[int, int] = {v: k for k, v in GBT39046_TO_PROVINCIAL.items()}
 
+RATING_REASONS: dict[str, str] = {
+    "attitude": "服务态度",
+    "efficiency": "办事效率",
+    "policy": "政策解释",
+    "facilities": "环境设施",
+    "other": "其他",
+}
+"""差评原因类别: a 不满意 or 非常不满意 rating names one of these (the one list, for the screen, the node and central)."""
+UNASKED_REASON_CHANNELS = frozenset({"evaluator"})
+"""Channels whose device has only the five buttons: their 差评 carries no category; the follow-up call asks."""
+
 # --- channels ----------------------------------------------------------------------------------------------
 
 RATING_CHANNELS: dict[str, str] = {
@@ -96,6 +107,7 @@ class RatingState:
     window: str = ""
     visit: str = ""
     comment: str = ""
+    reason: str = ""  # RATING_REASONS key, for a bad rating
     origin_node: str = ""
     followup_due: str = ""  # YYYY-MM-DD: rectify by, in working days after the rating
     called_back_at: str = ""
@@ -111,6 +123,10 @@ class RatingState:
     @property
     def is_bad(self) -> bool:
         return self.level in BAD_LEVELS
+
+    @property
+    def reason_label(self) -> str:
+        return RATING_REASONS.get(self.reason, "")
 
     @property
     def followup_open(self) -> bool:
@@ -142,6 +158,7 @@ def _rating_step(state: RatingState, event: Event) -> RatingState:
             window=str(p.get("window") or ""),
             visit=str(p.get("visit") or ""),
             comment=str(p.get("comment") or ""),
+            reason=str(p.get("reason") or ""),
             origin_node=event.authority,
             followup_due=str(p.get("followup_due") or ""),
         )

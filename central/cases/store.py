@@ -61,6 +61,7 @@ async def refresh_aggregate(
             "staff": rating.staff,
             "window": rating.window,
             "comment": rating.comment,
+            "reason": rating.reason,
             "followup_due": rating.followup_due,
             "called_back_at": rating.called_back_at,
             "closed_at": rating.closed_at,

@@ -18,7 +18,13 @@ from central.registry import node_names
 from central.web import central_of, current_user
 from protocol.errors import REQUIRED_FIELD, OneWindowError
 from protocol.events import CUSTODY_LABELS
-from protocol.hall import COMPLAINT_CHANNELS, GBT39046_TO_PROVINCIAL, RATING_CHANNELS, SATISFACTION_LABELS
+from protocol.hall import (
+    COMPLAINT_CHANNELS,
+    GBT39046_TO_PROVINCIAL,
+    RATING_CHANNELS,
+    RATING_REASONS,
+    SATISFACTION_LABELS,
+)
 
 CONFIRMERS = ("reviewer", "admin")  # the desk's staff sign in with back-office accounts; 督查 only reads
 KINDS = {"notice": "文书寄回申请人", "result": "办理结果寄送申请人", "original": "纸质原件移交县级部门"}
@@ -112,6 +118,7 @@ async def api_ratings(request: Request[Any, Any, State]) -> dict[str, Any]:
                 **r.model_dump(),
                 "label": SATISFACTION_LABELS[r.level],
                 "provincial": GBT39046_TO_PROVINCIAL[r.level],
+                "reason_label": RATING_REASONS.get(r.reason, ""),
             }
             for r in rows
         ]
@@ -141,6 +148,7 @@ async def ratings_page(request: Request[Any, Any, State]) -> Template:
             "nodes": nodes,
             "labels": SATISFACTION_LABELS,
             "channels": RATING_CHANNELS,
+            "reasons": RATING_REASONS,
             "counts": counts,
             "today": cst_today().isoformat(),
             "active": "ratings",

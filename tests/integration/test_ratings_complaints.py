@@ -55,7 +55,14 @@ async def test_a_rating_made_offline_reaches_central_with_its_time_and_a_bad_one
     # The link is down (nothing synced yet); the applicant rates at 10:05.
     stack.clock.set(at("2026-02-10", 10, 5))
     rated = await stack.node.post(
-        "/api/v1/ratings", json={"level": 5, "channel": "tablet", "case_id": case_id, "comment": "等了很久"}
+        "/api/v1/ratings",
+        json={
+            "level": 5,
+            "channel": "tablet",
+            "case_id": case_id,
+            "comment": "等了很久",
+            "reason": "efficiency",
+        },
     )
     assert rated.status_code == 201, rated.text
     rating = rated.json()
@@ -214,7 +221,7 @@ async def test_complaints_are_registered_assigned_resolved_and_reach_central(sta
 async def test_both_bad_levels_open_a_follow_up(stack: Stack, level: int) -> None:
     await login_node(stack)
     rated = await stack.node.post(
-        "/api/v1/ratings", json={"level": level, "channel": "tablet", "visit": "A007"}
+        "/api/v1/ratings", json={"level": level, "channel": "tablet", "visit": "A007", "reason": "attitude"}
     )
     assert rated.status_code == 201 and rated.json()["followup_open"] is True
 
@@ -251,7 +258,9 @@ async def test_the_lead_sees_the_days_flow_staffing_and_ratings(stack: Stack) ->
     for _ in range(2):
         stack.clock.set(at("2026-11-23", 14))
         await stack.node.post("/api/v1/tickets", json={"category": "B"})
-    await stack.node.post("/api/v1/ratings", json={"level": 4, "channel": "tablet", "visit": "A001"})
+    await stack.node.post(
+        "/api/v1/ratings", json={"level": 4, "channel": "tablet", "visit": "A001", "reason": "other"}
+    )
     page = await stack.node.get("/hall", params={"pcs": 5}, headers={"accept": "text/html"})
     assert page.status_code == 200, page.text
     assert '<strong id="peak">13</strong>' in page.text

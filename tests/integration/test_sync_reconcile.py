@@ -246,7 +246,9 @@ async def test_node_restored_from_an_older_backup_rechains_and_nothing_doubles(s
     from node.db import Database
 
     stack.runtime.db = Database(node_db, data_key=stack.runtime.identity.data_key)
-    rated = await stack.node.post("/api/v1/ratings", json={"case_id": first["case_id"], "level": 5})
+    rated = await stack.node.post(
+        "/api/v1/ratings", json={"case_id": first["case_id"], "level": 5, "reason": "other"}
+    )
     assert rated.status_code == 201, rated.text
     async with stack.runtime.db.write() as session:
         await seal_pending(session, stack.runtime)

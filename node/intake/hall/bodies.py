@@ -81,6 +81,15 @@ class Rating(Struct, kw_only=True):
     visit: Annotated[str, Meta(description="没有办件时评价的那次取号")] | None = None
     window: Window | None = None
     comment: Text | None = None
+    reason: (
+        Annotated[
+            str,
+            Meta(
+                description="差评原因类别：attitude 服务态度、efficiency 办事效率、policy 政策解释、facilities 环境设施、other 其他；不满意、非常不满意时必填"
+            ),
+        ]
+        | None
+    ) = None
 
 
 class Callback(Struct, kw_only=True):

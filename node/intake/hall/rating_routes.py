@@ -28,6 +28,7 @@ from node.intake.hall.ratings import (
     evaluator_pressed,
     list_complaints,
     list_ratings,
+    rating_of_visit,
     record_callback,
     record_rating,
     register_complaint,
@@ -36,11 +37,12 @@ from node.intake.hall.ratings import (
 )
 from node.staff import LEADS, staff_names
 from node.web import actor_of, current_user, runtime_of
-from protocol.errors import MALFORMED_REQUEST, OneWindowError
+from protocol.errors import MALFORMED_REQUEST, REQUIRED_FIELD, OneWindowError
 from protocol.hall import (
     COMPLAINT_CHANNELS,
     GBT39046_TO_PROVINCIAL,
     RATING_CHANNELS,
+    RATING_REASONS,
     SATISFACTION_LABELS,
     ComplaintState,
     RatingState,
@@ -66,6 +68,8 @@ def rating_json(state: RatingState) -> dict[str, Any]:
         "window": state.window,
         "visit": state.visit,
         "comment": state.comment,
+        "reason": state.reason,
+        "reason_label": state.reason_label,
         "followup_due": state.followup_due,
         "followup_open": state.followup_open,
         "called_back_at": state.called_back_at,
@@ -106,13 +110,28 @@ def _int(value: object, field: str) -> int:
 # ---- the rating screen, turned toward the applicant --------------------------------------------------------
 
 
+def _rate_context(case: Any, **extra: Any) -> dict[str, Any]:
+    context: dict[str, Any] = {
+        "case": case,
+        "labels": SATISFACTION_LABELS,
+        "reasons": RATING_REASONS,
+        "done": None,
+        "already": None,
+        "error": None,
+        "form": {"level": "", "reason": "", "comment": ""},
+    }
+    return {**context, **extra}
+
+
 @get("/cases/{case_id:str}/rate", media_type=MediaType.HTML)
 async def rate_page(request: Request[Any, Any, State], case_id: FromPath[str]) -> Template:
+    """The screen turned toward the applicant; a visit already rated says so at once, with no buttons."""
     current_user(request)
-    state = await get_case(runtime_of(request), case_id)
+    runtime = runtime_of(request)
+    state = await get_case(runtime, case_id)
     return Template(
         template_name="rate.html",
-        context={"case": state, "labels": SATISFACTION_LABELS, "done": None, "error": None},
+        context=_rate_context(state, already=await rating_of_visit(runtime, state.case_id)),
     )
 
 
@@ -122,27 +141,55 @@ async def rate_submit(request: Request[Any, Any, State], case_id: FromPath[str])
     runtime = runtime_of(request)
     form = await request.form()
     state = await get_case(runtime, case_id)
+    typed = {key: str(form.get(key, "")) for key in ("level", "reason", "comment")}
     try:
+        if not typed["level"]:
+            raise OneWindowError(REQUIRED_FIELD, "请先选择满意程度（满意程度为必选项）", field="level")
         rating = await record_rating(
             runtime,
             actor=actor_of(user),
-            level=_int(form.get("level", ""), "level"),
+            level=_int(typed["level"], "level"),
             channel="tablet",
             case_id=case_id,
             window=str(request.session.get("window", "")),
-            comment=str(form.get("comment", "")),
+            comment=typed["comment"],
+            reason=typed["reason"],
             rectify_days=_rectify_days(request),
         )
     except OneWindowError as exc:
         return Template(
             template_name="rate.html",
-            context={"case": state, "labels": SATISFACTION_LABELS, "done": None, "error": exc},
+            context=_rate_context(state, error=exc, form=typed),
             status_code=exc.problem.status,
         )
-    return Template(
-        template_name="rate.html",
-        context={"case": state, "labels": SATISFACTION_LABELS, "done": rating, "error": None},
-    )
+    return Template(template_name="rate.html", context=_rate_context(state, done=rating))
+
+
+async def _rating_parts(request: Request[Any, Any, State], case_id: str) -> dict[str, Any]:
+    current_user(request)
+    runtime = runtime_of(request)
+    state = await get_case(runtime, case_id)
+    return {
+        "case_id": state.case_id,
+        "rating": await rating_of_visit(runtime, state.case_id),
+        "channels": {"tablet": "平板评价", "evaluator": "评价器评价", "sms": "短信评价", "phone": "电话评价"},
+        "window": str(request.session.get("window", "")),
+    }
+
+
+@get("/cases/{case_id:str}/rating-card", media_type=MediaType.HTML)
+async def rating_card(
+    request: Request[Any, Any, State], case_id: FromPath[str], waiting: FromQuery[int] = 0
+) -> Template:
+    """The case page's 好差评 card: the rating once given, else the ways to ask for one."""
+    context = await _rating_parts(request, case_id)
+    return Template(template_name="rating_card.html", context={**context, "waiting": bool(waiting)})
+
+
+@get("/cases/{case_id:str}/rating-status", media_type=MediaType.HTML)
+async def rating_status(request: Request[Any, Any, State], case_id: FromPath[str]) -> Template:
+    """Polled while the evaluator waits: the clerk sees the applicant's press confirmed at the window."""
+    return Template(template_name="rating_status.html", context=await _rating_parts(request, case_id))
 
 
 @post("/cases/{case_id:str}/rating-request", media_type=MediaType.HTML, status_code=200)
@@ -305,6 +352,7 @@ async def api_rate(request: Request[Any, Any, State], data: JSONBody[Rating]) ->
         visit=data.visit or "",
         window=data.window or "",
         comment=data.comment or "",
+        reason=data.reason or "",
         rectify_days=_rectify_days(request),
     )
     return rating_json(state)
@@ -416,6 +464,8 @@ async def api_resolve(
 ROUTES = [
     rate_page,
     rate_submit,
+    rating_card,
+    rating_status,
     rating_request_form,
     ratings_page,
     callback_form,

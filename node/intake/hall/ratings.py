@@ -41,8 +41,10 @@ from protocol.hall import (
     RATING_EVENT_TYPES,
     RATING_FOLLOWUP_CALLED,
     RATING_FOLLOWUP_CLOSED,
+    RATING_REASONS,
     RATING_RECORDED,
     SATISFACTION_LABELS,
+    UNASKED_REASON_CHANNELS,
     ComplaintState,
     RatingState,
     fold_complaint,
@@ -81,16 +83,30 @@ async def record_rating(
     visit: str = "",
     window: str = "",
     comment: str = "",
+    reason: str = "",
     rectify_days: int = DEFAULT_RECTIFY_WORKING_DAYS,
 ) -> RatingState:
-    """评价: one rating of one visit, linked to its case, item, staff, window and channel."""
+    """评价: one rating of one visit, linked to its case, item, staff, window and channel.
+
+    A 差评 names its reason category (``RATING_REASONS``), except from a device that has only the five buttons.
+    The rating is credited to the staff member who handled the visit — for a case, whoever received it at the
+    window — not to whoever's session happens to be open on the tablet."""
     if isinstance(level, bool) or level not in SATISFACTION_LABELS:
         raise OneWindowError(VALIDATION, "评价等级应为1（非常满意）至5（非常不满意）", field="level")
     if channel not in RATING_CHANNELS:
         raise OneWindowError(VALIDATION, f"未知评价渠道 {channel!r}", field="channel")
+    reason = reason.strip() if level in BAD_LEVELS else ""
+    if reason and reason not in RATING_REASONS:
+        raise OneWindowError(
+            VALIDATION, f"原因类别应为{'、'.join(RATING_REASONS.values())}之一", field="reason"
+        )
+    if level in BAD_LEVELS and not reason and channel not in UNASKED_REASON_CHANNELS:
+        raise OneWindowError(REQUIRED_FIELD, "请选择不满意的原因类别（原因类别为必填项）", field="reason")
     link: dict[str, str] = {}
+    staff = actor.username
     if case_id:
         case = await get_case(runtime, case_id)  # NOT_FOUND names case_id
+        staff = case.received_by or case.accepted_by or staff
         link = {
             "case_id": case.case_id,
             "case_number": case.case_number,
@@ -106,11 +122,13 @@ async def record_rating(
         "channel": channel,
         "rated_at": runtime.now_iso(),
         "visit": visit.strip()[:100],
-        "staff": actor.username,
+        "staff": staff,
         "window": window.strip()[:50],
         "comment": comment.strip()[:500],
         **link,
     }
+    if reason:
+        payload["reason"] = reason
     if level in BAD_LEVELS:
         payload["followup_due"] = runtime.calendar.add_working_days(runtime.today(), rectify_days).isoformat()
     async with runtime.db.write() as session:
@@ -139,6 +157,8 @@ async def request_rating(
         await get_case(runtime, case_id)
     if not (case_id or visit.strip()):
         raise OneWindowError(REQUIRED_FIELD, "评价须关联办件或取号", field="visit")
+    if await rating_of_visit(runtime, case_id or visit):
+        raise OneWindowError(INVALID_TRANSITION, "本次办事已经评价过（一次办事一评）", field="visit")
     request = {"case_id": case_id, "visit": visit.strip(), "staff": actor.username, "role": actor.role}
     async with runtime.db.write() as session:
         await set_meta(session, _request_key(window.strip()), json.dumps(request))
@@ -163,6 +183,14 @@ async def evaluator_pressed(runtime: NodeRuntime, *, window: str, level: int) ->
     async with runtime.db.write() as session:
         await set_meta(session, _request_key(window), "")
     return state
+
+
+async def rating_of_visit(runtime: NodeRuntime, visit: str) -> RatingState | None:
+    """The rating already given for this visit (a case id or a ticket), or None."""
+    rating_id = rating_id_for(runtime.node_id, visit.strip())
+    async with runtime.db.read() as session:
+        state = fold_rating(rating_id, await case_events(session, rating_id))
+    return state if state.level else None
 
 
 async def get_rating(runtime: NodeRuntime, rating_id: str) -> RatingState:
