@@ -13,7 +13,7 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from central.models import CentralUser, NodeRecord, NodeStaffRecord
+from central.models import CentralUser, DepartmentMemberRecord, NodeRecord, NodeStaffRecord
 from protocol.keys import write_file_atomic
 from protocol.staff import StaffAccount
 
@@ -73,6 +73,17 @@ async def import_registry(session: AsyncSession, county_dir: Path) -> int:
                     user["password_hash"],
                 )
                 session.add(row)
+            place = user.get("department")
+            if place and await session.get(DepartmentMemberRecord, user["username"]) is None:
+                # Provisioning's first placement (the demo's reviewers); an admin's later change wins.
+                session.add(
+                    DepartmentMemberRecord(
+                        username=user["username"],
+                        department_code=place["code"],
+                        department_name=place["name"],
+                        position=place.get("position", "reviewer"),
+                    )
+                )
     return added
 
 

@@ -49,6 +49,15 @@ def sample_calendar() -> dict[str, Any]:
     return data
 
 
+def catalogue_departments(catalogue: dict[str, Any]) -> dict[str, str]:
+    """Every department the catalogue names: credit code → name, in catalogue order."""
+    found: dict[str, str] = {}
+    for item in catalogue_from_dict(catalogue).items:
+        for department in item.departments:
+            found.setdefault(department.code, department.name)
+    return found
+
+
 def sample_catalogue() -> dict[str, Any]:
     """The sample village-level catalogue shipped with the product (for the demo and tests)."""
     text = (Path(__file__).parent / "data" / "sample_catalogue.json").read_text("utf-8")
@@ -167,19 +176,32 @@ def init_county(
     return County(path)
 
 
-def add_central_user(county: County, *, username: str, display_name: str, role: str, password: str) -> None:
-    """Add or replace a back-office account (reviewer, admin, supervisor)."""
+def add_central_user(
+    county: County,
+    *,
+    username: str,
+    display_name: str,
+    role: str,
+    password: str,
+    department: str = "",
+) -> None:
+    """Add or replace a back-office account (reviewer, admin, supervisor); a reviewer may be placed at once in a
+    department of the catalogue (by credit code), which central takes on its first start (an admin can move it)."""
     if role not in CENTRAL_ROLES:
         raise ProvisioningError(f"role: 未知角色 {role!r}，可选 {', '.join(CENTRAL_ROLES)}")
+    user: dict[str, Any] = {
+        "username": username,
+        "display_name": display_name,
+        "role": role,
+        "password_hash": hash_password(password),
+    }
+    if department:
+        names = catalogue_departments(county.catalogue())
+        if department not in names:
+            raise ProvisioningError(f"department: 目录中没有部门 {department!r}")
+        user["department"] = {"code": department, "name": names[department], "position": "reviewer"}
     users = [u for u in county.central_users() if u["username"] != username]
-    users.append(
-        {
-            "username": username,
-            "display_name": display_name,
-            "role": role,
-            "password_hash": hash_password(password),
-        }
-    )
+    users.append(user)
     _write_json(county.path / "central-users.json", users, mode=0o600)
 
 
