@@ -72,6 +72,13 @@ MATERIAL_NOT_WAIVABLE = _p(1303, 422, "该材料不允许容缺", "material may 
 IDENTITY_MISMATCH = _p(1304, 403, "领取人不是申请人或登记的代理人", "collector is not the applicant or agent")
 NUMBER_RANGE_EXHAUSTED = _p(1305, 409, "本节点的编号段已用完，请联系县级管理员", "number range exhausted")
 DEADLINE_INVALID = _p(1306, 422, "期限不符合规定", "deadline not allowed")
+# 19xx: the server itself
+INTERNAL_ERROR = _p(
+    1901,
+    500,
+    "服务器内部错误，已记录；请稍后重试，或联系管理员",
+    "internal error (logged with its traceback)",
+)
 
 CATALOGUE: tuple[Problem, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Problem))
 
