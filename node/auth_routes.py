@@ -27,6 +27,7 @@ from node.models import Staff
 from node.staff import authenticate, credential_tag, session_standing
 from node.web import runtime_of
 from protocol.errors import AUTH_REQUIRED, SESSION_EXPIRED, OneWindowError
+from protocol.limits import MAX_CODE, MAX_NAME
 from protocol.staff import NODE_ROLES, SESSION_REFUSALS, SessionPolicy
 
 #: Routes open without a login (path templates, parameters without their types): the login itself, health, the hall board, static files.
@@ -48,8 +49,8 @@ KIOSK_PATHS = frozenset(
 class Login(Struct, kw_only=True):
     """登录 with a node account (the JSON API's body; the page posts the same fields as a form)."""
 
-    username: Annotated[str, Meta(description="工号（用户名）")] = ""
-    password: Annotated[str, Meta(description="密码")] = ""
+    username: Annotated[str, Meta(description="工号（用户名）", max_length=MAX_CODE)] = ""
+    password: Annotated[str, Meta(description="密码", max_length=MAX_NAME)] = ""
 
 
 def _session_user(staff: Staff) -> dict[str, str]:

@@ -59,6 +59,12 @@ EVENT_CONFLICT = _p(1213, 409, "同一事件编号内容不同", "same event id 
 RECEIPT_INVALID = _p(1214, 422, "回执签名无效", "receipt signature invalid")
 PROTOCOL_UNSUPPORTED = _p(1215, 400, "协议版本不受支持", "unsupported protocol version")
 UPLOAD_OFFSET_CONFLICT = _p(1216, 409, "附件续传位置不符，请按中心记录的位置续传", "upload offset mismatch")
+ENTRY_TOO_LARGE = _p(
+    1221,
+    413,
+    "条目超过县中心的接收上限：已存储并隔离，其后的条目照常接收",
+    "entry too large: stored and quarantined",
+)
 UPLOAD_CHECKSUM_MISMATCH = _p(1220, 460, "附件分块校验和不符，未写入", "upload chunk checksum mismatch")
 ATTACHMENT_MISMATCH = _p(1217, 422, "附件解密后的哈希与声明不符，已丢弃", "attachment hash does not match")
 COURIER_FILE_INVALID = _p(

@@ -75,6 +75,7 @@ async def sync_up(request: Request[Any, Any, State], data: JSONBody[UpRequest]) 
             time_header=request.headers.get(HEADER_TIME, ""),
             signature_header=request.headers.get(HEADER_SIGNATURE, ""),
             path=request.url.path,
+            max_entry=central.settings.max_entry_bytes,
         )
     return result.to_json()
 

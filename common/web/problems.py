@@ -81,6 +81,14 @@ class ProblemResponses:
         if exc.problem in (AUTH_REQUIRED, SESSION_EXPIRED) and self.wants_html(request):
             why = f"&why={exc.extra['why']}" if exc.extra.get("why") else ""  # the login page says why
             return Redirect(path=f"/login?next={quote(request.url.path)}{why}")
+        if self.wants_html(request) and not request.headers.get("hx-request"):
+            # A page posted by a browser (a form): the reason in Chinese on a page, not JSON.
+            named = f"（{exc.field}）" if exc.field else ""
+            return Response(
+                content=_error_page(exc.problem.title, f"{exc.reason}{named}", exc.problem.status),
+                status_code=exc.problem.status,
+                media_type="text/html",
+            )
         return Response(
             content=exc.to_problem_json(),
             status_code=exc.problem.status,

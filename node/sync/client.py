@@ -50,6 +50,7 @@ from protocol.errors import (
     OneWindowError,
 )
 from protocol.keys import SigningKey
+from protocol.limits import MAX_PUSH_BODY
 from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
 from protocol.sync import CERTIFICATE_TYPE, Head, verify_statement
@@ -139,13 +140,15 @@ async def _push_batch(client: httpx.AsyncClient, runtime: NodeRuntime, report: S
         head = (await down_head(session))[0]
     if not rows:
         return "empty"
-    body = canonical_json(
-        {
-            "node_id": runtime.node_id,
-            "entries": [entry_of(r, runtime.node_id).to_wire() for r in rows],
-            "down_head": head,
-        }
-    )
+    wires = [entry_of(r, runtime.node_id).to_wire() for r in rows]
+    size, count = 0, 0
+    for wire in wires:  # a push stays within what central reads: the first entry always goes
+        size += len(wire["ciphertext"]) + 1024
+        if count and size > MAX_PUSH_BODY:
+            break
+        count += 1
+    rows, wires = rows[:count], wires[:count]
+    body = canonical_json({"node_id": runtime.node_id, "entries": wires, "down_head": head})
     answer = await _call(client, runtime, "POST", "/sync/v1/up", body)
     report.sent += len(rows)
     progressed, forked = await apply_push_results(runtime, list(answer.get("results", [])), report)
