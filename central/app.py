@@ -116,7 +116,6 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         lifespan=[lifespan, work_routes.jobs_lifespan()],
         before_request=_refresh_registry,
         middleware=[
-            security_headers,  # outermost: every answer, refusals included, carries them
             same_origin_only(("/sync/v1/",)),  # before the session: a forged request never acts
             CookieBackendConfig(secret=secret, key="ow_central", max_age=8 * 3600).middleware,
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
@@ -131,5 +130,6 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         state=State({"now": now or utc_now}),
         request_max_body_size=MAX_BODY,  # upload routes declare their own (protocol.limits)
         request_class=GuardedRequest,
+        before_send=[security_headers],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
     )

@@ -146,7 +146,6 @@ def create_app(
         route_handlers=route_handlers,
         lifespan=[lifespan],
         middleware=[
-            security_headers,  # outermost: every answer, refusals included, carries them
             same_origin_only(()),  # before the session: a forged request never acts
             CookieBackendConfig(secret=secret, key="ow_node", max_age=10 * 3600).middleware,
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
@@ -160,5 +159,6 @@ def create_app(
         exception_handlers=PROBLEMS.handlers(),
         request_max_body_size=MAX_BODY,  # upload routes declare their own (protocol.limits)
         request_class=GuardedRequest,
+        before_send=[security_headers],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
     )

@@ -33,6 +33,7 @@ UNKNOWN_ITEM = _p(1004, 422, "事项不存在", "unknown catalogue item")
 ID_NUMBER_INVALID = _p(1005, 422, "证件号码无效", "invalid certificate number")
 REQUIRED_FIELD = _p(1006, 422, "必填项为空", "required field is empty")
 FILE_REJECTED = _p(1007, 422, "文件不符合要求", "file rejected")
+BODY_TOO_LARGE = _p(1008, 413, "提交的内容超过上限，未处理", "request body too large")
 # 11xx: who you are
 AUTH_REQUIRED = _p(1101, 401, "请先登录", "authentication required")
 FORBIDDEN = _p(1102, 403, "无权进行此操作", "not allowed for this role")

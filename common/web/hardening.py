@@ -17,14 +17,18 @@ page or a fuzzer would otherwise find.
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+import re
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from litestar import Request
 from litestar.datastructures import FormMultiDict, State
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.exceptions import ClientException
+from litestar.types import ASGIApp, Empty, Message, Receive, Scope, Send
 
-from protocol.errors import FORBIDDEN, MALFORMED_REQUEST, VALIDATION, OneWindowError
+from protocol.errors import BODY_TOO_LARGE, FORBIDDEN, MALFORMED_REQUEST, VALIDATION, OneWindowError
 from protocol.limits import MAX_JSON_DEPTH, MAX_SIGNATURE_FIELD, MAX_TEXT, json_too_deep
 
 #: Scripts and styles from the app only (HTMX and the pages' scripts are static files); inline styles are
@@ -45,8 +49,55 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 CROSS_SITE_REFUSAL = "拒绝跨站请求：该操作只能在本系统自己的页面上提交"
 
 
+_JSON_KEY = re.compile(rb'"([A-Za-z_][A-Za-z0-9_.]{0,63})"\s*:')
+_FORM_KEY = re.compile(rb"(?:^|&)([A-Za-z_][A-Za-z0-9_.%]{0,63})=")
+
+
+def _field_at_end(received: bytes) -> str:
+    """The field a body was in when it outgrew its route's limit: the last key of the JSON or the form read so
+    far (the overflowing value is the one being read), or ``body`` when none is seen."""
+    found = [m.group(1) for m in _JSON_KEY.finditer(received)] or [
+        m.group(1) for m in _FORM_KEY.finditer(received)
+    ]
+    return found[-1].decode("ascii", "replace") if found else "body"
+
+
 class GuardedRequest(Request[Any, Any, State]):
     """The request class of both apps: bounds on the body checked before it is parsed."""
+
+    async def body(self) -> bytes:
+        """The body, read up to the route's limit (`request_max_body_size`) and no further: a larger one is
+        refused (413 OW-1008) naming the field it was in, and nothing beyond the limit is ever held."""
+        if self._body is Empty:
+            if self._connection_state.body is not Empty:
+                self._body = self._connection_state.body
+            else:
+                limit = self.route_handler.resolve_request_max_body_size() or math.inf
+                chunks: list[bytes] = []
+                total = 0
+                while True:
+                    message = await self.receive()
+                    if message["type"] == "http.disconnect":
+                        raise ClientException("client disconnected before the body was sent")
+                    if message["type"] != "http.request":
+                        continue
+                    chunk = message.get("body", b"")
+                    total += len(chunk)
+                    if total > limit:
+                        field = _field_at_end(
+                            (b"".join(chunks) + chunk)[: int(limit)]
+                        )  # where the limit fell
+                        raise OneWindowError(
+                            BODY_TOO_LARGE,
+                            f"{field} 过长：本次提交超过 {int(limit) // 1024} KB 的上限，未保存任何内容",
+                            field=field,
+                        )
+                    chunks.append(chunk)
+                    if not message.get("more_body", False):
+                        break
+                self.is_connected = False
+                self._body = self._connection_state.body = b"".join(chunks)
+        return self._body
 
     async def json(self) -> Any:
         if json_too_deep(await self.body()):
@@ -87,18 +138,17 @@ def cross_site(scope: Scope) -> bool:
 async def _refuse(scope: Scope, send: Send) -> None:
     error = OneWindowError(FORBIDDEN, CROSS_SITE_REFUSAL, field="origin")
     body = json.dumps(error.to_problem_json(), ensure_ascii=False).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 403,
-            "headers": [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode()),
-                *SECURITY_HEADERS,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    start = {
+        "type": "http.response.start",
+        "status": 403,
+        "headers": [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+            *SECURITY_HEADERS,
+        ],
+    }
+    await send(cast("Message", start))
+    await send(cast("Message", {"type": "http.response.body", "body": body}))
 
 
 def same_origin_only(exempt_prefixes: tuple[str, ...] = ()) -> Any:
@@ -107,7 +157,7 @@ def same_origin_only(exempt_prefixes: tuple[str, ...] = ()) -> Any:
     def middleware(app: ASGIApp) -> ASGIApp:
         async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
             if (
-                scope["type"] == "http"
+                scope["type"] == ScopeType.HTTP
                 and scope.get("method", "GET") not in SAFE_METHODS
                 and not str(scope.get("path", "")).startswith(exempt_prefixes or ("\x00",))
                 and cross_site(scope)
@@ -121,22 +171,12 @@ def same_origin_only(exempt_prefixes: tuple[str, ...] = ()) -> Any:
     return middleware
 
 
-def security_headers(app: ASGIApp) -> ASGIApp:
-    """Middleware adding `SECURITY_HEADERS` to every HTTP response that does not set them itself."""
-
-    async def with_headers(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                present = {bytes(key).lower() for key, _ in headers}
-                headers.extend(item for item in SECURITY_HEADERS if item[0] not in present)
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return with_headers
+async def security_headers(message: Message, scope: Scope) -> None:
+    """A ``before_send`` hook (it sees every answer of the app, a 404 of no route included): adds
+    `SECURITY_HEADERS` to each HTTP response that does not set them itself."""
+    if message["type"] != "http.response.start":
+        return
+    headers = list(message.get("headers", ()))
+    present = {bytes(key).lower() for key, _ in headers}
+    headers.extend(item for item in SECURITY_HEADERS if item[0] not in present)
+    message["headers"] = headers
