@@ -180,6 +180,16 @@ class LoginAttemptRecord(CentralTable, table=True):
     locked_until: str | None = None
 
 
+class StaffSessionRecord(CentralTable, table=True):
+    """Open back-office logins, by the digest of their session id: a logout ends one for good."""
+
+    __tablename__ = "staff_session"
+    sid_digest: str = Field(primary_key=True)
+    username: str = Field(index=True)
+    issued_at: str
+    ended_at: str | None = None
+
+
 class RatingRecord(CentralTable, table=True):
     """Projection of each rating (好差评) and its follow-up, for supervision."""
 
