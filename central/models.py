@@ -34,6 +34,8 @@ class NodeRecord(CentralTable, table=True):
     enrolled_at: str | None = None
     last_contact_at: str | None = None
     last_node_time: str | None = None
+    #: The one-time challenge the node's next reconcile must carry back to count as contact (replay rule).
+    contact_challenge: str | None = None
     #: The node's clock minus central's, measured at its last contact (milliseconds).
     skew_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     #: What the node said of itself at its last reconcile (queue, oldest unsent, version, devices …), JSON.

@@ -117,7 +117,8 @@ async def import_courier_file(
         entries = [LogEntry.from_wire(raw, any_kind=True) for raw in entries_doc.get("entries", [])]
         node, request_key = await load_pushing_node(session, county, str(manifest["node_id"]), entries)
         outcome.node_id, outcome.node_name = node.node_id, node.name
-        note_contact(node, str(manifest.get("created_at", "")), now)
+        if node.last_contact_at is None:  # first contact by courier; after it, the file's reconcile counts
+            note_contact(node, str(manifest.get("created_at", "")), now, measure_skew=False)
         hello_document = manifest.get("hello")
         if isinstance(hello_document, dict):  # receipts below are signed in a key the node trusts
             note_trusted_county_key(county, node, hello_document)
@@ -170,6 +171,7 @@ async def import_courier_file(
                 manifest["hello"],
                 node_time=str(manifest.get("created_at", "")),
                 now=now,
+                measure_skew=False,
             )
             down_after = int(manifest["hello"].get("down", {}).get("seq", 0))
         down = (

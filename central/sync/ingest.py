@@ -132,7 +132,8 @@ async def ingest(
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "request not signed by this node's key", field="x-ow-signature"
         )
-    note_contact(node, time_header, now)
+    if node.last_contact_at is None:  # the first contact (enrolment); after it, only a reconcile counts
+        note_contact(node, time_header, now)
     down_head = push.down_head
     if down_head is not None and 0 <= down_head <= node.down_seq:
         node.down_acked = max(node.down_acked, down_head)

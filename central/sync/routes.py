@@ -23,7 +23,7 @@ from central.sync.attachments import (
     terminate_upload,
 )
 from central.sync.ingest import ingest
-from central.sync.nodes import SignedRequest, authenticated_node, note_request_contact
+from central.sync.nodes import SignedRequest, authenticated_node
 from central.sync.reconcile import hello, pull_down, restore_down
 from central.sync.schemas import (
     DownAnswer,
@@ -238,7 +238,6 @@ async def tus_patch(request: Request[Any, Any, State], upload_id: FromPath[str])
             checksum=request.headers.get("Upload-Checksum", ""),
             now=utc_iso(),
         )
-        note_request_contact(session, node, request.headers.get(HEADER_TIME, ""))
     return Response(content=None, status_code=204, headers={**TUS_HEADERS, "Upload-Offset": str(new_offset)})
 
 

@@ -65,6 +65,8 @@ class HelloRequest(msgspec.Struct):
         Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=MAX_LIST)]
         | None
     ) = None
+    #: The one-time challenge of central's last reconcile answer (the replay rule: `fresh_hello`).
+    challenge: Code = ""
     #: The node's own report (queue, oldest unsent item, version, disk, devices …) for the fleet page.
     report: dict[str, Any] | None = None
 

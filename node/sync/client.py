@@ -57,6 +57,8 @@ from protocol.sync import CERTIFICATE_TYPE, Head, verify_statement
 
 log = logging.getLogger("onewindow.node.sync")
 PUSH_BATCH = 200
+#: The one-time challenge of central's last reconcile answer, sent back with the next reconcile.
+CHALLENGE_KEY = "contact_challenge"
 try:
     PACKAGE_VERSION = version("onewindow-edge")
 except PackageNotFoundError:  # running from a source tree that was never installed
@@ -238,8 +240,10 @@ async def hello_document(runtime: NodeRuntime) -> dict[str, Any]:
         up = await up_head(session)
         receipted = await receipted_head(session)
         down = await down_head(session)
+        challenge = await get_meta(session, CHALLENGE_KEY)
     return {
         "node_id": runtime.node_id,
+        "challenge": challenge or "",  # carried back: central's replay rule
         "up": {"seq": up[0], "hash": up[1]},
         "receipted": {"seq": receipted[0], "hash": receipted[1]},
         "down": {"seq": down[0], "hash": down[1]},
@@ -279,6 +283,8 @@ async def apply_hello_answer(runtime: NodeRuntime, answer: Any, report: SyncRepo
         want = body.get("want_down_from")
         await set_meta(session, "want_down_from", str(want) if isinstance(want, int) and want > 0 else "")
         await set_meta(session, "central_time", str(body.get("server_time", "")))
+        if isinstance(body.get("challenge"), str):
+            await set_meta(session, CHALLENGE_KEY, body["challenge"])
         # Revoked by the county (R-PROV-4): the node keeps everything and keeps working locally; central
         # quarantines what it sends from now on. The sync page says so.
         revoked = body.get("status") == "revoked"

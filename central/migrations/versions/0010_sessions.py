@@ -1,4 +1,5 @@
-"""sessions (issue 18): open logins by the digest of their session id, so a logout ends the session server-side
+"""sessions and replay (issue 18): open logins by the digest of their session id, so a logout ends the
+session server-side; the one-time challenge a node's next reconcile carries back
 
 Revision ID: 0010
 Revises: 0009
@@ -25,8 +26,10 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("sid_digest"),
     )
     op.create_index(op.f("ix_staff_session_username"), "staff_session", ["username"], unique=False)
+    op.add_column("node", sa.Column("contact_challenge", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
 
 
 def downgrade() -> None:
+    op.drop_column("node", "contact_challenge")
     op.drop_index(op.f("ix_staff_session_username"), table_name="staff_session")
     op.drop_table("staff_session")
