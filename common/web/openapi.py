@@ -49,6 +49,9 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(operation, dict):
                 continue
             responses = operation.setdefault("responses", {})
+            for code in ("204", "304"):  # no body by definition: no media type to promise
+                if code in responses:
+                    responses[code].pop("content", None)
             content = _error_content(operation)
             for code in list(responses):
                 if str(code).startswith(("4", "5")):
