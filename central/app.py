@@ -41,7 +41,10 @@ from central.runtime import Central
 from central.settings import CentralSettings
 from central.sync import routes as sync_routes
 from central.web import PROBLEMS, template_setup
+from common.web.hardening import GuardedRequest, same_origin_only, security_headers
+from common.web.openapi import publish_problem_documents
 from protocol.catalogue import catalogue_from_dict
+from protocol.limits import MAX_BODY
 
 
 async def _refresh_registry(request: Request[Any, Any, State]) -> None:
@@ -113,6 +116,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         lifespan=[lifespan, work_routes.jobs_lifespan()],
         before_request=_refresh_registry,
         middleware=[
+            same_origin_only(("/sync/v1/",)),  # before the session: a forged request never acts
             CookieBackendConfig(secret=secret, key="ow_central", max_age=8 * 3600).middleware,
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
         ],
@@ -124,5 +128,8 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         exception_handlers=PROBLEMS.handlers(),
         guards=[auth_routes.login_guard(settings.session_policy)],  # every route: a live login or public
         state=State({"now": now or utc_now}),
-        request_max_body_size=64 * 1024 * 1024,
+        request_max_body_size=MAX_BODY,  # upload routes declare their own (protocol.limits)
+        request_class=GuardedRequest,
+        before_send=[security_headers],  # every answer, refusals and unknown paths included
+        on_startup=[publish_problem_documents],
     )

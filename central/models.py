@@ -34,6 +34,8 @@ class NodeRecord(CentralTable, table=True):
     enrolled_at: str | None = None
     last_contact_at: str | None = None
     last_node_time: str | None = None
+    #: The one-time challenge the node's next reconcile must carry back to count as contact (replay rule).
+    contact_challenge: str | None = None
     #: The node's clock minus central's, measured at its last contact (milliseconds).
     skew_ms: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     #: What the node said of itself at its last reconcile (queue, oldest unsent, version, devices …), JSON.
@@ -178,6 +180,16 @@ class LoginAttemptRecord(CentralTable, table=True):
     failures: int = 0
     last_failed_at: str
     locked_until: str | None = None
+
+
+class StaffSessionRecord(CentralTable, table=True):
+    """Open back-office logins, by the digest of their session id: a logout ends one for good."""
+
+    __tablename__ = "staff_session"
+    sid_digest: str = Field(primary_key=True)
+    username: str = Field(index=True)
+    issued_at: str
+    ended_at: str | None = None
 
 
 class RatingRecord(CentralTable, table=True):

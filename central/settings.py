@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from protocol.limits import MAX_ENTRY_CIPHERTEXT
 from protocol.staff import SessionPolicy
 
 
@@ -27,6 +28,9 @@ class CentralSettings:
     session_idle_s: float = 30 * 60
     #: Seconds a back-office login lasts at most from the moment of login.
     session_max_s: float = 12 * 3600
+    #: The largest up entry (ciphertext bytes) central applies; a larger one that verifies is stored and
+    #: quarantined, and the entries behind it are taken (``ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES``).
+    max_entry_bytes: int = MAX_ENTRY_CIPHERTEXT
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -57,5 +61,7 @@ class CentralSettings:
         ):
             if name in environ:
                 values[key] = float(environ[name])
+        if "ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES" in environ:
+            values["max_entry_bytes"] = int(environ["ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -18,6 +18,8 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import common.web as common_web
+from common.web.hardening import GuardedRequest, same_origin_only, security_headers
+from common.web.openapi import publish_problem_documents
 from node import auth_routes
 from node.archive import routes as archive_routes
 from node.archive.service import archive_loop
@@ -38,6 +40,7 @@ from node.sync.client import sync_loop
 from node.trust.identity import NodeIdentity, load_identity
 from node.web import PROBLEMS
 from protocol.hlc import local_display
+from protocol.limits import MAX_BODY
 
 
 @get("/healthz", media_type=MediaType.JSON)
@@ -143,6 +146,7 @@ def create_app(
         route_handlers=route_handlers,
         lifespan=[lifespan],
         middleware=[
+            same_origin_only(()),  # before the session: a forged request never acts
             CookieBackendConfig(secret=secret, key="ow_node", max_age=10 * 3600).middleware,
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
         ],
@@ -153,5 +157,8 @@ def create_app(
         ),
         guards=[auth_routes.login_guard(settings.session_policy)],  # every route: a live login or public
         exception_handlers=PROBLEMS.handlers(),
-        request_max_body_size=32 * 1024 * 1024,
+        request_max_body_size=MAX_BODY,  # upload routes declare their own (protocol.limits)
+        request_class=GuardedRequest,
+        before_send=[security_headers],  # every answer, refusals and unknown paths included
+        on_startup=[publish_problem_documents],
     )

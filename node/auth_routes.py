@@ -24,9 +24,10 @@ from litestar.response import Redirect, Template
 from msgspec import Meta, Struct
 
 from node.models import Staff
-from node.staff import authenticate, credential_tag, session_standing
+from node.staff import authenticate, credential_tag, end_session, session_standing, start_session
 from node.web import runtime_of
 from protocol.errors import AUTH_REQUIRED, SESSION_EXPIRED, OneWindowError
+from protocol.limits import MAX_CODE, MAX_NAME
 from protocol.staff import NODE_ROLES, SESSION_REFUSALS, SessionPolicy
 
 #: Routes open without a login (path templates, parameters without their types): the login itself, health, the hall board, static files.
@@ -48,8 +49,8 @@ KIOSK_PATHS = frozenset(
 class Login(Struct, kw_only=True):
     """登录 with a node account (the JSON API's body; the page posts the same fields as a form)."""
 
-    username: Annotated[str, Meta(description="工号（用户名）")] = ""
-    password: Annotated[str, Meta(description="密码")] = ""
+    username: Annotated[str, Meta(description="工号（用户名）", max_length=MAX_CODE)] = ""
+    password: Annotated[str, Meta(description="密码", max_length=MAX_NAME)] = ""
 
 
 def _session_user(staff: Staff) -> dict[str, str]:
@@ -61,12 +62,13 @@ def _session_user(staff: Staff) -> dict[str, str]:
     }
 
 
-def _start_session(request: Request[Any, Any, State], staff: Staff) -> dict[str, str]:
+async def _start_session(request: Request[Any, Any, State], staff: Staff) -> dict[str, str]:
+    """A new session (a new id: whatever the cookie held before the login is replaced whole)."""
     user = _session_user(staff)
     stamp = time.time()
-    request.set_session(
-        {"user": user, "auth": {"issued_at": stamp, "last_seen": stamp, "cred": credential_tag(staff)}}
-    )
+    sid = await start_session(runtime_of(request), staff.username)
+    auth = {"issued_at": stamp, "last_seen": stamp, "cred": credential_tag(staff), "sid": sid}
+    request.set_session({"user": user, "auth": auth})
     return user
 
 
@@ -113,7 +115,10 @@ async def _refusal(
     if why is not None:
         return why
     standing = await session_standing(
-        runtime, username=str(session["user"].get("username", "")), credential=auth.get("cred")
+        runtime,
+        username=str(session["user"].get("username", "")),
+        credential=auth.get("cred"),
+        sid=auth.get("sid"),
     )
     if standing is not None:
         return standing
@@ -156,13 +161,15 @@ async def login_submit(request: Request[Any, Any, State]) -> Response[Any]:
             :64
         ]  # stays typed: only the password is asked again
         return Template(template_name="common/login.html", context=context, status_code=exc.problem.status)
-    _start_session(request, staff)
+    await _start_session(request, staff)
     target = str(form.get("next") or "/cases")
     return Redirect(path=target if target.startswith("/") and not target.startswith("//") else "/cases")
 
 
 @post("/logout", media_type=MediaType.HTML, status_code=200)
 async def logout(request: Request[Any, Any, State]) -> Redirect:
+    auth = request.session.get("auth") if request.scope.get("session") else None
+    await end_session(runtime_of(request), auth.get("sid") if isinstance(auth, dict) else None)
     request.clear_session()
     return Redirect(path="/login")
 
@@ -170,7 +177,7 @@ async def logout(request: Request[Any, Any, State]) -> Redirect:
 @post("/api/v1/login", media_type=MediaType.JSON, status_code=200)
 async def api_login(request: Request[Any, Any, State], data: JSONBody[Login]) -> dict[str, Any]:
     staff = await authenticate(runtime_of(request), username=data.username, password=data.password)
-    return {"user": _start_session(request, staff)}
+    return {"user": await _start_session(request, staff)}
 
 
 ROUTES = [login_page, login_submit, logout, api_login]

@@ -49,6 +49,17 @@ class LoginAttempt(NodeTable, table=True):
     locked_until: str | None = None
 
 
+class StaffSession(NodeTable, table=True):
+    """Open tablet logins, by the digest of their session id: a logout ends one for good (the cookie alone is
+    not enough), and each login starts a new one."""
+
+    __tablename__ = "staff_session"
+    sid_digest: str = Field(primary_key=True)
+    username: str = Field(index=True)
+    issued_at: str
+    ended_at: str | None = None
+
+
 class CatalogueVersion(NodeTable, table=True):
     """Every catalogue version the node has received; a case keeps the version it was accepted under."""
 

@@ -7,21 +7,29 @@ Also who does what: the `Actor` every recorded step names, and the groups of rol
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.models import LoginAttempt, Staff
+from node.models import LoginAttempt, Staff, StaffSession
 from node.runtime import CST, NodeRuntime
 from protocol.errors import ACCOUNT_LOCKED, LOGIN_FAILED, OneWindowError
 from protocol.passwords import verify_password
-from protocol.staff import LOCKOUT_S, MAX_FAILED_LOGINS, StaffAccount
+from protocol.staff import (
+    LOCKOUT_S,
+    MAX_FAILED_LOGINS,
+    StaffAccount,
+    new_session_id,
+    session_digest,
+)
 
 #: 综合窗口人员 and 业务负责人: receive cases, decide their acceptance, pre-review mailed applications.
 FRONT_DESK = ("window", "lead")
@@ -70,6 +78,33 @@ async def authenticate(runtime: NodeRuntime, *, username: str, password: str) ->
     same words whichever was wrong, with the tries left); the fifth failure in a row locks the name for
     fifteen minutes. A disabled account is named as such only once its password was right."""
     username = username.strip()[:64]
+    async with _login_lock(runtime.node_id, username):
+        return await _authenticate(runtime, username, password)
+
+
+@contextlib.asynccontextmanager
+async def _login_lock(node_id: str, username: str) -> AsyncIterator[None]:
+    """One login at a time per name (as central's row lock does): parallel guesses are counted one after
+    another, so a sixth guess meets the lock the fifth set and its password is never checked. The lock is
+    held in the process, not the database: the window's writes never wait for a scrypt."""
+    key = (node_id, username)
+    lock, users = _LOGIN_LOCKS.get(key, (asyncio.Lock(), 0))
+    _LOGIN_LOCKS[key] = (lock, users + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, users = _LOGIN_LOCKS[key]
+        if users <= 1:
+            del _LOGIN_LOCKS[key]
+        else:
+            _LOGIN_LOCKS[key] = (lock, users - 1)
+
+
+_LOGIN_LOCKS: dict[tuple[str, str], tuple[asyncio.Lock, int]] = {}
+
+
+async def _authenticate(runtime: NodeRuntime, username: str, password: str) -> Staff:
     now = runtime.now()
     async with runtime.db.read() as session:
         staff = await session.get(Staff, username)
@@ -82,8 +117,8 @@ async def authenticate(runtime: NodeRuntime, *, username: str, password: str) ->
             field="username",
             retry_at=attempt.locked_until,
         )
-    # scrypt runs outside the write transaction, so a login never holds up the window's writes.
-    good = staff is not None and verify_password(password, staff.password_hash)
+    # scrypt runs outside the write transaction (and off the event loop), so a login never holds up the window.
+    good = staff is not None and await asyncio.to_thread(verify_password, password, staff.password_hash)
     failures, locked_until = 0, None
     async with runtime.db.write() as session:
         attempt = await session.get(LoginAttempt, username)
@@ -155,13 +190,45 @@ async def staff_names(runtime: NodeRuntime) -> dict[str, str]:
         return {s.username: s.display_name for s in (await session.exec(select(Staff))).all()}
 
 
-async def session_standing(runtime: NodeRuntime, *, username: str, credential: object) -> str | None:
-    """Why a logged-in session of `username` may not go on ("disabled" or "changed": the account was disabled
-    or its credentials or role changed at central since the login), or None."""
+async def session_standing(
+    runtime: NodeRuntime, *, username: str, credential: object, sid: object = None
+) -> str | None:
+    """Why a logged-in session of `username` may not go on ("ended": logged out, or not a session this node
+    started; "disabled" or "changed": the account was disabled or its credentials or role changed at central
+    since the login), or None."""
     async with runtime.db.read() as session:
         staff = await session.get(Staff, username)
+        live = await session.get(StaffSession, session_digest(sid)) if sid else None
+    if live is None or live.ended_at is not None or live.username != username:
+        return "ended"
     if staff is None or staff.disabled:
         return "disabled"
     if credential_tag(staff) != credential:
         return "changed"
     return None
+
+
+async def start_session(runtime: NodeRuntime, username: str) -> str:
+    """Record a new login and return its session id (a new one at every login: the id rotates)."""
+    sid, digest = new_session_id()
+    now = datetime.now(UTC).isoformat()  # sessions are on the wall clock (see `node.auth_routes`)
+    async with runtime.db.write() as session:
+        session.add(StaffSession(sid_digest=digest, username=username, issued_at=now))
+    return sid
+
+
+async def end_session(runtime: NodeRuntime, sid: object) -> None:
+    """A logout: the session is over server-side, whatever becomes of its cookie."""
+    if not sid:
+        return
+    async with runtime.db.write() as session:
+        live = await session.get(StaffSession, session_digest(sid))
+        if live is not None and live.ended_at is None:
+            live.ended_at = datetime.now(UTC).isoformat()
+            session.add(live)
+        # Sessions long over are forgotten (none lasts a day: `SessionPolicy.max_s`).
+        horizon = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+        for stale in (
+            await session.exec(select(StaffSession).where(col(StaffSession.issued_at) < horizon))
+        ).all():
+            await session.delete(stale)

@@ -25,6 +25,7 @@ from urllib.parse import parse_qsl
 
 from protocol.canonical import canonical_json
 from protocol.errors import VALIDATION, OneWindowError
+from protocol.limits import json_too_deep
 
 GENESIS = "0" * 64
 
@@ -143,11 +144,13 @@ def login_username(content_type: str, body: bytes) -> str:
     """The username a login request tried (form or JSON body); "" when it cannot be read."""
     try:
         if content_type.startswith("application/json"):
+            if json_too_deep(body):
+                return ""
             data = json.loads(body.decode("utf-8"))
             name = data.get("username", "") if isinstance(data, dict) else ""
         else:
             name = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True)).get("username", "")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return ""
     return str(name).strip()[:64]
 

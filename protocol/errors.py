@@ -33,6 +33,7 @@ UNKNOWN_ITEM = _p(1004, 422, "事项不存在", "unknown catalogue item")
 ID_NUMBER_INVALID = _p(1005, 422, "证件号码无效", "invalid certificate number")
 REQUIRED_FIELD = _p(1006, 422, "必填项为空", "required field is empty")
 FILE_REJECTED = _p(1007, 422, "文件不符合要求", "file rejected")
+BODY_TOO_LARGE = _p(1008, 413, "提交的内容超过上限，未处理", "request body too large")
 # 11xx: who you are
 AUTH_REQUIRED = _p(1101, 401, "请先登录", "authentication required")
 FORBIDDEN = _p(1102, 403, "无权进行此操作", "not allowed for this role")
@@ -59,6 +60,12 @@ EVENT_CONFLICT = _p(1213, 409, "同一事件编号内容不同", "same event id 
 RECEIPT_INVALID = _p(1214, 422, "回执签名无效", "receipt signature invalid")
 PROTOCOL_UNSUPPORTED = _p(1215, 400, "协议版本不受支持", "unsupported protocol version")
 UPLOAD_OFFSET_CONFLICT = _p(1216, 409, "附件续传位置不符，请按中心记录的位置续传", "upload offset mismatch")
+ENTRY_TOO_LARGE = _p(
+    1221,
+    413,
+    "条目超过县中心的接收上限：已存储并隔离，其后的条目照常接收",
+    "entry too large: stored and quarantined",
+)
 UPLOAD_CHECKSUM_MISMATCH = _p(1220, 460, "附件分块校验和不符，未写入", "upload chunk checksum mismatch")
 ATTACHMENT_MISMATCH = _p(1217, 422, "附件解密后的哈希与声明不符，已丢弃", "attachment hash does not match")
 COURIER_FILE_INVALID = _p(
@@ -72,6 +79,13 @@ MATERIAL_NOT_WAIVABLE = _p(1303, 422, "该材料不允许容缺", "material may 
 IDENTITY_MISMATCH = _p(1304, 403, "领取人不是申请人或登记的代理人", "collector is not the applicant or agent")
 NUMBER_RANGE_EXHAUSTED = _p(1305, 409, "本节点的编号段已用完，请联系县级管理员", "number range exhausted")
 DEADLINE_INVALID = _p(1306, 422, "期限不符合规定", "deadline not allowed")
+# 19xx: the server itself
+INTERNAL_ERROR = _p(
+    1901,
+    500,
+    "服务器内部错误，已记录；请稍后重试，或联系管理员",
+    "internal error (logged with its traceback)",
+)
 
 CATALOGUE: tuple[Problem, ...] = tuple(v for v in list(globals().values()) if isinstance(v, Problem))
 

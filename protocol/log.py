@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,6 +27,7 @@ from protocol.errors import (
     OneWindowError,
 )
 from protocol.keys import AgeIdentity, AgeRecipient, SigningKey, Verifier
+from protocol.limits import MAX_WIRE_CIPHERTEXT
 from protocol.version import PROTOCOL_VERSION
 
 Stream = Literal["up", "down"]
@@ -35,7 +37,8 @@ ENTRY_KINDS = frozenset(
 )
 _ENTRY_TAG = b"onewindow/entry/v1\x00"
 _RECEIPT_TAG = b"onewindow/receipt/v1\x00"
-MAX_CIPHERTEXT = 16 * 1024 * 1024
+#: A kind this version does not know may still be stored (and quarantined) by central when it asks for it.
+_KIND_SHAPE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 
 def _b64(data: bytes) -> str:
@@ -94,8 +97,12 @@ class LogEntry:
         return {**self.header(), "ciphertext": _b64(self.ciphertext), "signature": _b64(self.signature)}
 
     @classmethod
-    def from_wire(cls, data: Any) -> LogEntry:
-        """Parse and shape-check a wire entry; signatures are checked by `verify_entry`."""
+    def from_wire(cls, data: Any, *, any_kind: bool = False) -> LogEntry:
+        """Parse and shape-check a wire entry; signatures are checked by `verify_entry`.
+
+        `any_kind`: take a kind this version does not know (shaped like one) — central stores and quarantines
+        such an entry rather than letting it stop the log. The ciphertext may be up to `MAX_WIRE_CIPHERTEXT`;
+        whether it is small enough to apply (`protocol.limits.MAX_ENTRY_CIPHERTEXT`) is the reader's call."""
         if not isinstance(data, Mapping):
             raise OneWindowError(ENTRY_MALFORMED, "entry must be an object", field="entry")
         version = data.get("v")
@@ -111,10 +118,10 @@ class LogEntry:
             raise OneWindowError(ENTRY_MALFORMED, "must be a positive integer", field="seq")
         if not isinstance(prev_hash, str) or len(prev_hash) != 64 or prev_hash.strip("0123456789abcdef"):
             raise OneWindowError(ENTRY_MALFORMED, "must be 64 lowercase hex digits", field="prev_hash")
-        if kind not in ENTRY_KINDS:
+        if kind not in ENTRY_KINDS and not (any_kind and isinstance(kind, str) and _KIND_SHAPE.match(kind)):
             raise OneWindowError(ENTRY_MALFORMED, f"unknown kind {kind!r}", field="kind")
         ciphertext = _unb64(data.get("ciphertext"), "ciphertext")
-        if len(ciphertext) > MAX_CIPHERTEXT:
+        if len(ciphertext) > MAX_WIRE_CIPHERTEXT:
             raise OneWindowError(ENTRY_MALFORMED, "too large", field="ciphertext")
         signature = _unb64(data.get("signature"), "signature")
         return cls(node_id, stream, seq, prev_hash, kind, ciphertext, signature, version)

@@ -2,7 +2,9 @@
 
 The signature covers the method, the path with query, a timestamp and the SHA-256 of the body. Replaying a
 request is harmless by design (ingest is idempotent, down entries are encrypted to the node), so the
-timestamp is recorded for skew, not used as a replay window that a node with a wrong clock would fail.
+timestamp is not a replay window that a node with a wrong clock would fail: it measures the node's skew. What
+a replay could still move — central's last contact and the skew — moves only on a reconcile that carries back
+the one-time challenge of central's last answer (`central.sync.nodes.fresh_hello` states the rule).
 """
 
 from __future__ import annotations

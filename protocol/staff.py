@@ -3,7 +3,9 @@ login policy both sides apply: lockout after repeated failures, sessions that ex
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -112,4 +114,17 @@ SESSION_REFUSALS = {
     "lifetime": "登录时间已到上限，请重新登录",
     "disabled": "该账号已被县中心停用，请联系县管理员",
     "changed": "账号信息已变更（密码重置或岗位调整），请重新登录",
+    "ended": "已退出登录，请重新登录",
 }
+
+
+def new_session_id() -> tuple[str, str]:
+    """A fresh session id for a login (kept in the signed cookie) and the digest the server keeps of it: the
+    server-side record that makes a logout, or a login that replaced it, end the session for good."""
+    sid = secrets.token_urlsafe(32)
+    return sid, session_digest(sid)
+
+
+def session_digest(sid: object) -> str:
+    """What the session table holds for a session id (never the id itself)."""
+    return hashlib.sha256(f"onewindow/session\x00{sid}".encode()).hexdigest()

@@ -173,30 +173,90 @@ def _tar(members: list[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
+#: The manifest of a courier file (the first member) is read only up to this size before its signature is checked.
+MAX_COURIER_MANIFEST = 4 * 1024 * 1024
+_BLOCK = 512
+
+
+@dataclass(frozen=True)
+class _Member:
+    name: str
+    start: int  # offset of its content in the file
+    size: int
+
+
+def _octal(field: bytes, what: str) -> int:
+    text = field.rstrip(b"\0 ").strip()
+    if not text or text.strip(b"01234567"):
+        raise OneWindowError(COURIER_FILE_INVALID, f"bad tar header field {what}", field="file")
+    return int(text, 8)
+
+
+def _courier_members(data: bytes) -> list[_Member]:
+    """Walk a courier file's tar headers without unpacking anything: every member must be a plain regular
+    file (no sparse, link, device, directory or extended header), with a relative name and its content inside
+    the file. A hostile file is refused here, having cost no more memory than its own bytes."""
+    members: list[_Member] = []
+    names: set[str] = set()
+    offset = 0
+    while True:
+        header = data[offset : offset + _BLOCK]
+        if len(header) < _BLOCK:
+            raise OneWindowError(COURIER_FILE_INVALID, "not a courier file: truncated", field="file")
+        if header == bytes(_BLOCK):
+            return members  # end of archive (the layout check below wants the exact trailer)
+        if header[257:263] != b"ustar\x00":
+            raise OneWindowError(COURIER_FILE_INVALID, "not a courier file: not a ustar header", field="file")
+        checksum = _octal(header[148:156], "chksum")
+        if checksum != sum(header[:148]) + 8 * 32 + sum(header[156:]):
+            raise OneWindowError(COURIER_FILE_INVALID, "not a courier file: header checksum", field="file")
+        kind = header[156:157]
+        prefix = header[345:500].split(b"\0", 1)[0]
+        raw_name = header[:100].split(b"\0", 1)[0]
+        name = (prefix + b"/" + raw_name if prefix else raw_name).decode("utf-8", "replace")
+        if kind not in (b"0", b"\0"):
+            raise OneWindowError(
+                COURIER_FILE_INVALID, f"unexpected member {name!r} (tar type {kind!r})", field="file"
+            )
+        if not name or name in names or name.startswith(("/", "..")) or ".." in name.split("/"):
+            raise OneWindowError(COURIER_FILE_INVALID, f"unexpected member {name!r}", field="file")
+        size = _octal(header[124:136], "size")
+        start = offset + _BLOCK
+        if start + size > len(data):
+            raise OneWindowError(COURIER_FILE_INVALID, f"{name}: larger than the file", field="file")
+        members.append(_Member(name, start, size))
+        names.add(name)
+        offset = start + -(-size // _BLOCK) * _BLOCK
+
+
+def peek_courier_file(data: bytes, names: tuple[str, ...]) -> dict[str, bytes]:
+    """Members `names` of a courier file, unchecked (only to find whose key must have signed it), each at most
+    `MAX_COURIER_MANIFEST` bytes; the file's headers are checked as by `read_courier_file`."""
+    found: dict[str, bytes] = {}
+    for member in _courier_members(data):
+        if member.name in names:
+            if member.size > MAX_COURIER_MANIFEST:
+                raise OneWindowError(COURIER_FILE_INVALID, f"{member.name}: too large", field="file")
+            found[member.name] = data[member.start : member.start + member.size]
+    return found
+
+
 def read_courier_file(data: bytes, key_for: Any) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Check and open a courier file. `key_for(manifest)` names the key that must have signed it (the node's
-    or the county's). Every member must be listed with its hash and nothing unlisted may be present; any
-    difference refuses the whole file (OW-1218) before anything is used."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            members: dict[str, bytes] = {}
-            for info in tar.getmembers():
-                if not info.isfile() or info.name in members or info.name.startswith(("/", "..")):
-                    raise OneWindowError(
-                        COURIER_FILE_INVALID, f"unexpected member {info.name!r}", field="file"
-                    )
-                extracted = tar.extractfile(info)
-                members[info.name] = extracted.read() if extracted else b""
-    except (tarfile.TarError, EOFError) as exc:
-        raise OneWindowError(COURIER_FILE_INVALID, f"not a courier file: {exc}", field="file") from exc
-    if "manifest.json" not in members or next(iter(members)) != "manifest.json":
+    or the county's). Every member must be listed with its hash and size and nothing unlisted may be present;
+    any difference refuses the whole file (OW-1218) before anything is used.
+
+    Read while checking, in this order: the tar headers (member types, names, sizes within the file), then
+    the manifest alone (bounded) and its signature; only a signed manifest's members are hashed and copied,
+    each against the size the manifest declares — nothing is unpacked before the signature holds."""
+    layout = _courier_members(data)
+    if not layout or layout[0].name != "manifest.json":
         raise OneWindowError(COURIER_FILE_INVALID, "no manifest", field="file")
-    if _tar(list(members.items())) != data:
-        # Every byte of a courier file is determined by its members: any other change (padding, headers)
-        # means the file was altered on the way, and it is refused like altered content.
-        raise OneWindowError(COURIER_FILE_INVALID, "file layout altered", field="file")
+    first = layout[0]
+    if first.size > MAX_COURIER_MANIFEST:
+        raise OneWindowError(COURIER_FILE_INVALID, "manifest too large", field="manifest")
     try:
-        manifest = parse_json(members.pop("manifest.json"))
+        manifest = parse_json(data[first.start : first.start + first.size])
     except ValueError as exc:
         raise OneWindowError(COURIER_FILE_INVALID, f"manifest: {exc}", field="manifest") from exc
     if not isinstance(manifest, dict) or manifest.get("format") != COURIER_FORMAT:
@@ -206,10 +266,22 @@ def read_courier_file(data: bytes, key_for: Any) -> tuple[dict[str, Any], dict[s
     except OneWindowError as exc:
         raise OneWindowError(COURIER_FILE_INVALID, f"signature: {exc.reason}", field="signature") from exc
     listed = body.get("members")
-    if not isinstance(listed, dict) or set(listed) != set(members):
+    if not isinstance(listed, dict) or set(listed) != {m.name for m in layout[1:]}:
         raise OneWindowError(COURIER_FILE_INVALID, "members differ from the manifest", field="members")
-    for name, content in members.items():
-        expected = listed[name]
-        if not isinstance(expected, dict) or hashlib.sha256(content).hexdigest() != expected.get("sha256"):
-            raise OneWindowError(COURIER_FILE_INVALID, f"{name}: content does not match", field=name)
+    for member in layout[1:]:
+        expected = listed[member.name]
+        if not isinstance(expected, dict) or expected.get("size", member.size) != member.size:
+            raise OneWindowError(COURIER_FILE_INVALID, f"{member.name}: size differs", field=member.name)
+    members: dict[str, bytes] = {}
+    for member in layout[1:]:
+        content = data[member.start : member.start + member.size]
+        if hashlib.sha256(content).hexdigest() != listed[member.name].get("sha256"):
+            raise OneWindowError(
+                COURIER_FILE_INVALID, f"{member.name}: content does not match", field=member.name
+            )
+        members[member.name] = content
+    if _tar([("manifest.json", data[first.start : first.start + first.size]), *members.items()]) != data:
+        # Every byte of a courier file is determined by its members: any other change (padding, headers)
+        # means the file was altered on the way, and it is refused like altered content.
+        raise OneWindowError(COURIER_FILE_INVALID, "file layout altered", field="file")
     return body, members

@@ -4,18 +4,23 @@ field as ``Annotated[…, msgspec.Meta(…)]``."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+from protocol.limits import MAX_CODE, MAX_LIST, MAX_TEXT
+
+Code = Annotated[str, msgspec.Meta(max_length=MAX_CODE)]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 
 
 class DecisionRequest(msgspec.Struct):
     """``POST /api/v1/cases/{case_id}/decision``: the county's 准予 / 不予 on an accepted case."""
 
     #: approve (准予) | deny (不予).
-    outcome: str = ""
+    outcome: Code = ""
     #: Required for a denial (printed on the decision with the appeal rights).
-    reason: str = ""
+    reason: Text = ""
 
 
 class DecisionAnswer(msgspec.Struct):
@@ -29,15 +34,15 @@ class WorkStep(msgspec.Struct):
     decide (outcome, reason), dispatch (to_node)."""
 
     #: opinion: true, or one of "true", "1", "agree" (a form's checkbox), to agree.
-    agree: bool | str = ""
-    comment: str = ""
+    agree: bool | Code = ""
+    comment: Text = ""
     #: pause: correction | hearing | survey | expert_review | testing (`central.backoffice.deadlines`).
-    kind: str = ""
-    reason: str = ""
+    kind: Code = ""
+    reason: Text = ""
     #: decide: approve | deny.
-    outcome: str = ""
+    outcome: Code = ""
     #: dispatch: the centre where the result is issued (就近办), by node id; empty for the origin centre.
-    to_node: str | None = None
+    to_node: Code | None = None
 
     @property
     def agrees(self) -> bool:
@@ -59,16 +64,16 @@ class WorkStepAnswer(msgspec.Struct):
 class Annotation(msgspec.Struct):
     """A note on a scan of the window's question: which scan (by blob), which page, what it says."""
 
-    blob: str = ""
-    note: str = ""
-    page: int = 1
+    blob: Code = ""
+    note: Text = ""
+    page: Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)] = 1
 
 
 class ConsultAnswerRequest(msgspec.Struct):
     """``POST /api/v1/consults/{case_id}/{consult_id}/answer``: a department's answer to a window (帮办答复)."""
 
-    answer: str = ""
-    annotations: list[Annotation] | None = None
+    answer: Text = ""
+    annotations: Annotated[list[Annotation], msgspec.Meta(max_length=MAX_LIST)] | None = None
 
 
 class ConsultAnswer(msgspec.Struct):

@@ -7,14 +7,14 @@ import hashlib
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.clock import CST
-from central.models import CentralUser, LoginAttemptRecord
+from central.models import CentralUser, LoginAttemptRecord, StaffSessionRecord
 from protocol.errors import ACCOUNT_LOCKED, LOGIN_FAILED, OneWindowError
 from protocol.passwords import verify_password
-from protocol.staff import LOCKOUT_S, MAX_FAILED_LOGINS
+from protocol.staff import LOCKOUT_S, MAX_FAILED_LOGINS, new_session_id, session_digest
 
 
 def credential_tag(user: CentralUser) -> str:
@@ -83,11 +83,36 @@ async def check_login(
     )
 
 
-async def session_refusal(session: AsyncSession, *, username: str, cred: object) -> str | None:
-    """Why an open session of `username` may not go on (disabled / changed), or None."""
+async def session_refusal(
+    session: AsyncSession, *, username: str, cred: object, sid: object = None
+) -> str | None:
+    """Why an open session of `username` may not go on (ended: logged out or not one central started;
+    disabled / changed), or None."""
+    live = await session.get(StaffSessionRecord, session_digest(sid)) if sid else None
+    if live is None or live.ended_at is not None or live.username != username:
+        return "ended"
     user = await session.get(CentralUser, username)
     if user is None or user.disabled:
         return "disabled"
     if credential_tag(user) != cred:
         return "changed"
     return None
+
+
+def start_session(session: AsyncSession, username: str, now: str) -> str:
+    """Record a new back-office login and return its session id (a new one at every login)."""
+    sid, digest = new_session_id()
+    session.add(StaffSessionRecord(sid_digest=digest, username=username, issued_at=now))
+    return sid
+
+
+async def end_session(session: AsyncSession, sid: object, now: str) -> None:
+    """A logout: the session is over server-side; sessions long over are forgotten."""
+    if not sid:
+        return
+    live = await session.get(StaffSessionRecord, session_digest(sid))
+    if live is not None and live.ended_at is None:
+        live.ended_at = now
+        session.add(live)
+    horizon = (datetime.fromisoformat(now) - timedelta(days=2)).isoformat()
+    await session.exec(delete(StaffSessionRecord).where(col(StaffSessionRecord.issued_at) < horizon))

@@ -9,6 +9,7 @@ their roles (`central.web.current_user`). Lockout after repeated failures is `ce
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import MediaType, Request, Response, get, post
@@ -19,7 +20,7 @@ from litestar.params import FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
 from central.clock import utc_now
-from central.county.accounts import check_login, credential_tag, session_refusal
+from central.county.accounts import check_login, credential_tag, end_session, session_refusal, start_session
 from central.county.schemas import LoggedInUser, LoginAnswer, LoginRequest
 from central.web import central_of
 from protocol.errors import AUTH_REQUIRED, SESSION_EXPIRED, OneWindowError
@@ -68,7 +69,10 @@ def login_guard(policy: SessionPolicy) -> Any:
                 if refused is None:
                     async with connection.app.state.central.db.transaction() as db:
                         refused = await session_refusal(
-                            db, username=str(user.get("username", "")), cred=auth.get("cred")
+                            db,
+                            username=str(user.get("username", "")),
+                            cred=auth.get("cred"),
+                            sid=auth.get("sid"),
                         )
                 if refused is None:
                     auth["last_seen"] = now
@@ -87,18 +91,21 @@ def login_guard(policy: SessionPolicy) -> Any:
 async def _authenticate(request: Request[Any, Any, State], username: str, password: str) -> dict[str, Any]:
     """The session to start for these credentials (lockout in `central.county.accounts`)."""
     now = request.app.state.get("now", utc_now)()
+    stamp = session_stamp()
     async with central_of(request).db.transaction() as session:
         result = await check_login(session, username=username, password=password, now=now)
+        if not isinstance(result, OneWindowError):  # a new session id at every login
+            sid = start_session(session, result.username, datetime.fromtimestamp(stamp, UTC).isoformat())
     if isinstance(result, OneWindowError):
         raise result  # after the commit: the failure is counted
-    stamp = session_stamp()
     user = {
         "username": result.username,
         "display_name": result.display_name,
         "role": result.role,
         "role_label": CENTRAL_ROLES.get(result.role, result.role),
     }
-    return {"user": user, "auth": {"issued_at": stamp, "last_seen": stamp, "cred": credential_tag(result)}}
+    auth = {"issued_at": stamp, "last_seen": stamp, "cred": credential_tag(result), "sid": sid}
+    return {"user": user, "auth": auth}
 
 
 @post("/api/v1/login", media_type=MediaType.JSON, status_code=200)
@@ -141,6 +148,13 @@ async def login_submit(request: Request[Any, Any, State]) -> Response[Any]:
 
 @post("/logout", media_type=MediaType.HTML, status_code=200)
 async def logout(request: Request[Any, Any, State]) -> Redirect:
+    auth = request.session.get("auth") if request.scope.get("session") else None
+    async with central_of(request).db.transaction() as session:
+        await end_session(
+            session,
+            auth.get("sid") if isinstance(auth, dict) else None,
+            datetime.fromtimestamp(session_stamp(), UTC).isoformat(),
+        )
     request.clear_session()
     return Redirect(path="/login")
 

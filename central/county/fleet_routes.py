@@ -4,11 +4,11 @@ the review of what a revoked node sent after its revocation (复核隔离条目)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath
+from litestar.params import FromPath, PathParameter
 from litestar.response import Redirect, Template
 
 from central.catalogue.calendar import missing_calendar
@@ -18,6 +18,7 @@ from central.county.fleet import fleet, quarantine_list, revoke_node
 from central.county.schemas import FleetAnswer
 from central.web import central_of, current_user
 from protocol.errors import NOT_FOUND, OneWindowError
+from protocol.limits import MAX_ROW_ID
 
 
 @get("/api/v1/nodes", media_type=MediaType.JSON)
@@ -72,7 +73,9 @@ async def fleet_revoke(request: Request[Any, Any, State], node_id: FromPath[str]
 
 @post("/fleet/quarantine/{quarantine_id:int}/{verdict:str}", media_type=MediaType.HTML, status_code=200)
 async def fleet_review(
-    request: Request[Any, Any, State], quarantine_id: FromPath[int], verdict: FromPath[str]
+    request: Request[Any, Any, State],
+    quarantine_id: Annotated[int, PathParameter(ge=0, le=MAX_ROW_ID)],
+    verdict: FromPath[str],
 ) -> Response[Any]:
     """复核隔离条目: release (apply) or reject what a revoked node sent after its revocation."""
     user = current_user(request, "admin")

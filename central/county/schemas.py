@@ -4,16 +4,18 @@ documents and the framework checks. A per-field bound, when one is declared, goe
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+from protocol.limits import MAX_CODE, MAX_NAME
 
 
 class LoginRequest(msgspec.Struct):
     """``POST /api/v1/login``: a back-office account's credentials."""
 
-    username: str = ""
-    password: str = ""
+    username: Annotated[str, msgspec.Meta(max_length=MAX_CODE)] = ""
+    password: Annotated[str, msgspec.Meta(max_length=MAX_NAME)] = ""
 
 
 class LoggedInUser(msgspec.Struct):

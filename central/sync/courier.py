@@ -13,7 +13,6 @@ import argparse
 import io
 import os
 import sys
-import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,8 +32,9 @@ from central.sync.reconcile import hello, note_trusted_county_key, restore_down
 from protocol.canonical import canonical_json, parse_json
 from protocol.errors import COURIER_FILE_INVALID, OneWindowError
 from protocol.keys import Verifier, VerifyKey, write_file_atomic
+from protocol.limits import MAX_ENTRY_CIPHERTEXT
 from protocol.log import LogEntry, open_entry
-from protocol.sync import read_courier_file, write_courier_file
+from protocol.sync import peek_courier_file, read_courier_file, write_courier_file
 from protocol.trust import KeyRing
 
 
@@ -86,16 +86,9 @@ async def _node_key(
 
 
 def _peek(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Members of the file without checking them (only to find whose key must have signed it)."""
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
-            members = {}
-            for info in tar.getmembers():
-                if info.name in ("manifest.json", "entries.json"):
-                    extracted = tar.extractfile(info)
-                    members[info.name] = extracted.read() if extracted else b""
-    except (tarfile.TarError, EOFError) as exc:
-        raise OneWindowError(COURIER_FILE_INVALID, f"不是同步文件：{exc}", field="file") from exc
+    """Members of the file without checking them (only to find whose key must have signed it); the file's
+    headers are checked and nothing larger than a manifest is read (`protocol.sync.peek_courier_file`)."""
+    members = peek_courier_file(data, ("manifest.json", "entries.json"))
     try:
         manifest = parse_json(members.get("manifest.json", b"{}"))
     except ValueError as exc:
@@ -104,7 +97,12 @@ def _peek(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 
 async def import_courier_file(
-    db: CentralDatabase, county: CountyKeys, store: AttachmentStore, data: bytes
+    db: CentralDatabase,
+    county: CountyKeys,
+    store: AttachmentStore,
+    data: bytes,
+    *,
+    max_entry: int = MAX_ENTRY_CIPHERTEXT,
 ) -> CourierImport:
     """Check a courier file whole, then ingest it in one transaction; returns the outcome and the reply."""
     now = utc_iso()
@@ -116,10 +114,11 @@ async def import_courier_file(
         if manifest.get("direction") != "up":
             raise OneWindowError(COURIER_FILE_INVALID, "不是节点上传的文件", field="direction")
         entries_doc = parse_json(members.get("entries.json", b'{"entries": []}'))
-        entries = [LogEntry.from_wire(raw) for raw in entries_doc.get("entries", [])]
+        entries = [LogEntry.from_wire(raw, any_kind=True) for raw in entries_doc.get("entries", [])]
         node, request_key = await load_pushing_node(session, county, str(manifest["node_id"]), entries)
         outcome.node_id, outcome.node_name = node.node_id, node.name
-        note_contact(node, str(manifest.get("created_at", "")), now)
+        if node.last_contact_at is None:  # first contact by courier; after it, the file's reconcile counts
+            note_contact(node, str(manifest.get("created_at", "")), now, measure_skew=False)
         hello_document = manifest.get("hello")
         if isinstance(hello_document, dict):  # receipts below are signed in a key the node trusts
             note_trusted_county_key(county, node, hello_document)
@@ -127,7 +126,9 @@ async def import_courier_file(
             await restore_down(
                 session, county, node, parse_json(members["restore_down.json"]).get("entries", [])
             )
-        result = await ingest_entries(session, county, node, entries, request_key=request_key, now=now)
+        result = await ingest_entries(
+            session, county, node, entries, request_key=request_key, now=now, max_entry=max_entry
+        )
         outcome.entries = len(entries)
         for item in result.results:
             status = item.get("status")
@@ -170,6 +171,7 @@ async def import_courier_file(
                 manifest["hello"],
                 node_time=str(manifest.get("created_at", "")),
                 now=now,
+                measure_skew=False,
             )
             down_after = int(manifest["hello"].get("down", {}).get("seq", 0))
         down = (
@@ -208,7 +210,11 @@ async def import_command(args: argparse.Namespace) -> int:
         async with db.transaction() as session:
             await import_registry(session, settings.county_dir)
         outcome = await import_courier_file(
-            db, load_county(settings.county_dir), AttachmentStore(settings.data_dir), args.file.read_bytes()
+            db,
+            load_county(settings.county_dir),
+            AttachmentStore(settings.data_dir),
+            args.file.read_bytes(),
+            max_entry=settings.max_entry_bytes,
         )
     except OneWindowError as exc:
         print(f"导入失败，文件整份拒收，未作任何更改：{exc.reason}", file=sys.stderr)

@@ -1,9 +1,12 @@
 """Ingest of up entries from nodes: verify, store and apply exactly once, answer with signed receipts.
 
 Per entry, in order: shape → node known and not revoked → duplicate / fork / gap against the stored chain →
-signature → decrypt → apply events. An entry that verifies but cannot be applied (poisoned) is stored, its
-payload quarantined with the reason, and the stream continues. An entry that fails verification is refused
-with a numbered error and nothing after it in the batch is looked at, because its successors chain from it.
+signature → size → decrypt → apply events. No entry the node signed can stop its log: one that verifies
+(chain and signature) but cannot be taken — larger than central applies, of a kind this version does not know,
+undecryptable, or with events that cannot be applied (poisoned) — is stored, quarantined with the reason and
+receipted as such (the node shows it to its admin), and the stream continues behind it. An entry that fails
+verification is refused with a numbered error and nothing after it in the batch is looked at, because its
+successors chain from it (a gap, a fork or a forgery is not the node's honest log).
 """
 
 from __future__ import annotations
@@ -39,13 +42,15 @@ from protocol.errors import (
     ENTRY_GAP,
     ENTRY_MALFORMED,
     ENTRY_POISONED,
+    ENTRY_TOO_LARGE,
     REQUEST_SIGNATURE_INVALID,
     OneWindowError,
 )
 from protocol.events import NODE_EVENT_TYPES, Event
 from protocol.hall import HALL_EVENT_TYPES
 from protocol.keys import VerifyKey
-from protocol.log import LogEntry, Receipt, open_entry, verify_entry
+from protocol.limits import MAX_ENTRY_CIPHERTEXT
+from protocol.log import ENTRY_KINDS, LogEntry, Receipt, open_entry, verify_entry
 
 
 @dataclass
@@ -76,6 +81,9 @@ def receipt_for(county: CountyKeys, row: UpEntryRecord, trusted: str | None = No
 
 
 async def _quarantine(session: AsyncSession, entry: LogEntry, error: OneWindowError, now: str) -> None:
+    wire = entry.to_wire()
+    if error.problem is ENTRY_TOO_LARGE:
+        wire["ciphertext"] = ""  # kept once, in the stored entry
     session.add(
         QuarantineRecord(
             node_id=entry.node_id,
@@ -84,7 +92,7 @@ async def _quarantine(session: AsyncSession, entry: LogEntry, error: OneWindowEr
             code=error.code,
             reason=str(error.reason),
             received_at=now,
-            wire=json.dumps(entry.to_wire()),
+            wire=json.dumps(wire),
         )
     )
 
@@ -101,6 +109,7 @@ async def ingest(
     method: str = "POST",
     path: str = "/sync/v1/up",
     now: str | None = None,
+    max_entry: int = MAX_ENTRY_CIPHERTEXT,
 ) -> IngestResult:
     """Handle one push from a node inside the caller's transaction: `push` is the parsed body, `body` the bytes
     the node signed."""
@@ -110,7 +119,7 @@ async def ingest(
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "node id in body and header differ", field="x-ow-node"
         )
-    entries = [LogEntry.from_wire(raw.to_wire()) for raw in push.entries]
+    entries = [LogEntry.from_wire(raw.to_wire(), any_kind=True) for raw in push.entries]
     node, request_key = await load_pushing_node(session, county, node_id, entries)
     if not verify_node_request(node, request_key, method, path, time_header, body, signature_header):
         if entries and entries[0].seq == 1 and entries[0].kind == "enrol" and node.status != "pending":
@@ -123,11 +132,14 @@ async def ingest(
         raise OneWindowError(
             REQUEST_SIGNATURE_INVALID, "request not signed by this node's key", field="x-ow-signature"
         )
-    note_contact(node, time_header, now)
+    if node.last_contact_at is None:  # the first contact (enrolment); after it, only a reconcile counts
+        note_contact(node, time_header, now)
     down_head = push.down_head
     if down_head is not None and 0 <= down_head <= node.down_seq:
         node.down_acked = max(node.down_acked, down_head)
-    return await ingest_entries(session, county, node, entries, request_key=request_key, now=now)
+    return await ingest_entries(
+        session, county, node, entries, request_key=request_key, now=now, max_entry=max_entry
+    )
 
 
 async def ingest_entries(
@@ -138,6 +150,7 @@ async def ingest_entries(
     *,
     request_key: VerifyKey,
     now: str,
+    max_entry: int = MAX_ENTRY_CIPHERTEXT,
 ) -> IngestResult:
     """Store and apply `entries` of an authenticated node in order; the same path for HTTP and courier files.
 
@@ -180,11 +193,22 @@ async def ingest_entries(
             break
         try:
             verify_entry(entry, VerifyKey.from_text(node.sign_key) if node.sign_key else request_key)
-            payload = open_entry(entry, county.age_identities)
         except OneWindowError as error:
             result.results.append(_refusal(entry, error))
             break
         events: list[Event] | None = None
+        held = _unreadable(entry, county, max_entry)
+        if isinstance(held, OneWindowError):
+            if entry.seq == 1 and node.status == "pending":
+                result.results.append(_refusal(entry, held))  # an enrolment must be read to be taken
+                break
+            # Verified, so the node's own: stored and quarantined, and the log goes on behind it.
+            poisoned[entry.seq] = held
+            accepted.append((entry, None))
+            head_seq, head_hash = entry.seq, entry.entry_hash
+            result.results.append({"seq": entry.seq})
+            continue
+        payload = held
         if node.status == "revoked" and entry.seq > (node.revoked_after_seq or 0):
             # Signed by a revoked node after its revocation (R-PROV-4): kept, chained and receipted so nothing is
             # lost, but quarantined for the county to review, never applied.
@@ -277,6 +301,25 @@ UP_ENTRY_COLUMNS = (
     "signature",
     "received_at",
 )
+
+
+def _unreadable(entry: LogEntry, county: CountyKeys, max_entry: int) -> dict[str, Any] | OneWindowError:
+    """A verified entry's payload, or why central cannot take it: too large, of an unknown kind, or not
+    decryptable (each quarantined, never a reason to stop the log)."""
+    if len(entry.ciphertext) > max_entry:
+        return OneWindowError(
+            ENTRY_TOO_LARGE,
+            f"条目 {len(entry.ciphertext)} 字节，超过县中心接收上限 {max_entry} 字节；已存储并隔离",
+            field="ciphertext",
+        )
+    if entry.kind not in ENTRY_KINDS:
+        return OneWindowError(
+            ENTRY_POISONED, f"本版本县中心不认识的条目类型 {entry.kind}；已存储并隔离", field="kind"
+        )
+    try:
+        return open_entry(entry, county.age_identities)
+    except OneWindowError as error:
+        return error
 
 
 def node_events(node: NodeRecord, payload: dict[str, Any]) -> list[Event]:

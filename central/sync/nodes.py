@@ -6,7 +6,9 @@ courier files."""
 from __future__ import annotations
 
 import base64
+import hmac
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -161,16 +163,39 @@ async def load_pushing_node(
     return node, verify_key
 
 
-def note_contact(node: NodeRecord, node_time: str, now: str) -> None:
-    """Record a contact and the node's clock skew (its stated time minus ours)."""
+def note_contact(node: NodeRecord, node_time: str, now: str, *, measure_skew: bool = True) -> None:
+    """Record a contact and the node's clock skew (its stated time minus ours). Called only for a request that
+    is fresh by the replay rule (`fresh_hello`); `measure_skew` False for a courier file, whose time is days
+    old by design."""
     node.last_contact_at = now
     node.last_node_time = node_time
+    if not measure_skew:
+        return
     try:
         node.skew_ms = int(
             (datetime.fromisoformat(node_time) - datetime.fromisoformat(now)).total_seconds() * 1000
         )
     except (TypeError, ValueError):
         pass  # an unreadable time is kept as given; the skew stays as last measured
+
+
+def fresh_hello(node: NodeRecord, document: dict[str, Any]) -> bool:
+    """The replay rule: whether a reconcile request (network or courier file) counts for last contact and skew,
+    and, when it does, a new challenge for the next one.
+
+    Every reconcile answer (county-signed) carries a one-time challenge; the node's next reconcile request,
+    signed, carries it back. Only a request with the challenge central issued last counts (the first contact,
+    before any was issued, too), and counting it issues a new one. A request replayed later — two days or two
+    seconds — carries a challenge already used and moves neither last contact nor skew; it is still answered
+    (with the current challenge, unchanged), since everything it asks is idempotent. The node's clock plays no
+    part: a clock set back, right or wrong, is counted at once. The other sync requests (push, pull, uploads)
+    never move last contact or skew; every round starts with a reconcile."""
+    issued = node.contact_challenge
+    stated = document.get("challenge")
+    fresh = not issued or (isinstance(stated, str) and hmac.compare_digest(stated, issued))
+    if fresh:
+        node.contact_challenge = secrets.token_urlsafe(18)
+    return fresh
 
 
 @dataclass(frozen=True)
@@ -213,9 +238,3 @@ async def authenticated_node(
             REQUEST_SIGNATURE_INVALID, "request not signed by this node", field=HEADER_SIGNATURE
         )
     return node
-
-
-def note_request_contact(session: AsyncSession, node: NodeRecord, node_time: str) -> None:
-    """`note_contact` for a request that changes nothing else on the node's row."""
-    note_contact(node, node_time, utc_iso())
-    session.add(node)

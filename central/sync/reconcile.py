@@ -14,12 +14,11 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.cases.store import refresh_case, store_event
-from central.clock import utc_iso
 from central.downlog import announce_county_keys, append_down, down_entries, keep_down_entry
 from central.keys import CountyKeys
 from central.models import DownEntryRecord, NodeRecord, UpEntryRecord
 from central.sync.attachments import AttachmentStore, missing_blobs
-from central.sync.nodes import note_contact
+from central.sync.nodes import fresh_hello, note_contact
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, VALIDATION, OneWindowError
 from protocol.events import CENTRAL_EVENT_TYPES, Event
 from protocol.log import GENESIS_HASH, LogEntry, open_entry, verify_entry
@@ -59,12 +58,15 @@ async def hello(
     *,
     node_time: str,
     now: str,
+    measure_skew: bool = True,
 ) -> dict[str, Any]:
-    """Central's side of one reconcile round trip, signed by the county."""
+    """Central's side of one reconcile round trip, signed by the county (`measure_skew` False for a courier
+    file, whose time is days old by design)."""
     up = Head.from_wire(document.get("up"), "up")
     receipted = Head.from_wire(document.get("receipted"), "receipted")
     down = Head.from_wire(document.get("down"), "down")
-    note_contact(node, node_time, now)
+    if fresh_hello(node, document):  # a replayed reconcile moves neither last contact nor skew
+        note_contact(node, node_time, now, measure_skew=measure_skew)
     note_trusted_county_key(county, node, document)
     if node.status != "revoked":
         await announce_county_keys(session, county, node, node_down_seq=down.seq)
@@ -95,6 +97,7 @@ async def hello(
         "holds_node_receipted": await holds(receipted),
         "server_time": now,
         "skew_ms": node.skew_ms,
+        "challenge": node.contact_challenge,
         "missing_blobs": await missing_blobs(session, store, node.node_id),
         # Central restored from an older backup lost down entries the node holds (and may have written others
         # at the same seqs since): everything up to what the node acknowledged before is common to both.
@@ -202,8 +205,7 @@ async def pull_down(
     session: AsyncSession, node: NodeRecord, *, after: int, limit: int
 ) -> tuple[list[LogEntry], int]:
     """The node's down entries after `after` (at most `limit`, 1 … 1000) and its down head. Asking from `after`
-    tells central the node has applied everything up to it."""
-    node.last_contact_at = utc_iso()
+    tells central the node has applied everything up to it (the route counts the contact, `note_contact`)."""
     node.down_acked = max(node.down_acked, min(after, node.down_seq))
     session.add(node)
     entries = await down_entries(session, node.node_id, after=after, limit=min(max(limit, 1), 1000))

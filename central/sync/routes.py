@@ -6,11 +6,11 @@ and delegate to the services in `central.sync` (`ingest`, `reconcile`, `attachme
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, delete, get, head, post, route
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from central.clock import utc_iso
 from central.sync.attachments import (
@@ -23,7 +23,7 @@ from central.sync.attachments import (
     terminate_upload,
 )
 from central.sync.ingest import ingest
-from central.sync.nodes import SignedRequest, authenticated_node, note_request_contact
+from central.sync.nodes import SignedRequest, authenticated_node
 from central.sync.reconcile import hello, pull_down, restore_down
 from central.sync.schemas import (
     DownAnswer,
@@ -36,6 +36,7 @@ from central.sync.schemas import (
 )
 from central.web import central_of
 from protocol.errors import VALIDATION, OneWindowError
+from protocol.limits import MAX_PUSH_REQUEST, MAX_ROW_ID, MAX_UPLOAD_BODY
 from protocol.requests import HEADER_NODE, HEADER_SIGNATURE, HEADER_TIME
 from protocol.sync import TUS_EXTENSIONS, TUS_VERSION, parse_tus_metadata
 from protocol.version import PROTOCOL_VERSION
@@ -59,7 +60,7 @@ def _signed(request: Request[Any, Any, State], body: bytes) -> SignedRequest:
     )
 
 
-@post("/sync/v1/up", media_type=MediaType.JSON, status_code=200)
+@post("/sync/v1/up", media_type=MediaType.JSON, status_code=200, request_max_body_size=MAX_PUSH_REQUEST)
 async def sync_up(request: Request[Any, Any, State], data: JSONBody[UpRequest]) -> dict[str, Any]:
     """Receive a batch of up entries; answer with a receipt or a numbered refusal per entry."""
     central = central_of(request)
@@ -74,13 +75,16 @@ async def sync_up(request: Request[Any, Any, State], data: JSONBody[UpRequest]) 
             time_header=request.headers.get(HEADER_TIME, ""),
             signature_header=request.headers.get(HEADER_SIGNATURE, ""),
             path=request.url.path,
+            max_entry=central.settings.max_entry_bytes,
         )
     return result.to_json()
 
 
 @get("/sync/v1/down", media_type=MediaType.JSON)
 async def sync_down(
-    request: Request[Any, Any, State], after: FromQuery[int] = 0, limit: FromQuery[int] = 200
+    request: Request[Any, Any, State],
+    after: Annotated[int, QueryParameter(ge=0, le=MAX_ROW_ID)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
 ) -> DownAnswer:
     """The node's down entries after `after` (only to the node itself, proven by its request signature)."""
     async with central_of(request).db.transaction() as session:
@@ -107,7 +111,12 @@ async def sync_hello(request: Request[Any, Any, State], data: JSONBody[HelloRequ
         )
 
 
-@post("/sync/v1/down/restore", media_type=MediaType.JSON, status_code=200)
+@post(
+    "/sync/v1/down/restore",
+    media_type=MediaType.JSON,
+    status_code=200,
+    request_max_body_size=MAX_PUSH_REQUEST,
+)
 async def sync_down_restore(
     request: Request[Any, Any, State], data: JSONBody[RestoreDownRequest]
 ) -> RestoreDownAnswer:
@@ -201,7 +210,12 @@ async def tus_offset(request: Request[Any, Any, State], upload_id: FromPath[str]
     )
 
 
-@route(f"{FILES}/{{upload_id:str}}", http_method=["PATCH"], status_code=204)
+@route(
+    f"{FILES}/{{upload_id:str}}",
+    http_method=["PATCH"],
+    status_code=204,
+    request_max_body_size=MAX_UPLOAD_BODY,
+)
 async def tus_patch(request: Request[Any, Any, State], upload_id: FromPath[str]) -> Response[None]:
     """Append one chunk at Upload-Offset; the last one completes the attachment (decrypted and verified)."""
     central = central_of(request)
@@ -224,7 +238,6 @@ async def tus_patch(request: Request[Any, Any, State], upload_id: FromPath[str])
             checksum=request.headers.get("Upload-Checksum", ""),
             now=utc_iso(),
         )
-        note_request_contact(session, node, request.headers.get(HEADER_TIME, ""))
     return Response(content=None, status_code=204, headers={**TUS_HEADERS, "Upload-Offset": str(new_offset)})
 
 

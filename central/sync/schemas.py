@@ -8,25 +8,30 @@ signature check alongside the parsed struct. A per-field bound, when one is decl
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+
+from protocol.limits import MAX_CODE, MAX_LIST, MAX_ROW_ID, MAX_WIRE_CIPHERTEXT
+
+Code = Annotated[str, msgspec.Meta(max_length=MAX_CODE)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_ROW_ID)]
 
 
 class WireEntry(msgspec.Struct):
     """One log entry as it travels (`protocol.log.LogEntry.to_wire`); its shape is checked by
     `LogEntry.from_wire`, its signature and chain by ingest."""
 
-    v: int
-    node_id: str
-    stream: str
-    seq: int
-    prev_hash: str
-    kind: str
+    v: Annotated[int, msgspec.Meta(ge=0, le=1000)]
+    node_id: Code
+    stream: Code
+    seq: Seq
+    prev_hash: Code
+    kind: Code
     #: The age file of the canonical payload, base64.
-    ciphertext: str
+    ciphertext: Annotated[str, msgspec.Meta(max_length=(MAX_WIRE_CIPHERTEXT * 4) // 3 + 4)]
     #: Ed25519 over the entry hash, base64.
-    signature: str
+    signature: Annotated[str, msgspec.Meta(max_length=200)]
 
     def to_wire(self) -> dict[str, Any]:
         return msgspec.structs.asdict(self)
@@ -35,17 +40,17 @@ class WireEntry(msgspec.Struct):
 class UpRequest(msgspec.Struct):
     """``POST /sync/v1/up``: a batch of the node's up entries, in seq order."""
 
-    node_id: str
-    entries: list[WireEntry]
+    node_id: Code
+    entries: Annotated[list[WireEntry], msgspec.Meta(max_length=MAX_LIST)]
     #: The newest down entry the node has applied (central stops resending before it).
-    down_head: int | None = None
+    down_head: Seq | None = None
 
 
 class HeadBody(msgspec.Struct):
     """A log position: an entry's seq and hash (seq 0 for an empty log)."""
 
-    seq: int
-    hash: str
+    seq: Seq
+    hash: Code
 
 
 class HelloRequest(msgspec.Struct):
@@ -54,9 +59,14 @@ class HelloRequest(msgspec.Struct):
     up: HeadBody
     receipted: HeadBody
     down: HeadBody
-    node_id: str = ""
+    node_id: Code = ""
     #: Fingerprints of the county signing keys the node trusts, newest first.
-    county_keys: list[str] | None = None
+    county_keys: (
+        Annotated[list[Annotated[str, msgspec.Meta(max_length=200)]], msgspec.Meta(max_length=MAX_LIST)]
+        | None
+    ) = None
+    #: The one-time challenge of central's last reconcile answer (the replay rule: `fresh_hello`).
+    challenge: Code = ""
     #: The node's own report (queue, oldest unsent item, version, disk, devices …) for the fleet page.
     report: dict[str, Any] | None = None
 
@@ -69,8 +79,8 @@ class HelloRequest(msgspec.Struct):
 class RestoreDownRequest(msgspec.Struct):
     """``POST /sync/v1/down/restore``: down entries central wrote and lost in a restore, handed back."""
 
-    entries: list[WireEntry]
-    node_id: str = ""
+    entries: Annotated[list[WireEntry], msgspec.Meta(max_length=MAX_LIST)]
+    node_id: Code = ""
 
 
 class DownAnswer(msgspec.Struct):

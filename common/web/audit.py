@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from litestar import MediaType, Request, get
 from litestar.datastructures import State
 from litestar.handlers import HTTPRouteHandler
 from litestar.middleware import DefineMiddleware
-from litestar.params import FromQuery
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
 from common.audit import AuditColumns
@@ -31,6 +31,7 @@ from protocol.audit import (
     labelled,
 )
 from protocol.errors import OneWindowError
+from protocol.limits import MAX_ROW_ID
 
 Scope = Mapping[str, Any]
 
@@ -77,7 +78,7 @@ def _routes(trail: AuditTrail) -> list[HTTPRouteHandler]:
         date_from: FromQuery[str] = "",
         date_to: FromQuery[str] = "",
         text: FromQuery[str] = "",
-        before: FromQuery[int | None] = None,
+        before: Annotated[int | None, QueryParameter(ge=0, le=MAX_ROW_ID)] = None,
     ) -> dict[str, Any]:
         current_user(request, *trail.auditors)
         query = AuditQuery(actor, action, object, date_from, date_to, text, before).checked()
@@ -108,7 +109,7 @@ def _routes(trail: AuditTrail) -> list[HTTPRouteHandler]:
         date_from: FromQuery[str] = "",
         date_to: FromQuery[str] = "",
         text: FromQuery[str] = "",
-        before: FromQuery[int | None] = None,
+        before: Annotated[int | None, QueryParameter(ge=0, le=MAX_ROW_ID)] = None,
     ) -> Template:
         user = current_user(request, *trail.auditors)
         filters = {

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import html
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect, Template
 
 from node.devices.camera import drop_into_folder, sample_page
@@ -31,8 +31,9 @@ from node.intake.cases.materials import remove_material
 from node.intake.cases.receive import item_of
 from node.staff import FRONT_DESK
 from node.web import actor_of, current_user, runtime_of, window_name
-from protocol.errors import VALIDATION, OneWindowError
+from protocol.errors import NOT_FOUND, VALIDATION, OneWindowError
 from protocol.hall import SATISFACTION_LABELS
+from protocol.limits import MAX_ROW_ID
 
 STATUS_LABELS = {"attached": "已加入办件", "duplicate": "重复，未加入", "quarantined": "已隔离"}
 
@@ -47,6 +48,14 @@ def _simulator(request: Request[Any, Any, State]) -> Any:
     if simulator is None:
         raise OneWindowError(VALIDATION, "本节点没有运行设备模拟器（--simulate-devices）", field="simulator")
     return simulator
+
+
+def _small_int(value: Any, field: str, label: str) -> int:
+    """A small whole number posted by a simulator button (0 when left out), or OW-1001 naming the field."""
+    text = str(value or "0").strip()
+    if not text.isdigit() or len(text) > 3:
+        raise OneWindowError(VALIDATION, f"{label}应为不大于 999 的整数", field=field)
+    return int(text)
 
 
 def _back(request: Request[Any, Any, State], default: str = "/devices") -> str:
@@ -118,7 +127,9 @@ async def capture_context(request: Request[Any, Any, State], case_id: str, seen:
 
 @get("/cases/{case_id:str}/capture", media_type=MediaType.HTML)
 async def capture_partial(
-    request: Request[Any, Any, State], case_id: FromPath[str], seen: FromQuery[int] = -1
+    request: Request[Any, Any, State],
+    case_id: FromPath[str],
+    seen: Annotated[int, QueryParameter(ge=-1, le=MAX_ROW_ID)] = -1,
 ) -> Response[Any]:
     """The case's scanning box, polled by HTMX; when a new page was attached the whole case page reloads."""
     current_user(request)
@@ -250,7 +261,10 @@ async def devices_badge(request: Request[Any, Any, State]) -> Template:
 async def device_window(request: Request[Any, Any, State], key: FromPath[str]) -> Redirect:
     current_user(request, "lead", "node_admin", "window")
     form = await request.form()
-    devices_of(request).set_window(key, str(form.get("window", "")))
+    devices = devices_of(request)
+    if key not in devices.slots:
+        raise OneWindowError(NOT_FOUND, f"没有这个设备：{key[:40]}", field="key")
+    devices.set_window(key, str(form.get("window", "")))
     return Redirect(path="/devices")
 
 
@@ -268,7 +282,7 @@ async def sim_place_card(request: Request[Any, Any, State]) -> Response[Any]:
     """模拟放卡: put one of the sample cards on the simulated reader."""
     current_user(request)
     form = await request.form()
-    card = _simulator(request).place_card(int(str(form.get("card", "0")) or 0))
+    card = _simulator(request).place_card(_small_int(form.get("card"), "card", "样卡编号"))
     devices_of(request).note("模拟器", f"已放上身份证（{card.name}）")
     return _sim_answer(request, f"已把「{card.name}」的身份证放在读卡器上")
 
@@ -285,7 +299,7 @@ async def sim_press(request: Request[Any, Any, State]) -> Response[Any]:
     """模拟评价器按键."""
     current_user(request)
     form = await request.form()
-    button = int(str(form.get("button", "0")) or 0)
+    button = _small_int(form.get("button"), "button", "按键")
     if button not in SATISFACTION_LABELS:
         raise OneWindowError(VALIDATION, "按键应为 1 至 5", field="button")
     _simulator(request).press(button)

@@ -50,12 +50,15 @@ from protocol.errors import (
     OneWindowError,
 )
 from protocol.keys import SigningKey
+from protocol.limits import MAX_PUSH_BODY
 from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
 from protocol.sync import CERTIFICATE_TYPE, Head, verify_statement
 
 log = logging.getLogger("onewindow.node.sync")
 PUSH_BATCH = 200
+#: The one-time challenge of central's last reconcile answer, sent back with the next reconcile.
+CHALLENGE_KEY = "contact_challenge"
 try:
     PACKAGE_VERSION = version("onewindow-edge")
 except PackageNotFoundError:  # running from a source tree that was never installed
@@ -139,13 +142,15 @@ async def _push_batch(client: httpx.AsyncClient, runtime: NodeRuntime, report: S
         head = (await down_head(session))[0]
     if not rows:
         return "empty"
-    body = canonical_json(
-        {
-            "node_id": runtime.node_id,
-            "entries": [entry_of(r, runtime.node_id).to_wire() for r in rows],
-            "down_head": head,
-        }
-    )
+    wires = [entry_of(r, runtime.node_id).to_wire() for r in rows]
+    size, count = 0, 0
+    for wire in wires:  # a push stays within what central reads: the first entry always goes
+        size += len(wire["ciphertext"]) + 1024
+        if count and size > MAX_PUSH_BODY:
+            break
+        count += 1
+    rows, wires = rows[:count], wires[:count]
+    body = canonical_json({"node_id": runtime.node_id, "entries": wires, "down_head": head})
     answer = await _call(client, runtime, "POST", "/sync/v1/up", body)
     report.sent += len(rows)
     progressed, forked = await apply_push_results(runtime, list(answer.get("results", [])), report)
@@ -235,8 +240,10 @@ async def hello_document(runtime: NodeRuntime) -> dict[str, Any]:
         up = await up_head(session)
         receipted = await receipted_head(session)
         down = await down_head(session)
+        challenge = await get_meta(session, CHALLENGE_KEY)
     return {
         "node_id": runtime.node_id,
+        "challenge": challenge or "",  # carried back: central's replay rule
         "up": {"seq": up[0], "hash": up[1]},
         "receipted": {"seq": receipted[0], "hash": receipted[1]},
         "down": {"seq": down[0], "hash": down[1]},
@@ -276,6 +283,8 @@ async def apply_hello_answer(runtime: NodeRuntime, answer: Any, report: SyncRepo
         want = body.get("want_down_from")
         await set_meta(session, "want_down_from", str(want) if isinstance(want, int) and want > 0 else "")
         await set_meta(session, "central_time", str(body.get("server_time", "")))
+        if isinstance(body.get("challenge"), str):
+            await set_meta(session, CHALLENGE_KEY, body["challenge"])
         # Revoked by the county (R-PROV-4): the node keeps everything and keeps working locally; central
         # quarantines what it sends from now on. The sync page says so.
         revoked = body.get("status") == "revoked"

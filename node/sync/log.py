@@ -31,10 +31,14 @@ from protocol.catalogue import catalogue_from_dict
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, OneWindowError
 from protocol.events import CENTRAL_EVENT_TYPES, Event
 from protocol.keys import SigningKey
+from protocol.limits import MAX_ENTRY_CIPHERTEXT
 from protocol.log import GENESIS_HASH, LogEntry, Receipt, open_entry, seal_entry, verify_entry
 from protocol.trust import follow_statements
 
 MAX_EVENTS_PER_ENTRY = 500
+#: The most plaintext one up entry carries: its age ciphertext (a few bytes per 64 KiB more) stays within what
+#: central applies, `protocol.limits.MAX_ENTRY_CIPHERTEXT`.
+ENTRY_PLAINTEXT = MAX_ENTRY_CIPHERTEXT - 256 * 1024
 DOWN_HEAD = "down_head"
 
 
@@ -128,14 +132,16 @@ async def seal_pending(session: AsyncSession, runtime: NodeRuntime) -> int:
         ).all()
         if not rows:
             return sealed
+        counters = await live_counters(session, runtime)
+        events = [row_to_event(r).to_dict() for r in rows]
+        while (
+            len(events) > 1
+            and len(canonical_json({"events": events, "counters": counters})) > ENTRY_PLAINTEXT
+        ):
+            events = events[: len(events) // 2]  # never an entry larger than central applies
+        rows = rows[: len(events)]
         entry = await append_up_entry(
-            session,
-            runtime,
-            kind="events",
-            payload={
-                "events": [row_to_event(r).to_dict() for r in rows],
-                "counters": await live_counters(session, runtime),
-            },
+            session, runtime, kind="events", payload={"events": events, "counters": counters}
         )
         for row in rows:
             row.up_seq = entry.seq

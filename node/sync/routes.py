@@ -22,6 +22,7 @@ from node.sync.status import sync_status
 from node.trust.keyseal import KeySealError
 from node.web import current_user, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
+from protocol.limits import MAX_UPLOAD_BODY
 
 
 async def _status(request: Request[Any, Any, State]) -> dict[str, Any]:
@@ -152,7 +153,9 @@ async def courier_file(request: Request[Any, Any, State], name: FromPath[str]) -
     return File(path=path, filename=name, media_type="application/octet-stream")
 
 
-@post("/sync/courier/import", media_type=MediaType.HTML, status_code=200)
+@post(
+    "/sync/courier/import", media_type=MediaType.HTML, status_code=200, request_max_body_size=MAX_UPLOAD_BODY
+)
 async def courier_import(request: Request[Any, Any, State]) -> Template:
     """Apply the reply file the courier brought back from the county."""
     current_user(request)

@@ -201,6 +201,8 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
     restore(backup, central_db)
     async with stack.central_app.state.central.db.transaction() as session:
         assert (await session.exec(select(func.count()).select_from(CaseRecord))).one() == 2
+    # The restored database no longer knows the reviewer's session (opened after the backup): log in again.
+    await login_central(stack)
     # Before the node calls, the restored central decides the third case: its down entry takes seq 1 again,
     # which the node already holds with the lost decision.
     later = await stack.central.post(

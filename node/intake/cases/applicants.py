@@ -15,6 +15,7 @@ from protocol.identifiers import (
     parse_resident_id,
     validate_certificate,
 )
+from protocol.limits import MAX_NAME, bounded
 
 _PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 
@@ -56,9 +57,7 @@ def _name(value: str, field: str, what: str) -> str:
     name = value.strip()
     if not name:
         raise OneWindowError(REQUIRED_FIELD, f"请填写{what}", field=field)
-    if len(name) > 100:
-        raise OneWindowError(VALIDATION, f"{what}过长（最多100字）", field=field)
-    return name
+    return bounded(name, MAX_NAME, field=field, label=what)
 
 
 def _phone(value: str, field: str) -> str:
@@ -92,7 +91,12 @@ def validate_applicant(applicant: Applicant, *, today: date | None = None) -> di
             code = parse_credit_code(applicant.cert_number).code
         except ValueError as exc:
             raise OneWindowError(ID_NUMBER_INVALID, str(exc), field="applicant.cert_number") from exc
-        representative = applicant.legal_representative.strip()
+        representative = bounded(
+            applicant.legal_representative.strip(),
+            MAX_NAME,
+            field="applicant.legal_representative",
+            label="法定代表人",
+        )
         return {
             "kind": "legal_person",
             "name": name,

@@ -12,19 +12,33 @@ from typing import Annotated
 
 from msgspec import Meta, Struct
 
-ItemCode = Annotated[str, Meta(description="事项实施编码（目录中的 31 位编码）")]
-MaterialId = Annotated[str, Meta(description="材料项编号（目录中该事项的材料 id）")]
-PersonName = Annotated[str, Meta(description="姓名；法人申请时为单位名称")]
+from protocol.limits import MAX_CODE, MAX_LINE, MAX_LIST, MAX_NAME, MAX_SIGNATURE_FIELD, MAX_TEXT
+
+ItemCode = Annotated[str, Meta(description="事项实施编码（目录中的 31 位编码）", max_length=MAX_CODE)]
+MaterialId = Annotated[str, Meta(description="材料项编号（目录中该事项的材料 id）", max_length=MAX_CODE)]
+PersonName = Annotated[str, Meta(description="姓名；法人申请时为单位名称", max_length=MAX_NAME)]
 CertType = Annotated[
-    str, Meta(description="证件类型代码（GA/T 2000.156，如 111 居民身份证；001 统一社会信用代码）")
+    str,
+    Meta(
+        description="证件类型代码（GA/T 2000.156，如 111 居民身份证；001 统一社会信用代码）",
+        max_length=MAX_CODE,
+    ),
 ]
-CertNumber = Annotated[str, Meta(description="证件号码")]
-Phone = Annotated[str, Meta(description="联系电话：11 位手机号或带区号的固话")]
-Text = Annotated[str, Meta(description="窗口填写的文字")]
-Day = Annotated[str, Meta(description="日期，年-月-日，如 2026-12-01")]
-Collection = Annotated[str, Meta(description="结果领取方式：window 窗口领取 或 mail 邮寄送达")]
-Png = Annotated[str, Meta(description="平板上手写的签名：PNG 的 base64，或 data:image/png;base64,… 形式")]
-Id = Annotated[str, Meta(description="记录编号（UUID）")]
+CertNumber = Annotated[str, Meta(description="证件号码", max_length=MAX_CODE)]
+Phone = Annotated[str, Meta(description="联系电话：11 位手机号或带区号的固话", max_length=MAX_CODE)]
+Text = Annotated[str, Meta(description="窗口填写的文字", max_length=MAX_TEXT)]
+Day = Annotated[str, Meta(description="日期，年-月-日，如 2026-12-01", max_length=MAX_CODE)]
+Collection = Annotated[
+    str, Meta(description="结果领取方式：window 窗口领取 或 mail 邮寄送达", max_length=MAX_CODE)
+]
+Png = Annotated[
+    str,
+    Meta(
+        description="平板上手写的签名：PNG 的 base64，或 data:image/png;base64,… 形式",
+        max_length=MAX_SIGNATURE_FIELD,
+    ),
+]
+Id = Annotated[str, Meta(description="记录编号（UUID）", max_length=MAX_CODE)]
 
 
 class ApplicantBody(Struct, kw_only=True):
@@ -34,9 +48,13 @@ class ApplicantBody(Struct, kw_only=True):
     cert_type: CertType = ""
     cert_number: CertNumber = ""
     phone: Phone = ""
-    kind: Annotated[str, Meta(description="natural_person 自然人 或 legal_person 法人或其他组织")] = ""
+    kind: Annotated[
+        str, Meta(description="natural_person 自然人 或 legal_person 法人或其他组织", max_length=MAX_CODE)
+    ] = ""
     legal_representative: Annotated[PersonName, Meta(description="法定代表人（法人申请）")] = ""
-    sex: Annotated[str, Meta(description="性别：男/女（读卡时填入，须与身份号码相符）")] = ""
+    sex: Annotated[
+        str, Meta(description="性别：男/女（读卡时填入，须与身份号码相符）", max_length=MAX_CODE)
+    ] = ""
     birth_date: Annotated[Day, Meta(description="出生日期（读卡时填入，须与身份号码相符）")] = ""
 
 
@@ -67,7 +85,7 @@ class Acceptance(Struct, kw_only=True):
 class WaiverAcceptance(Struct, kw_only=True):
     """容缺受理: the materials owed, the supply deadline, the applicant's signed commitment."""
 
-    waived: list[MaterialId] = []
+    waived: Annotated[list[MaterialId], Meta(max_length=MAX_LIST)] = []
     supply_by: Day = ""
     commitment_signature: Png | None = None
     collection: Collection = "window"
@@ -84,7 +102,7 @@ class CorrectionItem(Struct, kw_only=True):
 class CorrectionRequest(Struct, kw_only=True):
     """一次性告知: every correction at once."""
 
-    corrections: list[CorrectionItem] = []
+    corrections: Annotated[list[CorrectionItem], Meta(max_length=MAX_LIST)] = []
 
 
 class Refusal(Struct, kw_only=True):
@@ -98,7 +116,7 @@ class Refusal(Struct, kw_only=True):
 class OnSpotDecision(Struct, kw_only=True):
     """即办件当场办结."""
 
-    outcome: Annotated[str, Meta(description="approve 准予 或 deny 不予")] = ""
+    outcome: Annotated[str, Meta(description="approve 准予 或 deny 不予", max_length=MAX_CODE)] = ""
     reason: Annotated[Text, Meta(description="理由（不予时必填）")] = ""
 
 
@@ -116,4 +134,4 @@ class Mailing(Struct, kw_only=True):
 
     recipient: PersonName = ""
     phone: Phone = ""
-    address: Annotated[Text, Meta(description="收件地址")] = ""
+    address: Annotated[str, Meta(description="收件地址", max_length=MAX_LINE)] = ""

@@ -26,6 +26,7 @@ from protocol.events import (
     STATUS_LABELS,
 )
 from protocol.identifiers import CERTIFICATE_TYPES
+from protocol.limits import MAX_UPLOAD_BODY
 
 SYNC_LABELS = {"draft": "未受理（仅本机）", "queued": "待上传县中心", "delivered": "已送达县中心"}
 
@@ -168,7 +169,12 @@ async def case_page(request: Request[Any, Any, State], case_id: FromPath[str]) -
     return Template(template_name="case.html", context=await case_context(request, case_id))
 
 
-@post("/cases/{case_id:str}/materials", media_type=MediaType.HTML, status_code=200)
+@post(
+    "/cases/{case_id:str}/materials",
+    media_type=MediaType.HTML,
+    status_code=200,
+    request_max_body_size=MAX_UPLOAD_BODY,
+)
 async def upload_material_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
     user = current_user(request, *FRONT_DESK)
     form = await request.form()
@@ -303,7 +309,12 @@ async def api_create_case(request: Request[Any, Any, State], data: JSONBody[NewC
     return state_to_json(state)
 
 
-@post("/api/v1/cases/{case_id:str}/materials", media_type=MediaType.JSON, status_code=201)
+@post(
+    "/api/v1/cases/{case_id:str}/materials",
+    media_type=MediaType.JSON,
+    status_code=201,
+    request_max_body_size=MAX_UPLOAD_BODY,
+)
 async def api_upload_material(request: Request[Any, Any, State], case_id: FromPath[str]) -> dict[str, Any]:
     user = current_user(request, *FRONT_DESK)
     form = await request.form()

@@ -4,11 +4,11 @@ ratings with open follow-ups."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import MediaType, Request, get
 from litestar.datastructures import State
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 from litestar.response import Template
 
 from node.intake.hall.dashboard import hall_day
@@ -18,7 +18,9 @@ from protocol.hall import SATISFACTION_LABELS
 
 
 @get("/hall", media_type=MediaType.HTML)
-async def hall_page(request: Request[Any, Any, State], pcs: FromQuery[int] = 2) -> Template:
+async def hall_page(
+    request: Request[Any, Any, State], pcs: Annotated[int, QueryParameter(ge=1, le=1000)] = 2
+) -> Template:
     user = current_user(request, *LEADS)
     day = await hall_day(runtime_of(request), pcs=pcs)
     return Template(

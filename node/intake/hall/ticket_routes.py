@@ -55,7 +55,7 @@ from node.intake.hall.tickets import (
     window_ticket,
 )
 from node.runtime import CST, NodeRuntime
-from node.staff import LEADS, WINDOW_STAFF
+from node.staff import LEADS, WINDOW_STAFF, end_session
 from node.web import CATEGORIES_COOKIE, WINDOW_COOKIE, current_user, runtime_of, window_name
 from protocol.errors import FORBIDDEN, VALIDATION, OneWindowError
 
@@ -184,6 +184,8 @@ async def kiosk_page(request: Request[Any, Any, State]) -> Template:
 async def kiosk_open(request: Request[Any, Any, State]) -> Redirect:
     """Turn this tablet into a kiosk: the staff session ends, only taking tickets remains."""
     user = current_user(request)
+    auth = request.session.get("auth")
+    await end_session(runtime_of(request), auth.get("sid") if isinstance(auth, dict) else None)
     request.set_session(
         {"kiosk": {"opened_by": user["username"], "opened_at": runtime_of(request).now_iso()}}
     )

@@ -57,6 +57,7 @@ from node.web import actor_of, current_user, decode_png, runtime_of
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, VALIDATION, OneWindowError
 from protocol.events import CUSTODY_LABELS
 from protocol.identifiers import CERTIFICATE_TYPES
+from protocol.limits import MAX_UPLOAD_BODY
 
 DESTINATIONS = {"applicant": "申请人", "county": "县级部门"}
 
@@ -115,7 +116,7 @@ async def logistics_page(request: Request[Any, Any, State]) -> Template:
     return await _page(request)
 
 
-@post("/logistics/parcels", media_type=MediaType.HTML, status_code=200)
+@post("/logistics/parcels", media_type=MediaType.HTML, status_code=200, request_max_body_size=MAX_UPLOAD_BODY)
 async def register_form(request: Request[Any, Any, State]) -> Response[Any]:
     user = current_user(request, *LOGISTICS)
     form = await request.form()
@@ -229,7 +230,12 @@ async def open_form(request: Request[Any, Any, State], parcel_id: FromPath[str])
     return await _parcel_action(request, parcel_id, action, "opened")
 
 
-@post("/logistics/parcels/{parcel_id:str}/materials", media_type=MediaType.HTML, status_code=200)
+@post(
+    "/logistics/parcels/{parcel_id:str}/materials",
+    media_type=MediaType.HTML,
+    status_code=200,
+    request_max_body_size=MAX_UPLOAD_BODY,
+)
 async def scan_form(request: Request[Any, Any, State], parcel_id: FromPath[str]) -> Response[Any]:
     user = current_user(request, *OPENERS)
     form = await request.form()
@@ -444,7 +450,12 @@ async def courier_export(request: Request[Any, Any, State]) -> Template:
     )
 
 
-@post("/logistics/courier/import", media_type=MediaType.HTML, status_code=200)
+@post(
+    "/logistics/courier/import",
+    media_type=MediaType.HTML,
+    status_code=200,
+    request_max_body_size=MAX_UPLOAD_BODY,
+)
 async def courier_import(request: Request[Any, Any, State]) -> Template:
     """Apply the reply file the courier brought back from the county."""
     current_user(request, *LOGISTICS)

@@ -1,0 +1,31 @@
+// The few behaviours the pages used to write inline (onclick, onsubmit), as one static script: the
+// Content-Security-Policy of both apps allows scripts from the app's own files only (common/web/hardening.py).
+(function () {
+  'use strict';
+  // A table row that opens its record: <tr data-href="/cases/…">.
+  document.addEventListener('click', function (event) {
+    const target = event.target instanceof Element ? event.target : null;
+    if (!target) { return; }
+    const printer = target.closest('[data-print]');
+    if (printer) { window.print(); return; }
+    const row = target.closest('[data-href]');
+    if (row && !target.closest('a, button, input, select, textarea, label')) {
+      window.location.href = row.getAttribute('data-href');
+    }
+  });
+  // A form that asks before it is sent: <form data-confirm="确定……？">.
+  document.addEventListener('submit', function (event) {
+    const form = event.target instanceof Element ? event.target.closest('form[data-confirm]') : null;
+    if (form && !window.confirm(form.getAttribute('data-confirm'))) {
+      event.preventDefault();
+    }
+  }, true);
+  // A panel refreshed by HTMX, but not while someone types in one of its fields (the swap would lose it).
+  document.addEventListener('htmx:beforeRequest', function (event) {
+    const element = event.detail && event.detail.elt;
+    if (element && element.hasAttribute && element.hasAttribute('data-skip-while-typing')
+        && element.querySelector('input:focus, textarea:focus, select:focus')) {
+      event.preventDefault();
+    }
+  });
+})();
