@@ -27,6 +27,7 @@ from central.backoffice import (
     case_routes,
     consult_routes,
     department_routes,
+    material_routes,
     supervision_routes,
     work_routes,
 )
@@ -98,6 +99,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             *hall_routes.ROUTES,
             *case_routes.ROUTES,
             *work_routes.ROUTES,
+            *material_routes.ROUTES,
             *department_routes.ROUTES,
             *supervision_routes.ROUTES,
             *consult_routes.ROUTES,
