@@ -78,6 +78,11 @@ async def api_case(request: Request[Any, Any, State], case_id: FromPath[str]) ->
             "department": state.decision.department,
             "on_spot": state.decision.on_spot,
         },
+        "routing": dict(state.routing) if state.routing else None,
+        "documents": [dict(d) for d in state.documents],
+        "round_trip": [
+            {"step": s.key, "label": s.label, "at": s.at, "took": s.took} for s in round_trip(state)
+        ],
         "events": [e.to_dict() for e in events],
         "anomalies": list(state.anomalies),
     }

@@ -371,6 +371,8 @@ async def fetch_documents(client: httpx.AsyncClient, runtime: NodeRuntime, repor
     fetched, errors = await fetch_wanted(client, runtime)
     report.documents += fetched
     report.errors += tuple(errors)
+    if fetched:
+        await push(client, runtime, report)  # 结果到窗 reaches central in the same round
 
 
 async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncReport:

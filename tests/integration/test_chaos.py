@@ -33,6 +33,7 @@ import pytest
 from protocol.identifiers import resident_id_check_char
 from protocol.keys import VerifyKey
 from protocol.log import Receipt
+from tests.backoffice_support import make_lead_sync
 from tests.faultproxy import FAULT_KINDS, FaultProxy, Faults, Message
 from tests.support import (
     CLERK,
@@ -200,6 +201,7 @@ class CentralChaos(threading.Thread):
         self.failure: BaseException | None = None
         self.decided: set[str] = set()  # the reviewer saw the decision committed
         self.attempted: set[str] = set()  # the reviewer sent a decision (its answer may have been lost)
+        self.placed: set[str] = set()  # cases routed with the reviewer in their lead department
 
     def run(self) -> None:
         try:
@@ -235,6 +237,13 @@ class CentralChaos(threading.Thread):
                     if status in ("approved", "decided"):
                         self.decided.add(case_id)  # an earlier try committed but its answer was lost
                     return
+                if case.json().get("routing") is None or case_id not in self.placed:
+                    # The one decision path: routed, decided by the lead department (issue 17).
+                    try:
+                        make_lead_sync(central, case_id)
+                    except AssertionError:
+                        return  # central went away halfway: try another time
+                    self.placed.add(case_id)
                 self.attempted.add(case_id)
                 answer = central.post(f"/api/v1/cases/{case_id}/decision", json={"outcome": "approve"})
                 if answer.status_code == 200:
@@ -654,6 +663,7 @@ def test_a_decision_comes_down_while_an_attachment_upload_keeps_failing(tmp_path
                 lambda: reviewer.get(f"/api/v1/cases/{case_id}").json().get("status") == "accepted",
                 30,
             )
+            make_lead_sync(reviewer, case_id)
             decided = reviewer.post(f"/api/v1/cases/{case_id}/decision", json={"outcome": "approve"})
             assert decided.status_code == 200, decided.text
         cut_before = proxy.stats().faults["cut_body"]

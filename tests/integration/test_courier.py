@@ -19,6 +19,7 @@ from central.app import create_app as create_central
 from central.settings import CentralSettings
 from node.app import create_app as create_node
 from node.settings import NodeSettings
+from tests.backoffice_support import decide
 from tests.integration.test_walking_skeleton import accept_one
 from tests.support import CLERK, REVIEWER, VALID_IDS, enroll_node_process, provision
 
@@ -112,9 +113,7 @@ async def test_courier_round_trip_with_the_network_never_up(tmp_path: Path) -> N
     async with AsyncTestClient(app=central_app, base_url="http://central.test") as central:
         login = await central.post("/api/v1/login", json={"username": REVIEWER[0], "password": REVIEWER[1]})
         assert login.status_code == 200
-        decided = await central.post(
-            f"/api/v1/cases/{cases[0]['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
-        )
+        decided = await decide(central, cases[0]["case_id"], "approve", "符合条件")
         assert decided.status_code == 200, decided.text
     up2, reply2 = tmp_path / "stick" / "hongmei-2.owc", tmp_path / "stick" / "reply-2.owc"
     assert onewindow("node", "export", "--data", node_dir, "--out", up2).returncode == 0

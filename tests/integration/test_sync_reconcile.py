@@ -36,6 +36,7 @@ from node.sync.client import sync_once
 from node.sync.log import seal_pending
 from protocol.events import CASE_DECIDED
 from protocol.ids import uuid7
+from tests.backoffice_support import decide
 from tests.conftest import Stack, login_central, login_node
 from tests.integration.test_walking_skeleton import accept_one, central_counts
 from tests.support import VALID_IDS
@@ -187,9 +188,7 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
     second = await accept_one(stack, VALID_IDS[1], "李四")
     await sync_once(stack.central, stack.runtime)
     await login_central(stack)
-    decided = await stack.central.post(
-        f"/api/v1/cases/{first['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
-    )
+    decided = await decide(stack.central, first["case_id"], "approve", "符合条件")
     assert decided.status_code == 200
     await sync_once(stack.central, stack.runtime)  # the decision reaches the node
     before = await central_counts(stack)
@@ -202,9 +201,7 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
         assert (await session.exec(select(func.count()).select_from(CaseRecord))).one() == 2
     # Before the node calls, the restored central decides the third case: its down entry takes seq 1 again,
     # which the node already holds with the lost decision.
-    later = await stack.central.post(
-        f"/api/v1/cases/{third['case_id']}/decision", json={"outcome": "deny", "reason": "不符合条件"}
-    )
+    later = await decide(stack.central, third["case_id"], "deny", "不符合条件")
     assert later.status_code == 200, later.text
 
     report = await sync_once(stack.central, stack.runtime)
@@ -351,9 +348,7 @@ async def test_a_node_clock_days_fast_or_hours_slow_still_syncs_and_the_skew_sho
         assert record is not None and record.received_at <= entry_time
         assert record.accepted_at <= entry_time
     # A decision on the fast node's case still sorts after its acceptance (no anomaly) …
-    decided = await stack.central.post(
-        f"/api/v1/cases/{case['case_id']}/decision", json={"outcome": "approve", "reason": "符合"}
-    )
+    decided = await decide(stack.central, case["case_id"], "approve", "符合")
     assert decided.status_code == 200, decided.text
 
 

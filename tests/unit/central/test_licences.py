@@ -7,8 +7,8 @@ import itertools
 import subprocess
 from pathlib import Path
 
-from common.documents.results import decision_document
 from common.documents.pdf import render_pdf
+from common.documents.results import decision_document
 from protocol.events import APPROVED, DENIED, CaseState, Decision
 from protocol.identifiers import licence_identifier, parse_licence_identifier
 from tests.support import require_tool
