@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -36,6 +37,21 @@ class DownSpool:
     path: Path
     size: int
     etag: str
+
+
+def documents_named(payload: dict[str, Any]) -> list[str]:
+    """The result documents a down entry's payload names (its own events, and a case relayed with it)."""
+    relay = payload.get("relay")
+    events = list(payload.get("events", [])) + (
+        list(relay.get("events", [])) if isinstance(relay, dict) else []
+    )
+    return [
+        str(d["blob"])
+        for e in events
+        if isinstance(e, dict) and e.get("type") == CASE_RESULT_DOCUMENTS
+        for d in (e.get("payload") or {}).get("documents", [])
+        if isinstance(d, dict) and isinstance(d.get("blob"), str)
+    ]
 
 
 def spool_dir(data_dir: Path, node_id: str) -> Path:

@@ -156,6 +156,19 @@ async def note_arrival(session: AsyncSession, runtime: NodeRuntime, case_id: str
     return True
 
 
+async def keep_delivered(runtime: NodeRuntime, digest: str, ciphertext: bytes) -> bool:
+    """A wanted document that came by courier (an age file encrypted to this node): kept when it opens and
+    matches the hash the county signed; False otherwise (or when it was not wanted)."""
+    case_id = (await wanted_documents(runtime)).get(digest)
+    if case_id is None:
+        return False
+    data = _open(runtime, digest, ciphertext)
+    if data is None:
+        return False
+    await _keep(runtime, digest, data, case_id)
+    return True
+
+
 async def fetch_wanted(client: httpx.AsyncClient, runtime: NodeRuntime) -> tuple[int, list[str]]:
     """Fetch every wanted document; returns (how many arrived, the errors of those that did not)."""
     fetched, errors = 0, []

@@ -93,7 +93,7 @@ def test_the_result_comes_back_to_the_window(county: County, tmp_path: Path) -> 
         "经营者居民身份证": ("身份证.jpg", scan_jpeg("ID card")),
         "经营场所使用证明（产权证明或租赁协议）": ("租赁协议.jpg", scan_jpeg("Lease")),
     }
-    for name, (filename, data) in scans.items():
+    for filename, data in scans.values():
         (tmp_path / filename).write_bytes(data)
 
     with sync_playwright() as p:

@@ -119,9 +119,13 @@ async def test_courier_round_trip_with_the_network_never_up(tmp_path: Path) -> N
     assert onewindow("node", "export", "--data", node_dir, "--out", up2).returncode == 0
     assert onewindow("central", "import", up2, "--out", reply2, *central_cmd).returncode == 0
     first = onewindow("node", "import", reply2, "--data", node_dir)
-    assert first.returncode == 0 and "新事件 1 个" in first.stdout, first.stdout
+    # The three cases' routing, the decision and its result document's event; the document itself rides along.
+    assert first.returncode == 0 and "新事件 5 个" in first.stdout and "结果文书 1 份" in first.stdout, (
+        first.stdout
+    )
     second = onewindow("node", "import", reply2, "--data", node_dir)
     assert second.returncode == 0 and "新事件 0 个" in second.stdout, second.stdout
+    assert "结果文书 0 份" in second.stdout, second.stdout
 
     node_app = create_node(NodeSettings(data_dir=node_dir, sync_enabled=False, clock_interval_s=0))
     async with AsyncTestClient(app=node_app, base_url="http://node.test") as node:

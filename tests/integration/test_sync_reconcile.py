@@ -36,7 +36,7 @@ from node.sync.client import sync_once
 from node.sync.log import seal_pending
 from protocol.events import CASE_DECIDED
 from protocol.ids import uuid7
-from tests.backoffice_support import decide
+from tests.backoffice_support import decide, make_lead
 from tests.conftest import Stack, login_central, login_node
 from tests.integration.test_walking_skeleton import accept_one, central_counts
 from tests.support import VALID_IDS
@@ -181,6 +181,10 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
     first = await accept_one(stack, VALID_IDS[0], "张三")
     third = await accept_one(stack, VALID_IDS[2], "王五")
     await sync_once(stack.central, stack.runtime)
+    # Routed (and the reviewer placed in the lead department) before last night's backup: deciding goes
+    # through the lead department (issue 17).
+    await make_lead(stack.central, first["case_id"])
+    await sync_once(stack.central, stack.runtime)
     central_db = stack.setup.root / "central" / "central.db"
     backup = stack.setup.root / "central-backup.db"
     sqlite_backup(central_db, backup)
@@ -205,10 +209,11 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
     assert later.status_code == 200, later.text
 
     report = await sync_once(stack.central, stack.runtime)
-    assert report.resent >= 1 and report.down_restored >= 1 and report.applied_events == 1, report
+    # The new decision and its result document's event (a 行政给付: no e-licence).
+    assert report.resent >= 1 and report.down_restored >= 1 and report.applied_events == 2, report
     after = await central_counts(stack)
     assert after["entries"] == before["entries"] and after["cases"] == before["cases"] == 3
-    assert after["events"] == before["events"] + 1  # everything again, none twice, plus the new decision
+    assert after["events"] == before["events"] + 2  # everything again, none twice, plus the new decision
     assert await central_blobs(stack) == blobs_before
     async with stack.central_app.state.central.db.transaction() as session:
         node = (await session.exec(select(NodeRecord))).first()
