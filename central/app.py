@@ -42,6 +42,7 @@ from central.runtime import Central
 from central.settings import CentralSettings
 from central.sync import routes as sync_routes
 from central.web import PROBLEMS, template_setup
+from common.documents.render import warm_up
 from protocol.catalogue import catalogue_from_dict
 
 
@@ -84,6 +85,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             catalogue=catalogue,
             registry_stamp=registry_stamp(settings.county_dir),
         )
+        warm_up()  # the result documents' renderer, ready before the first decision
         try:
             yield
         finally:

@@ -199,7 +199,10 @@ def test_the_result_comes_back_to_the_window(county: County, tmp_path: Path) -> 
             blob = back.locator("img.material-thumb").first.get_attribute("src")
             assert other.get(f"{central}{blob}").status == 403
             page_for_other = other.get(f"{central}/work/{case_id}", headers={"accept": "text/html"}).text()
-            assert "<img class=\"material-thumb\"" not in page_for_other and "只有本件承办部门的人员" in page_for_other
+            assert (
+                '<img class="material-thumb"' not in page_for_other
+                and "只有本件承办部门的人员" in page_for_other
+            )
             for path, kwargs in (
                 (f"/api/v1/cases/{case_id}/decision", {"data": {"outcome": "approve", "reason": "同意"}}),
                 (f"/cases/{case_id}/decision", {"form": {"outcome": "approve", "reason": "同意"}}),
@@ -263,5 +266,16 @@ def test_the_result_comes_back_to_the_window(county: County, tmp_path: Path) -> 
             back.goto(f"{central}/cases/{case_id}")
             expect(back.locator("#round-trip li.done")).to_have_count(4)
             shot(back, "loop-05-central-round-trip")
+            stats = admin.get(f"{central}/api/v1/supervision/statistics").json()
+            market = next(t for t in stats["by_department"] if t["name"] == "梅河口市市场监督管理局")
+            assert market["at_window"] == 1 and market["collected"] == 1, market
+            assert market["mean_to_window_hours"] is not None and market["mean_round_trip_days"] is not None
+            admin_page = browser.new_page()
+            admin_page.context.request.post(
+                f"{central}/api/v1/login", data={"username": ADMIN[0], "password": ADMIN[1]}
+            )
+            admin_page.goto(f"{central}/supervision")
+            expect(admin_page.get_by_text("受理→领取（平均天）").first).to_be_visible()
+            shot(admin_page, "loop-06-supervision")
         finally:
             browser.close()
