@@ -16,11 +16,11 @@ from central.backoffice.jobs import calendar_of
 from central.backoffice.materials import case_materials, may_view_materials
 from central.backoffice.schemas import DecisionAnswer, DecisionRequest, WorkStep
 from central.backoffice.workbench import take_step
+from central.blobs import blob_store
 from central.cases.queries import case_events, case_state, list_cases
 from central.clock import utc_now
 from central.registry import node_names
 from central.runtime import Central
-from central.sync.attachments import AttachmentStore
 from central.web import central_of, current_user
 from protocol.errors import OneWindowError
 from protocol.events import STATUS_LABELS, round_trip
@@ -41,7 +41,7 @@ async def _decide(central: Central, username: str, case_id: str, outcome: str, r
             username=username,
             catalogue=central.catalogue,
             calendar=calendar_of(central.settings.county_dir),
-            blobs=AttachmentStore(central.settings.data_dir).blobs,
+            blobs=blob_store(central.settings.data_dir),
             now=utc_now(),
         )
 

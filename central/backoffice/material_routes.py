@@ -14,14 +14,13 @@ from litestar.response import Stream
 
 from central.backoffice.materials import material_file, require_material_access
 from central.backoffice.results import document_file
+from central.blobs import CentralBlobStore, blob_store
 from central.cases.queries import case_state
-from central.sync.attachments import AttachmentStore
-from central.sync.blobs import CentralBlobStore
 from central.web import central_of, current_user
 
 
 def _blobs(request: Request[Any, Any, State]) -> CentralBlobStore:
-    return AttachmentStore(central_of(request).settings.data_dir).blobs
+    return blob_store(central_of(request).settings.data_dir)
 
 
 def _stream(

@@ -5,7 +5,7 @@ blob a request may read.
 Who may view (R-SEC-2): the staff of the departments the case is routed to, county admins and supervisors;
 everyone else is refused (OW FORBIDDEN) before anything is read. Each view is a row of the audit trail (the
 middleware records it; `protocol.audit` names the action 查看材料). The bytes are streamed from the blob store
-(`central.sync.blobs.CentralBlobStore.chunks`), never read whole.
+(`central.blobs.CentralBlobStore.chunks`), never read whole.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.backoffice.departments import catalogue_version, item_of, membership
+from central.blobs import CentralBlobStore
 from central.models import BlobRecord
-from central.sync.blobs import CentralBlobStore
 from protocol.catalogue import Catalogue
 from protocol.errors import FORBIDDEN, NOT_FOUND, OneWindowError
 from protocol.events import CaseState

@@ -19,13 +19,13 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.backoffice.departments import item_of
+from central.blobs import CentralBlobStore
 from central.cases.queries import case_events, load_case
 from central.cases.record import record_central_event
 from central.clock import CST, iso
 from central.downlog import append_down, lock_node
 from central.keys import CountyKeys
 from central.models import BlobRecord, LicenceRecord, LicenceSerialRecord, NodeRecord, ResultDocumentRecord
-from central.sync.blobs import CentralBlobStore
 from common.documents.render import render_document
 from common.documents.results import LICENSING, decision_document, issues_licence, licence_document
 from protocol.catalogue import Catalogue

@@ -24,10 +24,10 @@ from central.backoffice.materials import case_materials, may_view_materials
 from central.backoffice.results import result_document
 from central.backoffice.schemas import WorkStep, WorkStepAnswer
 from central.backoffice.workbench import routed_case, take_step, workbench
+from central.blobs import blob_store
 from central.clock import cst_today, utc_now
 from central.registry import node_names
 from central.runtime import Central
-from central.sync.attachments import AttachmentStore
 from central.web import central_of, current_user
 from protocol.errors import NOT_FOUND, OneWindowError
 from protocol.events import STATUS_LABELS, round_trip
@@ -129,7 +129,7 @@ async def _take_step(
             username=user["username"],
             catalogue=central.catalogue,
             calendar=calendar_of(central.settings.county_dir),
-            blobs=AttachmentStore(central.settings.data_dir).blobs,
+            blobs=blob_store(central.settings.data_dir),
             now=utc_now(),
         )
 

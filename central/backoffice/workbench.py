@@ -22,6 +22,7 @@ from central.backoffice.workflow import (
     pause_clock,
     resume_clock,
 )
+from central.blobs import CentralBlobStore
 from central.cases.queries import case_events, load_case
 from central.keys import CountyKeys
 from central.models import (
@@ -32,7 +33,6 @@ from central.models import (
     ResultDocumentRecord,
 )
 from central.registry import list_nodes
-from central.sync.blobs import CentralBlobStore
 from protocol.calendar import WorkingCalendar
 from protocol.catalogue import Catalogue
 from protocol.errors import NOT_FOUND, OneWindowError

@@ -25,9 +25,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.archive.service import on_blob_arrived
+from central.blobs import CentralBlobStore, blob_store
 from central.keys import CountyKeys
 from central.models import BlobRecord, ExpectedBlobRecord, UploadRecord
-from central.sync.blobs import CentralBlobStore
 from protocol import age
 from protocol.archive import ARCHIVE_MEDIA_TYPE
 from protocol.errors import (
@@ -54,7 +54,7 @@ class AttachmentStore:
 
     @property
     def blobs(self) -> CentralBlobStore:
-        return CentralBlobStore(self.data_dir / "blobs")
+        return blob_store(self.data_dir)
 
     def part(self, upload_id: str) -> Path:
         return self.data_dir / "uploads" / f"{upload_id}.part"

@@ -21,9 +21,9 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from central.blobs import CentralBlobStore
 from central.cases.queries import case_state
 from central.models import EventRecord, NodeRecord
-from central.sync.blobs import CentralBlobStore
 from protocol import age
 from protocol.errors import FORBIDDEN, NOT_FOUND, VALIDATION, OneWindowError
 from protocol.events import CASE_RESULT_DOCUMENTS

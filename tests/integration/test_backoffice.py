@@ -23,11 +23,11 @@ from central.backoffice.workflow import (
     pause_clock,
     resume_clock,
 )
+from central.blobs import CentralBlobStore
 from central.cases.store import refresh_case, store_event
 from central.models import BackofficeCaseRecord, CentralUser, DeadlineAlertRecord, EventRecord
 from central.runtime import Central
 from central.sync.attachments import AttachmentStore
-from central.sync.blobs import CentralBlobStore
 from node.sync.client import sync_once
 from protocol.errors import OneWindowError
 from protocol.events import CASE_DECIDED, CASE_DECIDED_ON_SPOT, CASE_ISSUED, Event

@@ -1,4 +1,6 @@
-"""Central's blob store: attachments by the SHA-256 of their plaintext, in a directory (``DATA/blobs/ab/ab…``).
+"""Central's blob store: attachments by the SHA-256 of their plaintext, in a directory (``DATA/blobs/ab/ab…``):
+the scans nodes upload (`central.sync`) and the result documents the back office makes (`central.backoffice`),
+which is why it is a root base module below both.
 
 The interface is small on purpose (put, adopt, get, chunks, exists, path) so an S3-compatible store can stand
 behind it when a province outgrows one machine's disk. Files are written temp → fsync → rename, so a crash never
@@ -80,3 +82,8 @@ class CentralBlobStore:
         if hashlib.sha256(data).hexdigest() != digest:
             raise ValueError(f"blob {digest}: content does not match its name")
         return data
+
+
+def blob_store(data_dir: Path) -> CentralBlobStore:
+    """Central's blob store in its data directory."""
+    return CentralBlobStore(data_dir / "blobs")
