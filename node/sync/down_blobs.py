@@ -68,8 +68,10 @@ async def wanted_documents(runtime: NodeRuntime) -> dict[str, str]:
     return wanted
 
 
-async def _download(client: httpx.AsyncClient, runtime: NodeRuntime, digest: str) -> bytes:
-    """The age file of one blob, resuming a partial download; returns its bytes when whole."""
+async def download_document(
+    client: httpx.AsyncClient, runtime: NodeRuntime, digest: str
+) -> tuple[bytes, bool]:
+    """The age file of one blob, resuming a partial download: (its bytes when whole, whether it resumed)."""
     part = _part(runtime, digest)
     part.parent.mkdir(parents=True, exist_ok=True)
     etag_file = part.with_suffix(".etag")
@@ -84,13 +86,14 @@ async def _download(client: httpx.AsyncClient, runtime: NodeRuntime, digest: str
                 await response.aread()
                 raise DocumentUnavailable(f"{digest}: HTTP {response.status_code} {response.text[:200]}")
             etag_file.write_text(response.headers.get("ETag", ""))
-            mode = "ab" if response.status_code == 206 else "wb"
+            resumed = response.status_code == 206
+            mode = "ab" if resumed else "wb"
             with part.open(mode) as out:
                 async for chunk in response.aiter_bytes():
                     out.write(chunk)
     except httpx.HTTPError as exc:
         raise DocumentUnavailable(f"{digest}: {type(exc).__name__}: {exc}") from exc
-    return part.read_bytes()
+    return part.read_bytes(), resumed
 
 
 def _open(runtime: NodeRuntime, digest: str, ciphertext: bytes) -> bytes | None:
@@ -177,7 +180,7 @@ async def fetch_wanted(client: httpx.AsyncClient, runtime: NodeRuntime) -> tuple
             await _keep(runtime, digest, runtime.blobs.get(digest), case_id)
             continue
         try:
-            ciphertext = await _download(client, runtime, digest)
+            ciphertext, _ = await download_document(client, runtime, digest)
         except DocumentUnavailable as exc:
             errors.append(str(exc))
             continue
