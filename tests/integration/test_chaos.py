@@ -460,6 +460,15 @@ def _compare(
         if bad_files:
             problems.append(f"{bad_files} blob files at central are missing or do not match their hash")
         stored_files = {p.name for p in central_blobs.rglob("*") if p.is_file() and len(p.name) == 64}
+        # A decision whose transaction died with central (killed mid-way) leaves the result PDF it rendered,
+        # named by nothing: not an attachment, never sent. Every other file must have its row, every row its file.
+        unsent_renders = {
+            name
+            for name in stored_files - set(central_blob_rows)
+            if (central_blobs / name[:2] / name).read_bytes().startswith(b"%PDF")
+            and not cdb.execute("SELECT 1 FROM event WHERE payload LIKE ?", (f"%{name}%",)).fetchone()
+        }
+        stored_files -= unsent_renders
         if central_blob_rows and stored_files != set(central_blob_rows):
             problems.append(
                 f"blob files and rows at central differ by {len(stored_files ^ set(central_blob_rows))}"
