@@ -1,5 +1,10 @@
-"""Decision results (办理结果, SPEC R-BO-3, R-BO-4): the result document as a PDF, the e-licence (电子证照) of an
-approved case with its GB/T 36904 identifier, and the dispatch of the result to the issuing centre.
+"""Decision results (办理结果, SPEC R-BO-3, R-BO-4): the result document as a PDF worded by the item's type
+(`common.documents.results`, the same wording a node uses for a 即办件), the e-licence (电子证照) of an approved
+licence or confirmation with its GB/T 36904 identifier and its own page, and the dispatch of the result to the
+issuing centre (就近办: the chosen centre receives the whole case).
+
+The PDFs are kept in central's blob store and named (by SHA-256) in a ``case.result_documents`` event, which goes
+down to the window with the case; the node fetches them resumably, encrypted to it (`central.sync.down_blobs`).
 
 The identifier is ``1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>`` (`protocol.identifiers`): the
 issuer is the lead department (its unified social credit code), the serial is numbered per issuer and year
