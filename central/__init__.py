@@ -4,12 +4,12 @@ Cut by domain, then by role (``service``/``routes``/``schemas`` … inside each 
 module may import from its own folder, from the root base modules, and from the folders listed before its own
 (`tests/test_layering.py` holds the order and checks it):
 
-    root base    settings, db, models, clock, keys, registry, downlog, runtime, web
+    root base    settings, db, models, clock, keys, registry, downlog, blobs, runtime, web
       audit      the audit trail (only the database)
       cases      event store, projections, bulk apply, case queries, record_central_event
       archive    packages received and checked (confirms through cases)
-      sync       ingest, reconcile, down log served, tus, blobs, courier (applies through cases; hands
-                 every arrived attachment to archive)
+      sync       ingest, reconcile, down log served, tus, blobs sent down, courier (applies through cases;
+                 hands every arrived attachment to archive)
       catalogue  catalogue versions and the calendar (only the down log)
       county     accounts and login, node staff, fleet, review of held entries (releases through sync)
       hall       ratings, complaints, the logistics desk (receipts through cases)
@@ -24,6 +24,8 @@ Why this order:
   applies events through `cases` while recording a central event appends to the down log; so it is a root base
   module below every folder, like the county keys (`central.keys`) that sign it and the node registry
   (`central.registry`) every page names its centres from.
+- The blob store (`central.blobs`) holds what nodes upload (`sync`) and the result documents the back office
+  renders and reviewers read with the materials (`backoffice`): a root base module, below both.
 - `cases.record.record_central_event` is the one way central authors a case event (lock the node row → stamp
   with the one clock of `central.clock` within the drift bound → store → project → append down → check the fold);
   every folder that decides something calls it, so `cases` sits right above the root.

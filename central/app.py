@@ -27,6 +27,7 @@ from central.backoffice import (
     case_routes,
     consult_routes,
     department_routes,
+    material_routes,
     supervision_routes,
     work_routes,
 )
@@ -41,6 +42,7 @@ from central.runtime import Central
 from central.settings import CentralSettings
 from central.sync import routes as sync_routes
 from central.web import PROBLEMS, template_setup
+from common.documents.render import warm_up
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.openapi import publish_problem_documents
 from protocol.catalogue import catalogue_from_dict
@@ -86,6 +88,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             catalogue=catalogue,
             registry_stamp=registry_stamp(settings.county_dir),
         )
+        warm_up()  # the result documents' renderer, ready before the first decision
         try:
             yield
         finally:
@@ -101,6 +104,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             *hall_routes.ROUTES,
             *case_routes.ROUTES,
             *work_routes.ROUTES,
+            *material_routes.ROUTES,
             *department_routes.ROUTES,
             *supervision_routes.ROUTES,
             *consult_routes.ROUTES,

@@ -292,7 +292,7 @@ async def _import(data: Path, reply: Path, identity: NodeIdentity) -> int:
         await runtime.close()
     print(
         f"已导入回执：确认条目 {report.receipted} 条，附件 {report.attachments} 个，"
-        f"下发条目 {report.pulled} 条（新事件 {report.applied_events} 个）"
+        f"下发条目 {report.pulled} 条（新事件 {report.applied_events} 个），结果文书 {report.documents} 份"
     )
     return 0
 

@@ -50,6 +50,7 @@ CHAINED_FIELDS = (
 #: Actions and how the audit pages name them.
 ACTION_LABELS = {
     "view": "查看",
+    "view_material": "查看材料",
     "download": "下载",
     "export": "导出",
     "import": "导入",
@@ -110,6 +111,8 @@ def classify(method: str, route: str) -> str:
     if last == "import":
         return "import"
     if method in ("GET", "HEAD"):
+        if "/materials/{" in route:
+            return "view_material"  # a scan of the applicant's materials (R-SEC-2: who viewed what)
         if (
             route.endswith(_DOWNLOAD_SUFFIXES)
             or "{sha256}" in route

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from protocol.canonical import canonical_json
@@ -49,6 +50,12 @@ CASE_CLOCK_RESUMED = "case.clock_resumed"  # 计时恢复: the paused step ended
 CASE_EXTENDED = "case.extended"  # 延期: +10 / +15 working days, approved by the department head with a reason
 CASE_LICENCE_ISSUED = "case.licence_issued"  # 电子证照: identifier per GB/T 36904 for an approved case
 CASE_RESULT_DISPATCHED = "case.result_dispatched"  # 结果下发: to the issuing centre (origin, or 就近办)
+CASE_RESULT_DOCUMENTS = (
+    "case.result_documents"  # 结果文书: the 决定书 (and e-licence) rendered at central, as blobs
+)
+CASE_RESULT_ARRIVED = (
+    "case.result_arrived"  # 结果到窗: the issuing centre holds the result documents, ready to hand
+)
 # Remote support (远程帮办, Zhejiang §6.2.3.2): a window asks a department about a case, with scans; it answers.
 CASE_CONSULT_REQUESTED = "case.consult_requested"  # 帮办请求 (node): question + scans (blobs)
 CASE_CONSULT_ANSWERED = "case.consult_answered"  # 帮办答复 (central): answer + annotations on the scans
@@ -89,6 +96,7 @@ NODE_EVENT_TYPES = frozenset(
         PARCEL_DELIVERED,
         PARCEL_RETURNED,
         CASE_CONSULT_REQUESTED,
+        CASE_RESULT_ARRIVED,
     }
 )
 CENTRAL_EVENT_TYPES = frozenset(
@@ -103,6 +111,7 @@ CENTRAL_EVENT_TYPES = frozenset(
         CASE_EXTENDED,
         CASE_LICENCE_ISSUED,
         CASE_RESULT_DISPATCHED,
+        CASE_RESULT_DOCUMENTS,
         CASE_CONSULT_ANSWERED,
     }
 )
@@ -152,6 +161,8 @@ EVENT_LABELS = {
     CASE_EXTENDED: "延期",
     CASE_LICENCE_ISSUED: "电子证照",
     CASE_RESULT_DISPATCHED: "结果下发",
+    CASE_RESULT_DOCUMENTS: "结果文书",
+    CASE_RESULT_ARRIVED: "结果到窗",
     CASE_CONSULT_REQUESTED: "帮办请求",
     CASE_CONSULT_ANSWERED: "帮办答复",
     CASE_PRE_REVIEWED: "邮寄预受理结果",
@@ -333,6 +344,9 @@ class CaseState:
     extension: Mapping[str, Any] | None = None  # {days, reason, approved_by, approved_at}
     licence: Mapping[str, Any] | None = None  # {identifier, licence_name, issuer, …}
     dispatch: Mapping[str, Any] | None = None  # {to_node, centre_name, nearby, dispatched_at}
+    #: The result documents (决定书, e-licence): {kind, title, number, blob, media_type, size, made_at}.
+    documents: tuple[Mapping[str, Any], ...] = ()
+    result_arrived: Mapping[str, Any] | None = None  # 结果到窗: {at, node} where the documents arrived
     consults: tuple[Mapping[str, Any], ...] = ()  # {consult_id, question, scans, asked_at, answer, …}
     pre_acceptance: Mapping[str, Any] | None = None  # 预受理结果 of a mailed application: {result, …}
     custody: tuple[Mapping[str, Any], ...] = ()  # every parcel step: {step, parcel_id, at, actor, …}
@@ -478,7 +492,33 @@ def _decided(state: CaseState, event: Event, p: Mapping[str, Any], *, on_spot: b
         str(p["decided_at"]),
         on_spot=on_spot,
     )
-    return replace(state, status=APPROVED if outcome == "approve" else DENIED, decision=decision)
+    state = replace(state, status=APPROVED if outcome == "approve" else DENIED, decision=decision)
+    if on_spot and p.get("documents"):
+        # 即办件: the node renders the result document at the decision; it is at the window at once.
+        state = replace(state, documents=_documents(p["documents"]))
+        state = replace(state, result_arrived={"at": str(p["decided_at"]), "node": event.authority})
+    return state
+
+
+def _documents(raw: Any) -> tuple[Mapping[str, Any], ...]:
+    """Result documents as an event lists them (each names its blob by the plaintext's SHA-256)."""
+    documents = []
+    for d in raw:
+        if not _is_digest(d["blob"]):
+            raise ValueError(f"document blob {d['blob']!r} is not a SHA-256")
+        documents.append(
+            {
+                "kind": str(d["kind"]),
+                "title": str(d["title"]),
+                "number": str(d.get("number", "")),
+                "blob": str(d["blob"]),
+                "media_type": str(d.get("media_type", "application/pdf")),
+                "size": int(d.get("size", 0)),
+            }
+        )
+    if not documents:
+        raise ValueError("no documents")
+    return tuple(documents)
 
 
 def _backoffice(state: CaseState, event: Event, p: Mapping[str, Any]) -> CaseState:
@@ -684,6 +724,16 @@ def apply_event(state: CaseState, event: Event) -> CaseState:
             if state.status not in RESULT_READY:
                 return _anomaly(state, event, f"dispatch in status {state.status}")
             return replace(state, dispatch={**dict(p), "to_node": str(p["to_node"])})
+        if event.type == CASE_RESULT_DOCUMENTS:
+            if state.status not in RESULT_READY or state.decision is None or state.decision.on_spot:
+                return _anomaly(state, event, f"result documents in status {state.status}")
+            if state.documents:
+                return _anomaly(state, event, "result documents made twice")
+            return replace(state, documents=_documents(p["documents"]))
+        if event.type == CASE_RESULT_ARRIVED:
+            if not state.documents or state.result_arrived is not None:
+                return _anomaly(state, event, "result arrived without documents, or twice")
+            return replace(state, result_arrived={"at": str(p["arrived_at"]), "node": event.authority})
         if event.type in (CASE_CONSULT_REQUESTED, CASE_CONSULT_ANSWERED):
             return _consult(state, event, p)
         if event.type in CUSTODY_STEPS:
@@ -788,3 +838,70 @@ def blob_refs(event: Event) -> set[str]:
 
     walk(event.payload)
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class TripStep:
+    """One step of a case's round trip (一窗受理 → 部门决定 → 结果到窗 → 领取): when it happened ("" not yet)."""
+
+    key: str  # accepted | decided | at_window | collected
+    label: str
+    at: str
+    detail: str = ""
+    took: str = ""  # the time since the step before, as staff read it ("2天3小时"); "" when not known
+
+
+def duration_text(start: str, end: str) -> str:
+    """The time between two ISO stamps in days, hours and minutes ("" when either is missing)."""
+    if not start or not end:
+        return ""
+    seconds = int((_instant(end) - _instant(start)).total_seconds())
+    if seconds < 0:
+        return ""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}天{hours}小时"
+    if hours:
+        return f"{hours}小时{minutes}分"
+    return f"{minutes}分钟" if minutes else "不到1分钟"
+
+
+def _instant(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def round_trip(state: CaseState) -> tuple[TripStep, ...]:
+    """The round trip of a case as both ends show it and supervision counts it: acceptance, decision, the
+    result at the window (its documents arrived at the issuing centre), pickup (or mailing)."""
+    decision = state.decision
+    issue = state.issue or {}
+    collected = str(issue.get("issued_at") or issue.get("handed_at") or "")
+    how = ""
+    if issue:
+        how = "窗口领取" if issue.get("method") == "pickup" else "邮寄送达"
+    arrived = state.result_arrived or {}
+    at_window = str(arrived.get("at", ""))
+    where = state.centre_name
+    if state.dispatch is not None and state.dispatch.get("nearby"):
+        where = str(state.dispatch.get("centre_name", ""))
+    if not at_window and decision is not None and not state.documents and collected:
+        at_window = decision.decided_at  # a result decided before documents travelled: at the window at once
+    steps = (
+        TripStep("accepted", "受理", state.accepted_at, state.centre_name),
+        TripStep(
+            "decided",
+            "办理决定",
+            decision.decided_at if decision else "",
+            (decision.department + ("（当场办结）" if decision.on_spot else "")) if decision else "",
+        ),
+        TripStep("at_window", "结果到窗", at_window, where if at_window else ""),
+        TripStep("collected", "领取", collected, how),
+    )
+    timed: list[TripStep] = []
+    previous = ""
+    for step in steps:
+        timed.append(replace(step, took=duration_text(previous, step.at)))
+        previous = step.at or previous
+    return tuple(timed)

@@ -1,5 +1,10 @@
-"""Decision results (办理结果, SPEC R-BO-3, R-BO-4): the result document as a PDF, the e-licence (电子证照) of an
-approved case with its GB/T 36904 identifier, and the dispatch of the result to the issuing centre.
+"""Decision results (办理结果, SPEC R-BO-3, R-BO-4): the result document as a PDF worded by the item's type
+(`common.documents.results`, the same wording a node uses for a 即办件), the e-licence (电子证照) of an approved
+licence or confirmation with its GB/T 36904 identifier and its own page, and the dispatch of the result to the
+issuing centre (就近办: the chosen centre receives the whole case).
+
+The PDFs are kept in central's blob store and named (by SHA-256) in a ``case.result_documents`` event, which goes
+down to the window with the case; the node fetches them resumably, encrypted to it (`central.sync.down_blobs`).
 
 The identifier is ``1.2.156.3005.2.<type>.<issuer>.<serial>.<version>.<check>`` (`protocol.identifiers`): the
 issuer is the lead department (its unified social credit code), the serial is numbered per issuer and year
@@ -10,6 +15,8 @@ department's own code + ``001`` is used (recorded in the licence, replaceable on
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 from datetime import datetime
 from typing import Any
 
@@ -17,23 +24,29 @@ from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.backoffice.departments import item_of
-from central.cases.queries import load_case
+from central.blobs import CentralBlobStore
+from central.cases.queries import case_events, load_case
 from central.cases.record import record_central_event
 from central.clock import CST, iso
+from central.downlog import append_down, lock_node
 from central.keys import CountyKeys
-from central.models import LicenceRecord, LicenceSerialRecord, NodeRecord, ResultDocumentRecord
-from common.documents.pdf import Block, Fields, OfficialDocument, Paragraph
+from central.models import BlobRecord, LicenceRecord, LicenceSerialRecord, NodeRecord, ResultDocumentRecord
 from common.documents.render import render_document
+from common.documents.results import LICENSING, decision_document, issues_licence, licence_document
 from protocol.catalogue import Catalogue
 from protocol.errors import INVALID_TRANSITION, NOT_FOUND, OneWindowError
-from protocol.events import APPROVED, CASE_LICENCE_ISSUED, CASE_RESULT_DISPATCHED, RESULT_READY, CaseState
+from protocol.events import (
+    APPROVED,
+    CASE_LICENCE_ISSUED,
+    CASE_RESULT_DISPATCHED,
+    CASE_RESULT_DOCUMENTS,
+    RESULT_READY,
+    CaseState,
+)
 from protocol.identifiers import licence_identifier, parse_licence_identifier
 
-#: Appeal rights printed on a denial (行政复议法 2023 art. 20; 行政诉讼法 art. 46).
-APPEAL_RIGHTS = (
-    "如不服本决定，可以自收到本决定书之日起六十日内向{organ}申请行政复议，"
-    "或者自收到本决定书之日起六个月内依法向人民法院提起行政诉讼。"
-)
+#: The `BlobRecord.node_id` of the blobs central makes itself (result documents), not received from a node.
+CENTRAL_BLOBS = "central"
 
 
 async def next_serial(session: AsyncSession, key: str, year: int) -> int:
@@ -53,55 +66,39 @@ async def next_serial(session: AsyncSession, key: str, year: int) -> int:
     return row.last
 
 
-def decision_document(
-    state: CaseState,
+async def keep_document(
+    session: AsyncSession,
+    blobs: CentralBlobStore,
+    pdf: bytes,
     *,
-    county_name: str,
+    kind: str,
+    title: str,
     number: str,
-    licence: str = "",
-    reconsideration_organ: str = "",
-) -> OfficialDocument:
-    """准予/不予许可决定书 as a document for the shared engine (`common.documents.pdf`): the decision, the case's
-    particulars, the e-licence identifier on an approval, the appeal rights on a denial."""
-    assert state.decision is not None
-    approve = state.decision.outcome == "approve"
-    applicant = str(state.applicant.get("name", ""))
-    reason = state.decision.reason.rstrip("。.； ")
-    decided_on = (
-        datetime.fromisoformat(state.decision.decided_at.replace("Z", "+00:00")).astimezone(CST).date()
-    )
-    if approve:
-        body = f"你（单位）申请的“{state.item_name}”，经审查，符合法定条件，决定准予许可。"
-        if reason:
-            body += f"审查意见：{reason}。"
-    else:
-        organ = reconsideration_organ or f"{county_name}人民政府"
-        body = f"你（单位）申请的“{state.item_name}”，经审查，决定不予许可。理由：{reason}。"
-    rows = [
-        ("申请人", applicant),
-        ("办件编号", state.case_number),
-        ("申请事项", state.item_name),
-        ("受理机构", state.centre_name),
-        ("受理日期", state.accepted_at[:10]),
-        ("决定部门", state.decision.department),
-        ("决定日期", state.decision.decided_at[:10]),
-    ]
-    if licence:
-        rows.append(("电子证照标识（GB/T 36904）", licence))
-    blocks: list[Block] = [Paragraph(body), Fields(rows=tuple((k, v or "—") for k, v in rows))]
-    if not approve:
-        blocks.append(Paragraph(APPEAL_RIGHTS.format(organ=organ)))
-    return OfficialDocument(
-        title="准予许可决定书" if approve else "不予许可决定书",
-        number=number,
-        issuer=state.decision.department,
-        issued_on=decided_on,
-        blocks=tuple(blocks),
-        addressee=f"{applicant}：",
-        qr_payload=state.case_number,
-        qr_caption=f"办件编号 {state.case_number}",
-        seal="行政许可专用章",
-    )
+    now: str,
+) -> dict[str, Any]:
+    """Keep a result document's PDF as a blob (content-addressed, like every attachment) and describe it as
+    the event that sends it down names it."""
+    digest = hashlib.sha256(pdf).hexdigest()
+    await asyncio.to_thread(blobs.put, digest, pdf)
+    if await session.get(BlobRecord, digest) is None:
+        session.add(
+            BlobRecord(
+                sha256=digest,
+                node_id=CENTRAL_BLOBS,
+                size=len(pdf),
+                media_type="application/pdf",
+                filename=f"{title}-{number or digest[:12]}.pdf",
+                received_at=now,
+            )
+        )
+    return {
+        "kind": kind,
+        "title": title,
+        "number": number,
+        "blob": digest,
+        "media_type": "application/pdf",
+        "size": len(pdf),
+    }
 
 
 async def make_result(
@@ -110,11 +107,14 @@ async def make_result(
     *,
     case_id: str,
     catalogue: Catalogue | None,
+    blobs: CentralBlobStore,
     now: datetime,
     actor: str,
 ) -> tuple[ResultDocumentRecord, LicenceRecord | None]:
-    """The result document of a decided case, and for an approval the e-licence (event sent to the node).
-    Made once: asked again, it returns what was made."""
+    """The result document of a decided case worded by its item's type, and for an approval of an item that
+    issues one the e-licence (event and page). Both PDFs are kept as blobs and a ``case.result_documents``
+    event names them, so they travel down to the window with the case. Made once: asked again, it returns
+    what was made."""
     events, state = await load_case(session, case_id)
     if state.decision is None or state.decision.on_spot:
         raise OneWindowError(INVALID_TRANSITION, "办件尚无县级办理决定", field="case_id")
@@ -125,10 +125,11 @@ async def make_result(
         ).first()
     year = now.astimezone(CST).year
     item = item_of(catalogue, state.item_code)
+    item_type = item.item_type if item is not None else ""
     lead_code = (state.routing or {}).get("lead") or (item.lead_department.code if item else "")
     lead_name = state.decision.department
     licence_row: LicenceRecord | None = None
-    if state.status == APPROVED and lead_code:
+    if state.status == APPROVED and lead_code and issues_licence(item_type):
         serial = f"{year}{await next_serial(session, lead_code, year):08d}"
         identifier = licence_identifier(lead_code + "001", lead_code, serial)
         parse_licence_identifier(identifier)  # its check character verifies before anyone sees it
@@ -136,7 +137,7 @@ async def make_result(
         licence_row = LicenceRecord(
             identifier=identifier,
             case_id=case_id,
-            licence_name=f"{state.item_name}准予许可决定",
+            licence_name=f"{state.item_name}准予{'许可' if item_type == LICENSING else '确认'}证明",
             holder=str(state.applicant.get("name", "")),
             holder_code=holder_code,
             issuer_code=lead_code,
@@ -162,27 +163,59 @@ async def make_result(
                 "issued_at": iso(now),
             },
         )
-        state = recorded.state
+        events, state = [*events, recorded.event], recorded.state
     assert state.decision is not None  # checked above; the licence event keeps it
     kind = "approval" if state.decision.outcome == "approve" else "denial"
     word = "准许" if kind == "approval" else "不许"
+    if item_type != LICENSING:
+        word = "办结" if kind == "approval" else "不予"
     number = f"{county.name}{word}字〔{year}〕第{await next_serial(session, f'doc:{kind}', year):04d}号"
-    document = ResultDocumentRecord(
-        case_id=case_id,
-        kind=kind,
+    document = decision_document(
+        state,
+        item_type=item_type,
+        county_name=county.name,
         number=number,
-        created_at=iso(now),
-        pdf=await render_document(
-            decision_document(
-                state,
-                county_name=county.name,
-                number=number,
-                licence=licence_row.identifier if licence_row else "",
-            )
-        ),
+        licence=licence_row.identifier if licence_row else "",
     )
-    session.add(document)
-    return document, licence_row
+    pdf = await render_document(document)
+    record = ResultDocumentRecord(case_id=case_id, kind=kind, number=number, created_at=iso(now), pdf=pdf)
+    session.add(record)
+    documents = [
+        await keep_document(
+            session, blobs, pdf, kind="decision", title=document.title, number=number, now=iso(now)
+        )
+    ]
+    if licence_row is not None:
+        page = licence_document(
+            state,
+            identifier=licence_row.identifier,
+            licence_name=licence_row.licence_name,
+            issuer=lead_name,
+            issued_on=now.astimezone(CST).date(),
+        )
+        documents.append(
+            await keep_document(
+                session,
+                blobs,
+                await render_document(page),
+                kind="licence",
+                title="电子证照",
+                number=licence_row.identifier,
+                now=iso(now),
+            )
+        )
+    await record_central_event(
+        session,
+        county,
+        case_id=case_id,
+        events=events,
+        state=state,
+        type=CASE_RESULT_DOCUMENTS,
+        authority=f"central:{lead_code or 'county'}",
+        actor=actor,
+        payload={"documents": documents, "made_at": iso(now)},
+    )
+    return record, licence_row
 
 
 async def dispatch_result(
@@ -195,7 +228,8 @@ async def dispatch_result(
     to_node: str | None = None,
 ) -> CaseState:
     """结果下发: tell the origin centre where the result is issued: there (default) or at another centre on the
-    applicant's request (就近办)."""
+    applicant's request (就近办). The chosen centre receives the whole case with it (its history and the
+    result documents' event), so it can show, print and hand over the result like its own."""
     events, state = await load_case(session, case_id)
     if state.status not in RESULT_READY:
         raise OneWindowError(
@@ -224,7 +258,21 @@ async def dispatch_result(
         actor=actor,
         payload=payload,
     )
+    if target != state.origin_node:
+        await relay_case(session, county, case_id=case_id, node_id=target)
     return recorded.state
+
+
+async def relay_case(session: AsyncSession, county: CountyKeys, *, case_id: str, node_id: str) -> None:
+    """Send a centre that is not the case's origin the case's whole history (就近办: the result is issued
+    there). The node takes it only for a case whose result is dispatched to it (`node.sync.log`)."""
+    node = await lock_node(session, node_id)
+    if node is None:
+        raise OneWindowError(NOT_FOUND, f"出件中心 {node_id} 不存在", field="to_node")
+    events = await case_events(session, case_id)
+    await append_down(
+        session, county, node, {"relay": {"case_id": case_id, "events": [e.to_dict() for e in events]}}
+    )
 
 
 async def result_document(session: AsyncSession, case_id: str) -> ResultDocumentRecord | None:
@@ -235,3 +283,11 @@ async def result_document(session: AsyncSession, case_id: str) -> ResultDocument
 async def licence_of(session: AsyncSession, case_id: str) -> LicenceRecord | None:
     """The e-licence issued for a case, if any."""
     return (await session.exec(select(LicenceRecord).where(LicenceRecord.case_id == case_id))).first()
+
+
+def document_file(state: CaseState, blobs: CentralBlobStore, blob: str) -> tuple[str, int]:
+    """(file name, size) of one of the case's result documents held in the blob store; OW NOT_FOUND else."""
+    found = next((d for d in state.documents if d["blob"] == blob), None)
+    if found is None or not blobs.exists(blob):
+        raise OneWindowError(NOT_FOUND, "该办件没有这份结果文书", field="blob")
+    return f"{found['title']}-{state.case_number}.pdf", blobs.size(blob)

@@ -51,6 +51,7 @@ from protocol.events import (
     CaseState,
     Event,
     fold,
+    round_trip,
     sort_key,
 )
 from protocol.hlc import to_datetime
@@ -259,6 +260,35 @@ class Tally:
     waiting_hours: list[float] = field(default_factory=list)
     processing_days: list[int] = field(default_factory=list)
     ratings: list[int] = field(default_factory=list)
+    #: The round trip (受理 → 决定 → 结果到窗 → 领取): hours from the decision to the result at the window, and
+    #: from there to pickup (or mailing); days from acceptance to pickup.
+    to_window_hours: list[float] = field(default_factory=list)
+    to_pickup_hours: list[float] = field(default_factory=list)
+    round_trip_days: list[float] = field(default_factory=list)
+
+    @staticmethod
+    def _mean(values: list[float]) -> float | None:
+        return sum(values) / len(values) if values else None
+
+    @property
+    def at_window(self) -> int:
+        return len(self.to_window_hours)
+
+    @property
+    def collected(self) -> int:
+        return len(self.round_trip_days)
+
+    @property
+    def mean_to_window_hours(self) -> float | None:
+        return self._mean(self.to_window_hours)
+
+    @property
+    def mean_to_pickup_hours(self) -> float | None:
+        return self._mean(self.to_pickup_hours)
+
+    @property
+    def mean_round_trip_days(self) -> float | None:
+        return self._mean(self.round_trip_days)
 
     @property
     def overdue_rate(self) -> float:
@@ -288,7 +318,16 @@ class Tally:
             "mean_processing_days": round(self.mean_processing_days, 2),
             "ratings": len(self.ratings),
             "satisfaction": None if self.satisfaction is None else round(self.satisfaction, 4),
+            "at_window": self.at_window,
+            "collected": self.collected,
+            "mean_to_window_hours": _rounded(self.mean_to_window_hours),
+            "mean_to_pickup_hours": _rounded(self.mean_to_pickup_hours),
+            "mean_round_trip_days": _rounded(self.mean_round_trip_days),
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 @dataclass
@@ -325,7 +364,8 @@ async def statistics(
     session: AsyncSession, *, calendar: WorkingCalendar, catalogue: Catalogue | None, today: date
 ) -> Statistics:
     """Volumes, waiting (收件→受理) and processing (受理→决定, working days) times, overdue rate and ratings,
-    by centre, item, lead department and staff (who accepted, who decided)."""
+    and the round trip (决定→结果到窗→领取, 受理→领取), by centre, item, lead department and staff (who
+    accepted, who decided)."""
     histories = await load_histories(session)
     tallies: dict[str, dict[str, Tally]] = {k: {} for k in ("centre", "item", "department", "staff")}
 
@@ -342,6 +382,8 @@ async def statistics(
             if state.routing
             else (state.decision.department if state.decision else "")
         )
+        trip = {step.key: step.at for step in round_trip(state)}
+        decided_at, at_window, collected = trip["decided"], trip["at_window"], trip["collected"]
         groups = [tally("centre", state.centre_name), tally("item", state.item_name)]
         if department:
             groups.append(tally("department", department))
@@ -363,6 +405,12 @@ async def statistics(
                     )
             if clock is not None and clock.level == "overdue":
                 group.overdue += 1
+            if decided_at and at_window:
+                group.to_window_hours.append(_hours(decided_at, at_window))
+            if at_window and collected:
+                group.to_pickup_hours.append(_hours(at_window, collected))
+            if state.accepted_at and collected:
+                group.round_trip_days.append(_hours(state.accepted_at, collected) / 24)
     node_names = {n.node_id: n.name for n in (await session.exec(select(NodeRecord))).all()}
     ratings = (await session.exec(select(RatingRecord))).all()
     followups_open = followups_overdue = 0

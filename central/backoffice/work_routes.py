@@ -20,15 +20,17 @@ from litestar.response import Redirect, Template
 from central.backoffice.deadlines import LEVEL_LABELS, PAUSE_KINDS, stored_due_warning
 from central.backoffice.departments import departments_of, membership, own_department, work_queue
 from central.backoffice.jobs import JOBS_INTERVAL_S, calendar_of, run_jobs
+from central.backoffice.materials import case_materials, may_view_materials
 from central.backoffice.results import result_document
 from central.backoffice.schemas import WorkStep, WorkStepAnswer
 from central.backoffice.workbench import routed_case, take_step, workbench
+from central.blobs import blob_store
 from central.clock import cst_today, utc_now
 from central.registry import node_names
 from central.runtime import Central
 from central.web import central_of, current_user
 from protocol.errors import NOT_FOUND, OneWindowError
-from protocol.events import STATUS_LABELS
+from protocol.events import STATUS_LABELS, round_trip
 
 #: Who may take a step on a routed case.
 WORKERS = ("reviewer", "admin")
@@ -127,6 +129,7 @@ async def _take_step(
             username=user["username"],
             catalogue=central.catalogue,
             calendar=calendar_of(central.settings.county_dir),
+            blobs=blob_store(central.settings.data_dir),
             now=utc_now(),
         )
 
@@ -226,8 +229,13 @@ async def _work_context(central: Central, user: dict[str, str], case_id: str) ->
             calendar=calendar_of(central.settings.county_dir),
             today=cst_today(),
         )
+        materials = await case_materials(session, bench.state, central.catalogue)
+        may_view = await may_view_materials(session, bench.state, user)
     return {
         "user": user,
+        "materials": materials,
+        "may_view": may_view,
+        "trip": round_trip(bench.state),
         "case": bench.state,
         "events": bench.events,
         "clock": bench.clock,

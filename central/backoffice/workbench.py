@@ -22,6 +22,7 @@ from central.backoffice.workflow import (
     pause_clock,
     resume_clock,
 )
+from central.blobs import CentralBlobStore
 from central.cases.queries import case_events, load_case
 from central.keys import CountyKeys
 from central.models import (
@@ -51,9 +52,12 @@ async def take_step(
     username: str,
     catalogue: Catalogue,
     calendar: WorkingCalendar,
+    blobs: CentralBlobStore,
     now: datetime,
 ) -> None:
-    """Run one workbench step by `username` on a routed case, then recompute the case's clock."""
+    """Run one workbench step by `username` on a routed case, then recompute the case's clock. Deciding is the
+    one decision path: the lead department of a routed case, the clock running, every joint opinion in; the
+    result documents are made with it and go down to the window."""
     if action == "opinion":
         await give_opinion(
             session,
@@ -90,7 +94,9 @@ async def take_step(
             reason=step.reason,
             now=now,
         )
-        await make_result(session, county, case_id=case_id, catalogue=catalogue, now=now, actor=username)
+        await make_result(
+            session, county, case_id=case_id, catalogue=catalogue, blobs=blobs, now=now, actor=username
+        )
     elif action == "dispatch":
         await dispatch_result(
             session, county, case_id=case_id, actor=username, now=now, to_node=step.to_node or None

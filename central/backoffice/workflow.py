@@ -1,7 +1,8 @@
 """The back-office workflow on a routed case (后台分类办理, DB22/T 2871.2 §7.2; SPEC R-BO-1, R-BO-2): a joint
 case's opinions (联办意见), the steps that stop the clock (补正, hearing, site survey, expert review) paused and
 resumed, one extension with the head's approval and a reason, and the decision — by the lead department of a
-routed case, or by the county directly (`decide_case`). Routing itself (分办) is `central.backoffice.routing`.
+routed case, and only by it: every route that decides (the workbench, the case page, the JSON API) comes here.
+Routing itself (分办) is `central.backoffice.routing`.
 
 Every step is a central-authored case event recorded with `central.cases.record.record_central_event`: stored,
 projected and written to the origin node's down log in the caller's transaction, so the window sees what the
@@ -16,16 +17,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.backoffice.deadlines import EXTENSION_DAYS, JOINT_EXTENSION_DAYS, PAUSE_KINDS
 from central.backoffice.departments import membership
-from central.cases.queries import case_events, load_case
+from central.cases.queries import load_case
 from central.cases.record import record_central_event
-from central.clock import iso, utc_iso
+from central.clock import iso
 from central.keys import CountyKeys
 from central.models import DepartmentMemberRecord
-from protocol.catalogue import Catalogue
 from protocol.errors import (
     FORBIDDEN,
     INVALID_TRANSITION,
-    NOT_FOUND,
     REQUIRED_FIELD,
     VALIDATION,
     OneWindowError,
@@ -38,7 +37,6 @@ from protocol.events import (
     CASE_EXTENDED,
     CASE_OPINION_GIVEN,
     CaseState,
-    fold,
 )
 from protocol.ids import uuid7
 
@@ -254,65 +252,6 @@ async def decide_routed_case(
             "reason": reason,
             "department": member.department_name,
             "decided_at": iso(now),
-        },
-    )
-    return recorded.state
-
-
-# ---- the county's direct decision ------------------------------------------------------------------------------
-
-
-async def decide_case(
-    session: AsyncSession,
-    county: CountyKeys,
-    *,
-    case_id: str,
-    outcome: str,
-    reason: str,
-    reviewer: str,
-    catalogue: Catalogue | None = None,
-) -> CaseState:
-    """准予 / 不予 on an accepted case, in the name of its item's lead department (or the county's, for an item
-    no longer in the catalogue), queued down to the centre that accepted it. 即办件 are the window's to decide."""
-    if outcome not in ("approve", "deny"):
-        raise OneWindowError(VALIDATION, "决定只能是准予（approve）或不予（deny）", field="outcome")
-    reason = reason.strip()
-    if outcome == "deny" and not reason:
-        raise OneWindowError(REQUIRED_FIELD, "不予许可必须写明理由", field="reason")
-    events = await case_events(session, case_id)
-    state = fold(case_id, events)
-    if state.status is None:
-        raise OneWindowError(NOT_FOUND, f"办件 {case_id} 不存在", field="case_id")
-    if state.status != ACCEPTED:
-        raise OneWindowError(
-            INVALID_TRANSITION, f"办件当前为「{state.status_label}」，不能作出决定", field="case_id"
-        )
-    department_code, department = "county", county.name
-    if catalogue is not None:
-        try:
-            item = catalogue.by_code(state.item_code)
-        except KeyError:
-            item = None  # an item no longer in the catalogue: the county decides in its own name
-        if item is not None:
-            if item.case_type == 1:
-                raise OneWindowError(
-                    INVALID_TRANSITION, "即办件由窗口业务负责人当场办结，县级不作决定", field="case_id"
-                )
-            department_code, department = item.lead_department.code, item.lead_department.name
-    recorded = await record_central_event(
-        session,
-        county,
-        case_id=case_id,
-        events=events,
-        state=state,
-        type=CASE_DECIDED,
-        authority=f"central:{department_code}",
-        actor=reviewer,
-        payload={
-            "outcome": outcome,
-            "reason": reason,
-            "department": department,
-            "decided_at": utc_iso(),
         },
     )
     return recorded.state

@@ -6,26 +6,30 @@ the same id, and a node that had to make a new age file starts a new upload. Eac
 against its ``Upload-Checksum`` in memory and only then appended and fsynced, so the bytes on disk are always a
 correct prefix and the offset is simply the part file's size. When the last byte arrives central decrypts,
 decompresses where the node compressed, checks the plaintext against its declared SHA-256 and keeps it; a
-mismatch is recorded on the upload and the bytes are thrown away.
+mismatch is recorded on the upload and the bytes are thrown away. All of that streams, a chunk at a time, from
+the part file to a temporary file beside the store: a 2 GB upload costs central a few chunks of memory.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.archive.service import on_blob_arrived
+from central.blobs import CentralBlobStore, blob_store
 from central.keys import CountyKeys
 from central.models import BlobRecord, ExpectedBlobRecord, UploadRecord
-from central.sync.blobs import CentralBlobStore
 from protocol import age
+from protocol.archive import ARCHIVE_MEDIA_TYPE
 from protocol.errors import (
     ATTACHMENT_MISMATCH,
     NOT_FOUND,
@@ -50,7 +54,7 @@ class AttachmentStore:
 
     @property
     def blobs(self) -> CentralBlobStore:
-        return CentralBlobStore(self.data_dir / "blobs")
+        return blob_store(self.data_dir)
 
     def part(self, upload_id: str) -> Path:
         return self.data_dir / "uploads" / f"{upload_id}.part"
@@ -158,7 +162,6 @@ async def finish_if_whole(
     if record.completed_at is not None or current != record.length:
         return current
     part = store.part(record.upload_id)
-    ciphertext = await asyncio.to_thread(part.read_bytes)
     try:
         await complete_blob(
             session,
@@ -169,7 +172,7 @@ async def finish_if_whole(
             media_type=record.media_type,
             filename=record.filename,
             compression=record.compression,
-            ciphertext=ciphertext,
+            ciphertext=part,
             now=now,
         )
     except OneWindowError:
@@ -189,6 +192,53 @@ def _append(part: Path, chunk: bytes) -> None:
         handle.write(chunk)
 
 
+class _PlaintextSink:
+    """Where `age.decrypt_stream` writes: decompresses (bounded output per step), hashes and writes to a file."""
+
+    def __init__(self, out: BinaryIO, compression: str) -> None:
+        self.out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.inflate = zlib.decompressobj() if compression == "zlib" else None
+
+    def _keep(self, data: bytes) -> None:
+        self.hash.update(data)
+        self.size += len(data)
+        self.out.write(data)
+
+    def write(self, data: bytes) -> int:
+        if self.inflate is None:
+            self._keep(data)
+            return len(data)
+        pending = data
+        while pending:
+            self._keep(self.inflate.decompress(pending, 1024 * 1024))
+            pending = self.inflate.unconsumed_tail
+        return len(data)
+
+    def finish(self) -> None:
+        if self.inflate is not None:
+            self._keep(self.inflate.flush())
+            if not self.inflate.eof:
+                raise zlib.error("compressed stream ends early")
+
+
+def _open_to_file(
+    source: Path | bytes, temp: Path, identities: list[bytes], compression: str
+) -> tuple[str, int]:
+    """Decrypt (and decompress) an age file into `temp`, a chunk at a time; returns the plaintext's (SHA-256,
+    size)."""
+    temp.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        source.open("rb") if isinstance(source, Path) else io.BytesIO(source) as src,
+        temp.open("wb") as out,
+    ):
+        sink = _PlaintextSink(out, compression)
+        age.decrypt_stream(src, sink, identities)  # type: ignore[arg-type]  # a writer is all it needs
+        sink.finish()
+    return sink.hash.hexdigest(), sink.size
+
+
 async def complete_blob(
     session: AsyncSession,
     county: CountyKeys,
@@ -199,30 +249,32 @@ async def complete_blob(
     media_type: str,
     filename: str,
     compression: str,
-    ciphertext: bytes,
+    ciphertext: Path | bytes,
     now: str,
 ) -> bool:
-    """Decrypt, decompress, verify and keep one attachment; False when central already had it."""
+    """Decrypt, decompress, verify and keep one attachment (the age file at a path, or its bytes), streaming;
+    False when central already had it."""
     if await session.get(BlobRecord, sha256) is not None and store.blobs.exists(sha256):
         return False
-
-    def open_blob() -> bytes:
-        plaintext = age.decrypt(ciphertext, [i.raw for i in county.age_identities])
-        return zlib.decompress(plaintext) if compression == "zlib" else plaintext
-
+    blobs = store.blobs
+    temp = blobs.temp_path(sha256)
     try:
-        data = await asyncio.to_thread(open_blob)
+        digest, size = await asyncio.to_thread(
+            _open_to_file, ciphertext, temp, [i.raw for i in county.age_identities], compression
+        )
+        if digest != sha256:
+            raise OneWindowError(ATTACHMENT_MISMATCH, f"{sha256}: plaintext hash differs", field="attachment")
+        await asyncio.to_thread(blobs.adopt, sha256, temp)
     except (age.AgeError, zlib.error) as exc:
         raise OneWindowError(ATTACHMENT_MISMATCH, f"{sha256}: {exc}", field="attachment") from exc
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise OneWindowError(ATTACHMENT_MISMATCH, f"{sha256}: plaintext hash differs", field="attachment")
-    await asyncio.to_thread(store.blobs.put, sha256, data)
+    finally:
+        temp.unlink(missing_ok=True)
     if await session.get(BlobRecord, sha256) is None:
         session.add(
             BlobRecord(
                 sha256=sha256,
                 node_id=node_id,
-                size=len(data),
+                size=size,
                 media_type=media_type,
                 filename=filename,
                 received_at=now,
@@ -230,9 +282,17 @@ async def complete_blob(
         )
         await session.flush()
     # An archive package is checked again and confirmed to its node (other attachments: nothing more to do).
-    await on_blob_arrived(
-        session, county, node_id=node_id, sha256=sha256, media_type=media_type, filename=filename, data=data
-    )
+    if media_type == ARCHIVE_MEDIA_TYPE:
+        data = await asyncio.to_thread(blobs.get, sha256)
+        await on_blob_arrived(
+            session,
+            county,
+            node_id=node_id,
+            sha256=sha256,
+            media_type=media_type,
+            filename=filename,
+            data=data,
+        )
     return True
 
 

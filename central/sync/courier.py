@@ -3,7 +3,8 @@
 The file is checked whole first (node signature over the manifest, every member's hash); only then are its
 entries ingested with the very code the network push uses, its attachments completed like finished tus uploads,
 and its reconcile request answered. The reply file (signed by the county) carries the receipts, the signed
-reconcile answer, the attachments central holds, and the node's down entries after the node's down head.
+reconcile answer, the attachments central holds, and the node's down entries after the node's down head with
+the result documents they name (each an age file encrypted to the node).
 Importing the same file twice stores nothing new and gives the same receipts.
 """
 
@@ -26,6 +27,7 @@ from central.models import NodeRecord
 from central.registry import import_registry
 from central.settings import CentralSettings
 from central.sync.attachments import AttachmentStore, complete_blob
+from central.sync.down_blobs import documents_named, down_spool
 from central.sync.ingest import ingest_entries
 from central.sync.nodes import load_pushing_node, note_contact, previous_sign_key
 from central.sync.reconcile import hello, note_trusted_county_key, restore_down
@@ -180,6 +182,19 @@ async def import_courier_file(
             else []
         )
         outcome.down_entries = len(down)
+        # The result documents those entries name travel with them, encrypted to the node like on the wire.
+        documents: dict[str, bytes] = {}
+        for entry in down:
+            try:
+                payload = open_entry(entry, county.age_identities)
+            except OneWindowError:
+                continue  # written before down entries were also encrypted to the county: names no document
+            for digest in documents_named(payload):
+                try:
+                    spool = await down_spool(session, store.blobs, store.data_dir, node, digest)
+                except OneWindowError:
+                    continue  # not held (yet): the node fetches it over the network or with the next courier
+                documents[f"documents/{digest}.age"] = spool.path.read_bytes()
         reply = io.BytesIO()
         write_courier_file(
             reply,
@@ -192,7 +207,7 @@ async def import_courier_file(
                 "hello_answer": answer,
                 "blobs_received": received,
             },
-            {"down.json": canonical_json({"entries": [e.to_wire() for e in down]})},
+            {"down.json": canonical_json({"entries": [e.to_wire() for e in down]}), **documents},
             county.signer_for(node.county_key),
         )
         outcome.reply = reply.getvalue()

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from litestar import MediaType, Request, Response, delete, get, head, post, route
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import Stream
 
 from central.clock import utc_iso
 from central.sync.attachments import (
@@ -22,6 +23,7 @@ from central.sync.attachments import (
     finish_if_whole,
     terminate_upload,
 )
+from central.sync.down_blobs import down_spool, spool_chunks
 from central.sync.ingest import ingest
 from central.sync.nodes import SignedRequest, authenticated_node
 from central.sync.reconcile import hello, pull_down, restore_down
@@ -251,7 +253,35 @@ async def tus_terminate(request: Request[Any, Any, State], upload_id: FromPath[s
     return Response(content=None, status_code=204, headers=TUS_HEADERS)
 
 
+@get("/sync/v1/blobs/{sha256:str}")
+async def sync_down_blob(request: Request[Any, Any, State], sha256: FromPath[str]) -> Stream:
+    """A blob a down event names (a result document), as an age file encrypted to the node; ``Range: bytes=N-``
+    resumes a broken download (with ``If-Range`` naming the ``ETag`` it started on)."""
+    central = central_of(request)
+    async with central.db.transaction() as session:
+        node = await authenticated_node(session, _signed(request, b""))
+        spool = await down_spool(session, _store(request).blobs, central.settings.data_dir, node, sha256)
+    start = 0
+    wanted = request.headers.get("Range", "")
+    if_range = request.headers.get("If-Range", "")
+    if wanted.startswith("bytes=") and wanted.endswith("-") and (not if_range or if_range == spool.etag):
+        offset = wanted[len("bytes=") : -1]
+        if not offset.isdigit() or int(offset) > spool.size:
+            raise OneWindowError(VALIDATION, f"must be bytes=0-{spool.size}", field="Range")
+        start = int(offset)
+    headers = {"ETag": spool.etag, "Accept-Ranges": "bytes", "Content-Length": str(spool.size - start)}
+    if start:
+        headers["Content-Range"] = f"bytes {start}-{spool.size - 1}/{spool.size}"
+    return Stream(
+        spool_chunks(spool.path, start),
+        media_type="application/octet-stream",
+        status_code=206 if start else 200,
+        headers=headers,
+    )
+
+
 ROUTES = [
+    sync_down_blob,
     sync_up,
     sync_down,
     sync_hello,

@@ -90,6 +90,8 @@ class OfficialDocument:
     qr_caption: str = ""  # small text under the QR, e.g. the 43-digit case number
     seal: str = ""  # e.g. "受理专用章": a dashed circle marks where the seal goes, over the issuer and date
     closing: tuple[str, ...] = ()  # small print at the very end, e.g. "本通知书一式两份……"
+    #: The date as printed under the issuer when not in figures, e.g. "二〇二六年十二月五日" on a 决定书.
+    written_date: str = ""
 
 
 class NoticeFontMissing(RuntimeError):
@@ -251,6 +253,21 @@ def wrap_text(text: str, width_of: Callable[[str], float], max_width: float) -> 
 def chinese_date(d: date) -> str:
     """The date as a notice prints it, without leading zeros: 2026年2月5日."""
     return f"{d.year}年{d.month}月{d.day}日"
+
+
+_DIGITS = "〇一二三四五六七八九"
+
+
+def written_date(d: date) -> str:
+    """The date in Chinese numerals, as a decision (决定书) is dated: 二〇二六年十二月五日."""
+
+    def number(n: int) -> str:  # 1 … 31
+        tens, units = divmod(n, 10)
+        return (("" if tens == 1 else _DIGITS[tens]) + "十" if tens else "") + (
+            _DIGITS[units] if units else ""
+        )
+
+    return f"{''.join(_DIGITS[int(c)] for c in str(d.year))}年{number(d.month)}月{number(d.day)}日"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -761,7 +778,7 @@ class _Layout:
         size = _BODY_PT
         line_h = size * _PT * self.line
         measure = self.width_of(_SERIF, size)
-        when = chinese_date(doc.issued_on)
+        when = doc.written_date or chinese_date(doc.issued_on)
         block_w = max(measure(doc.issuer), measure(when))
         centre = _RIGHT_X - 2 * size * _PT - block_w / 2  # 右空二字
         closing = self.closing_lines()

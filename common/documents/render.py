@@ -73,6 +73,19 @@ def _discard(broken: ProcessPoolExecutor) -> None:
     broken.shutdown(wait=False, cancel_futures=True)
 
 
+def warm_up() -> None:
+    """Start the worker now and have it load the fonts (one small render, in the background), so the first
+    document a user waits for — central's first 决定书 of the day — is not the one that pays for it."""
+    from datetime import date
+
+    from common.documents.pdf import Paragraph
+
+    try:
+        _executor().submit(render_pdf, OfficialDocument("预热", "", "—", date(2026, 1, 1), (Paragraph("—"),)))
+    except RuntimeError:  # shutting down: nothing to warm
+        pass
+
+
 async def render_document(document: OfficialDocument) -> bytes:
     """The PDF of `document`, rendered in the worker process."""
     pool = _executor()

@@ -23,6 +23,7 @@ from node.meta import get_meta, set_meta
 from node.models import DownEntry, UpEntry
 from node.runtime import NodeRuntime
 from node.sync.attachments import Uploader, pending_blob_totals, requeue
+from node.sync.down_blobs import fetch_wanted
 from node.sync.keys import central_knows, settle_rotation
 from node.sync.log import (
     CERTIFICATE_KEY,
@@ -81,6 +82,7 @@ class SyncReport:
     rechained: int = 0
     requeued: int = 0
     down_restored: int = 0
+    documents: int = 0
     errors: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -372,6 +374,16 @@ async def pull(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncRepo
             report.pulled += 1
 
 
+async def fetch_documents(client: httpx.AsyncClient, runtime: NodeRuntime, report: SyncReport) -> None:
+    """Fetch the result documents the down log named (`node.sync.down_blobs`); one that fails waits for the
+    next round without holding back the rest."""
+    fetched, errors = await fetch_wanted(client, runtime)
+    report.documents += fetched
+    report.errors += tuple(errors)
+    if fetched:
+        await push(client, runtime, report)  # 结果到窗 reaches central in the same round
+
+
 async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncReport:
     """One full round: reconcile heads, push entries, upload attachments (letting new entries overtake them),
     hand back down entries central lost, pull. The link state and any error are recorded for the sync page."""
@@ -396,8 +408,9 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
             async with runtime.db.write() as session:
                 await set_meta(session, "want_down_from", "")
         # Decisions come down before the scans go up: a flaky link or one upload that keeps failing must not
-        # hold back what the window is waiting for.
+        # hold back what the window is waiting for — nor the result documents the applicant collects.
         await pull(client, runtime, report)
+        await fetch_documents(client, runtime, report)
         # A revoked node's scans stay with it: central refuses them.
         if not runtime.sync_state.get("revoked"):
             uploader = Uploader(
@@ -408,6 +421,7 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
             finally:
                 report.attachment_bytes += uploader.bytes_sent
             await pull(client, runtime, report)  # anything decided while the scans went up
+            await fetch_documents(client, runtime, report)
     except Exception as exc:
         async with runtime.db.write() as session:
             await set_meta(session, "last_attempt_at", runtime.now_iso())

@@ -23,6 +23,7 @@ from node.models import DownEntry
 from node.runtime import NodeRuntime
 from node.sync.attachments import ensure_spool, mark_uploaded, pending_blobs, spool_path
 from node.sync.client import SyncReport, apply_hello_answer, apply_push_results, hello_document
+from node.sync.down_blobs import keep_delivered
 from node.sync.keys import settle_rotation
 from node.sync.log import apply_down_entry, entry_of, pending_entries, seal_pending
 from protocol.canonical import canonical_json, parse_json
@@ -150,6 +151,11 @@ async def import_courier_reply(runtime: NodeRuntime, data: bytes) -> SyncReport:
         async with runtime.db.write() as session:
             report.applied_events += await apply_down_entry(session, runtime, entry)
         report.pulled += 1
+    for name, member in members.items():  # the result documents the entries named, encrypted to this node
+        if name.startswith("documents/") and name.endswith(".age"):
+            report.documents += int(
+                await keep_delivered(runtime, name[len("documents/") : -len(".age")], member)
+            )
     async with runtime.db.write() as session:
         await set_meta(
             session, "last_courier_import", json.dumps({"at": runtime.now_iso(), **report.to_dict()})

@@ -24,12 +24,13 @@ from node.meta import get_meta, set_meta
 from node.models import CaseEvent, CatalogueVersion, Counter, DownEntry, UpEntry
 from node.runtime import CALENDAR_KEY, NodeRuntime
 from node.staff import apply_staff_accounts
+from node.sync.down_blobs import note_wanted
 from node.trust.identity import trust_county_keys
 from protocol.calendar import calendar_from_dict
 from protocol.canonical import canonical_json
 from protocol.catalogue import catalogue_from_dict
 from protocol.errors import ENTRY_CHAIN_BROKEN, ENTRY_GAP, OneWindowError
-from protocol.events import CENTRAL_EVENT_TYPES, Event
+from protocol.events import CASE_RESULT_DISPATCHED, CENTRAL_EVENT_TYPES, Event
 from protocol.keys import SigningKey
 from protocol.limits import MAX_ENTRY_CIPHERTEXT
 from protocol.log import GENESIS_HASH, LogEntry, Receipt, open_entry, seal_entry, verify_entry
@@ -259,16 +260,16 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
     payload = open_entry(entry, runtime.identity.age_identities)
     added = 0
     touched: set[str] = set()
-    for raw in payload.get("events", []):
-        event = Event.from_dict(raw)
-        if event.type not in CENTRAL_EVENT_TYPES:
-            continue  # central may only author back-office events; anything else is ignored, not trusted
+    applied: list[Event] = []
+    for event in _relayed(runtime, payload):
         runtime.clock.observe(event.hlc)
         if await insert_event(session, event, origin="down"):
             added += 1
             touched.add(event.case_id)
+            applied.append(event)
     for case_id in touched:
         await project_case(session, case_id, id_key=runtime.identity.data_key)
+    await note_wanted(session, applied)  # result documents to fetch (node.sync.down_blobs)
     if isinstance(payload.get("county_keys"), list):
         _apply_county_keys(runtime, payload["county_keys"])
     if isinstance(payload.get("calendar"), dict):
@@ -281,6 +282,24 @@ async def apply_down_entry(session: AsyncSession, runtime: NodeRuntime, entry: L
         await apply_staff_accounts(session, payload["staff"])  # accounts created, disabled, reset at central
     session.add(DownEntry(**entry.stored_columns(), applied_at=runtime.now_iso()))
     return added
+
+
+def _relayed(runtime: NodeRuntime, payload: dict[str, Any]) -> list[Event]:
+    """The events of a down entry this node applies: central's own back-office events, and — only for a case
+    whose result central dispatched to this centre (就近办) — the case's whole history relayed with it, so the
+    centre can show, print and hand over a result it did not accept. Anything else is ignored, not trusted."""
+    central = [Event.from_dict(raw) for raw in payload.get("events", [])]
+    kept = [e for e in central if e.type in CENTRAL_EVENT_TYPES]
+    relay = payload.get("relay")
+    if isinstance(relay, dict) and isinstance(relay.get("events"), list):
+        case_id = str(relay.get("case_id", ""))
+        history = [Event.from_dict(raw) for raw in relay["events"]]
+        ours = any(
+            e.type == CASE_RESULT_DISPATCHED and e.payload.get("to_node") == runtime.node_id for e in history
+        )
+        if ours:
+            kept.extend(e for e in history if e.case_id == case_id)
+    return kept
 
 
 def _apply_county_keys(runtime: NodeRuntime, statements: list[Any]) -> None:

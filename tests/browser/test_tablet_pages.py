@@ -132,6 +132,23 @@ def test_clerk_receives_accepts_and_sees_the_county_decision(county: County, tmp
             expect(row).to_contain_text("已送达县中心")
             _shot(page, "06-node-list")
 
+            # -- the county routes it to 民政局 and places the reviewer there: only the lead department decides
+            county_admin = browser.new_context().request
+            login = county_admin.post(
+                f"{central}/api/v1/login", data={"username": "admin", "password": "admin-pass-1"}
+            )
+            assert login.ok, login.text()
+            assert county_admin.post(f"{central}/api/v1/backoffice/jobs").json()["routed"] == 1
+            placed = county_admin.post(
+                f"{central}/departments",
+                form={
+                    "username": REVIEWER[0],
+                    "department_code": "11220581MB01528808",
+                    "position": "reviewer",
+                },
+            )
+            assert placed.ok, placed.text()
+
             # -- the reviewer approves it at central
             reviewer = browser.new_context(viewport=TABLET, locale="zh-CN")
             reviewer.set_default_timeout(10_000)
@@ -142,7 +159,7 @@ def test_clerk_receives_accepts_and_sees_the_county_decision(county: County, tmp
             back_office.get_by_role("button", name="登录").click()
             expect(back_office).to_have_url(f"{central}/cases")
             back_office.get_by_role("link", name=case_number).click()
-            expect(back_office.get_by_role("heading", name=re.compile(ITEM_NAME))).to_be_visible()
+            expect(back_office.get_by_role("heading", level=1, name=re.compile(ITEM_NAME))).to_be_visible()
             expect(back_office.get_by_role("heading", name="作出决定")).to_be_visible()
             _shot(back_office, "07-central-case")
             back_office.get_by_role("button", name="准予").click()

@@ -22,6 +22,7 @@ import segno
 from node.intake.cases.clocks import run_legal_clocks
 from node.runtime import CST
 from node.sync.client import sync_once
+from tests.backoffice_support import decide
 from tests.conftest import Stack, login_central, login_node
 from tests.support import LEAD, PDF, VALID_IDS, require_tool
 
@@ -158,7 +159,7 @@ async def test_complete_case_is_accepted_with_a_notice_then_decided_and_issued_t
     # Central decides; the result comes back ready to issue.
     await sync_once(stack.central, stack.runtime)
     await login_central(stack)
-    decided = await stack.central.post(f"/api/v1/cases/{case_id}/decision", json={"outcome": "approve"})
+    decided = await decide(stack.central, case_id, "approve")
     assert decided.status_code == 200, decided.text
     await sync_once(stack.central, stack.runtime)
     ready = (await stack.node.get(f"/api/v1/cases/{case_id}")).json()
@@ -446,9 +447,8 @@ async def test_a_promised_case_cannot_be_decided_on_the_spot_and_a_result_can_go
     assert "承诺件" in problem(on_spot, 403, "OW-1102", "case_id")
     await sync_once(stack.central, stack.runtime)
     await login_central(stack)
-    await stack.central.post(
-        f"/api/v1/cases/{case['case_id']}/decision", json={"outcome": "deny", "reason": "不符合领取条件"}
-    )
+    denied = await decide(stack.central, case["case_id"], "deny", "不符合领取条件")
+    assert denied.status_code == 200, denied.text
     await sync_once(stack.central, stack.runtime)
     short = await stack.node.post(
         f"/api/v1/cases/{case['case_id']}/mail",

@@ -14,7 +14,7 @@ from central.backoffice.clocks import refresh_case_clock, refresh_clocks
 from central.backoffice.deadlines import case_clock, load_calendar
 from central.backoffice.departments import assign_member, work_queue
 from central.backoffice.results import dispatch_result, make_result
-from central.backoffice.routing import route_pending
+from central.backoffice.routing import route_case, route_pending
 from central.backoffice.supervision import findings
 from central.backoffice.workflow import (
     decide_routed_case,
@@ -23,12 +23,14 @@ from central.backoffice.workflow import (
     pause_clock,
     resume_clock,
 )
+from central.blobs import CentralBlobStore
 from central.cases.store import refresh_case, store_event
 from central.models import BackofficeCaseRecord, CentralUser, DeadlineAlertRecord, EventRecord
 from central.runtime import Central
+from central.sync.attachments import AttachmentStore
 from node.sync.client import sync_once
 from protocol.errors import OneWindowError
-from protocol.events import CASE_DECIDED_ON_SPOT, CASE_ISSUED, Event
+from protocol.events import CASE_DECIDED, CASE_DECIDED_ON_SPOT, CASE_ISSUED, Event
 from protocol.identifiers import parse_licence_identifier
 from protocol.ids import uuid7
 from protocol.passwords import hash_password
@@ -50,6 +52,15 @@ def cst(day: str, hour: int = 9) -> datetime:
 def central_of(stack: Stack) -> Central:
     central: Central = stack.central_app.state.central
     return central
+
+
+async def central_event_count(stack: Stack, case_id: str) -> int:
+    async with central_of(stack).db.transaction() as session:
+        return len((await session.exec(select(EventRecord).where(EventRecord.case_id == case_id))).all())
+
+
+def blobs_of(stack: Stack) -> CentralBlobStore:
+    return AttachmentStore(central_of(stack).settings.data_dir).blobs
 
 
 async def accept_item(stack: Stack, query: str, id_number: str = VALID_IDS[0]) -> dict[str, Any]:
@@ -209,7 +220,7 @@ async def test_joint_case_with_a_correction_pause_across_the_national_day_week(s
         )  # fmt: skip
         document, licence = await make_result(
             session, central.county, case_id=case_id, catalogue=central.catalogue, now=cst("2026-10-21"),
-            actor="town_a",
+            actor="town_a", blobs=blobs_of(stack),
         )  # fmt: skip
         await dispatch_result(session, central.county, case_id=case_id, actor="town_a", now=cst("2026-10-21"))
         await refresh_case_clock(
@@ -234,7 +245,9 @@ async def test_joint_case_with_a_correction_pause_across_the_national_day_week(s
 
     # Everything travels down: the node shows the decision, the licence and the pause history.
     report = await sync_once(stack.central, stack.runtime)
-    assert report.applied_events == 8  # routed, paused, resumed, 2 opinions, decided, licence, dispatched
+    # routed, paused, resumed, 2 opinions, decided, licence, result documents, dispatched
+    assert report.applied_events == 9
+    assert report.documents == 2  # the 准予行政许可决定书 and the e-licence came down as blobs
     at_node = (await stack.node.get(f"/api/v1/cases/{case_id}")).json()
     assert at_node["status"] == "approved"
     assert at_node["decision"]["department"] == "梅河口市山城镇人民政府"
@@ -322,6 +335,7 @@ async def test_supervision_finds_seeded_anomalies_and_nothing_on_a_clean_history
                 catalogue=central.catalogue,
                 now=now,
                 actor="town_a",
+                blobs=blobs_of(stack),
             )
     async with central.db.transaction() as session:
         await decide_routed_case(
@@ -338,8 +352,8 @@ async def test_supervision_finds_seeded_anomalies_and_nothing_on_a_clean_history
     async with central.db.transaction() as session:
         assert await findings(session, calendar=calendar, catalogue=central.catalogue, today=today) == []
 
-    # Seeds. 逆程序: a result handed over before any decision. 越权: a 民政局 case approved through the plain
-    # decision API by the township's reviewer, and a 承诺件 "decided on the spot" at the window.
+    # Seeds. 逆程序: a result handed over before any decision. 越权: a 民政局 case approved by the township's
+    # reviewer (refused by every decision route, so seeded), and a 承诺件 "decided on the spot" at the window.
     # 超期: the joint case accepted 40 days ago is still undecided.
     stack.clock.set(now - timedelta(days=40))
     late = await accept_item(stack, JOINT_QUERY, VALID_IDS[2])
@@ -377,14 +391,42 @@ async def test_supervision_finds_seeded_anomalies_and_nothing_on_a_clean_history
             )
             await store_event(session, event, node_id=None, up_seq=None)
             await refresh_case(session, case["case_id"])
+    # The township's reviewer cannot decide the 民政局 case through any route (issue 17: one decision path) …
+    async with central.db.transaction() as session:
+        await route_case(
+            session, central.county, case_id=wrong_hands["case_id"], catalogue=central.catalogue,
+            calendar=calendar, now=now,
+        )  # fmt: skip
     login = await stack.central.post(
         "/api/v1/login", json={"username": "town_a", "password": "town_a-pass-1"}
     )
     assert login.status_code == 200
-    decided = await stack.central.post(
-        f"/api/v1/cases/{wrong_hands['case_id']}/decision", json={"outcome": "approve", "reason": "同意"}
-    )
-    assert decided.status_code == 200, decided.text
+    events_before = await central_event_count(stack, wrong_hands["case_id"])
+    for path, body in (
+        (
+            f"/api/v1/cases/{wrong_hands['case_id']}/decision",
+            {"json": {"outcome": "approve", "reason": "同意"}},
+        ),
+        (f"/cases/{wrong_hands['case_id']}/decision", {"data": {"outcome": "approve", "reason": "同意"}}),
+        (f"/api/v1/work/{wrong_hands['case_id']}/decide", {"json": {"outcome": "approve", "reason": "同意"}}),
+        (f"/work/{wrong_hands['case_id']}/decide", {"data": {"outcome": "approve", "reason": "同意"}}),
+    ):
+        refused = await stack.central.post(path, **body)  # type: ignore[arg-type]
+        assert refused.status_code == 403, (path, refused.status_code, refused.text[:300])
+    assert await central_event_count(stack, wrong_hands["case_id"]) == events_before
+    # … so the over-authority decision supervision must still catch is seeded into the event store, as a
+    # forged or pre-issue-17 history would carry it.
+    async with central.db.transaction() as session:
+        rows = (
+            await session.exec(select(EventRecord).where(EventRecord.case_id == wrong_hands["case_id"]))
+        ).all()
+        forged = Event(
+            uuid7(), wrong_hands["case_id"], CASE_DECIDED, "central:11220581MB01528808", "town_a",
+            max(r.hlc for r in rows) + 1,
+            {"outcome": "approve", "reason": "同意", "department": "梅河口市民政局", "decided_at": iso_z(now)},
+        )  # fmt: skip
+        await store_event(session, forged, node_id=None, up_seq=None)
+        await refresh_case(session, wrong_hands["case_id"])
 
     async with central.db.transaction() as session:
         found = await findings(session, calendar=calendar, catalogue=central.catalogue, today=today)

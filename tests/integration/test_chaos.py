@@ -33,6 +33,7 @@ import pytest
 from protocol.identifiers import resident_id_check_char
 from protocol.keys import VerifyKey
 from protocol.log import Receipt
+from tests.backoffice_support import make_lead_sync
 from tests.faultproxy import FAULT_KINDS, FaultProxy, Faults, Message
 from tests.support import (
     CLERK,
@@ -200,6 +201,7 @@ class CentralChaos(threading.Thread):
         self.failure: BaseException | None = None
         self.decided: set[str] = set()  # the reviewer saw the decision committed
         self.attempted: set[str] = set()  # the reviewer sent a decision (its answer may have been lost)
+        self.placed: set[str] = set()  # cases routed with the reviewer in their lead department
 
     def run(self) -> None:
         try:
@@ -235,6 +237,13 @@ class CentralChaos(threading.Thread):
                     if status in ("approved", "decided"):
                         self.decided.add(case_id)  # an earlier try committed but its answer was lost
                     return
+                if case.json().get("routing") is None or case_id not in self.placed:
+                    # The one decision path: routed, decided by the lead department (issue 17).
+                    try:
+                        make_lead_sync(central, case_id)
+                    except AssertionError:
+                        return  # central went away halfway: try another time
+                    self.placed.add(case_id)
                 self.attempted.add(case_id)
                 answer = central.post(f"/api/v1/cases/{case_id}/decision", json={"outcome": "approve"})
                 if answer.status_code == 200:
@@ -426,7 +435,10 @@ def _compare(
             )
         central_blob_rows: dict[str, int] = {}
         if _table_exists(cdb, "blob"):
-            rows = list(cdb.execute("SELECT sha256, size FROM blob WHERE node_id = ?", (node_id,)))
+            # The node's own attachments, and the result documents central made and sent it (issue 17).
+            rows = list(
+                cdb.execute("SELECT sha256, size FROM blob WHERE node_id IN (?, 'central')", (node_id,))
+            )
             central_blob_rows = dict(rows)
             if len(rows) != len(central_blob_rows):
                 problems.append("central holds a blob row twice")
@@ -448,6 +460,15 @@ def _compare(
         if bad_files:
             problems.append(f"{bad_files} blob files at central are missing or do not match their hash")
         stored_files = {p.name for p in central_blobs.rglob("*") if p.is_file() and len(p.name) == 64}
+        # A decision whose transaction died with central (killed mid-way) leaves the result PDF it rendered,
+        # named by nothing: not an attachment, never sent. Every other file must have its row, every row its file.
+        unsent_renders = {
+            name
+            for name in stored_files - set(central_blob_rows)
+            if (central_blobs / name[:2] / name).read_bytes().startswith(b"%PDF")
+            and not cdb.execute("SELECT 1 FROM event WHERE payload LIKE ?", (f"%{name}%",)).fetchone()
+        }
+        stored_files -= unsent_renders
         if central_blob_rows and stored_files != set(central_blob_rows):
             problems.append(
                 f"blob files and rows at central differ by {len(stored_files ^ set(central_blob_rows))}"
@@ -654,6 +675,7 @@ def test_a_decision_comes_down_while_an_attachment_upload_keeps_failing(tmp_path
                 lambda: reviewer.get(f"/api/v1/cases/{case_id}").json().get("status") == "accepted",
                 30,
             )
+            make_lead_sync(reviewer, case_id)
             decided = reviewer.post(f"/api/v1/cases/{case_id}/decision", json={"outcome": "approve"})
             assert decided.status_code == 200, decided.text
         cut_before = proxy.stats().faults["cut_body"]
@@ -663,7 +685,10 @@ def test_a_decision_comes_down_while_an_attachment_upload_keeps_failing(tmp_path
             30,
         )
         # The condition held throughout: uploads were still being cut and the attachments are still queued.
-        assert proxy.stats().faults["cut_body"] > cut_before
+        # (The window may show the decision an instant before that round's upload is cut: wait for the cut.)
+        _wait_for(
+            "an upload cut after the decision", lambda: proxy.stats().faults["cut_body"] > cut_before, 30
+        )
         assert (_node_state(node_dir / "node.db")["blobs_pending"] or 0) > 0
     finally:
         node.stop()

@@ -20,6 +20,7 @@ from central.app import create_app as create_central
 from central.settings import CentralSettings
 from node.app import create_app as create_node
 from node.settings import NodeSettings
+from tests.backoffice_support import decide
 from tests.integration.test_walking_skeleton import accept_one
 from tests.support import CLERK, REVIEWER, VALID_IDS, enroll_node_process, provision
 
@@ -114,17 +115,19 @@ async def test_courier_round_trip_with_the_network_never_up(tmp_path: Path) -> N
     async with AsyncTestClient(app=central_app, base_url="http://central.test") as central:
         login = await central.post("/api/v1/login", json={"username": REVIEWER[0], "password": REVIEWER[1]})
         assert login.status_code == 200
-        decided = await central.post(
-            f"/api/v1/cases/{cases[0]['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
-        )
+        decided = await decide(central, cases[0]["case_id"], "approve", "符合条件")
         assert decided.status_code == 200, decided.text
     up2, reply2 = tmp_path / "stick" / "hongmei-2.owc", tmp_path / "stick" / "reply-2.owc"
     assert onewindow("node", "export", "--data", node_dir, "--out", up2).returncode == 0
     assert onewindow("central", "import", up2, "--out", reply2, *central_cmd).returncode == 0
     first = onewindow("node", "import", reply2, "--data", node_dir)
-    assert first.returncode == 0 and "新事件 1 个" in first.stdout, first.stdout
+    # The three cases' routing, the decision and its result document's event; the document itself rides along.
+    assert first.returncode == 0 and "新事件 5 个" in first.stdout and "结果文书 1 份" in first.stdout, (
+        first.stdout
+    )
     second = onewindow("node", "import", reply2, "--data", node_dir)
     assert second.returncode == 0 and "新事件 0 个" in second.stdout, second.stdout
+    assert "结果文书 0 份" in second.stdout, second.stdout
 
     node_app = create_node(NodeSettings(data_dir=node_dir, sync_enabled=False, clock_interval_s=0))
     async with AsyncTestClient(app=node_app, base_url="http://node.test") as node:

@@ -42,6 +42,7 @@ from node.staff import Actor
 from node.sync.client import sync_once
 from protocol.errors import OneWindowError
 from protocol.events import CUSTODY_STEPS, ISSUED, CaseState
+from tests.backoffice_support import decide
 from tests.conftest import Stack, login_central, login_node
 from tests.support import LEAD, PDF, VALID_IDS, require_tool
 from tests.unit.protocol.test_archive import pdf as real_pdf
@@ -207,7 +208,7 @@ async def test_a_mailed_application_becomes_a_formal_case_and_its_result_is_mail
 
     # The county decides; the result is handed to logistics for mailing; the first try comes back.
     await login_central(stack)
-    decided = await stack.central.post(f"/api/v1/cases/{state.case_id}/decision", json={"outcome": "approve"})
+    decided = await decide(stack.central, state.case_id, "approve")
     assert decided.status_code == 200, decided.text
     await sync_once(stack.central, runtime)
     await hand_to_logistics(

@@ -32,7 +32,7 @@ T = TypeVar("T")
 DAY = date(2026, 11, 23)
 KINDS = sorted(NOTICE_KIND_MARKS)
 CASE_NUMBER = re.compile(r"[0-9A-Z]{31}20261123\d{4}")
-NOTICE_NUMBER = re.compile(r".+便民(收|受|容|诺|补|不受|领)字〔2026〕第\d{5,6}号")
+NOTICE_NUMBER = re.compile(r".+便民(收|受|容|诺|补|不受|领|结)字〔2026〕第\d{5,6}号")
 
 
 class TwoNodes:

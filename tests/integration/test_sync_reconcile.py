@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
+from central.backoffice.results import CENTRAL_BLOBS
 from central.models import (
     BlobRecord,
     CaseRecord,
@@ -37,6 +38,7 @@ from node.sync.client import sync_once
 from node.sync.log import seal_pending
 from protocol.events import CASE_DECIDED
 from protocol.ids import uuid7
+from tests.backoffice_support import decide, make_lead
 from tests.conftest import Stack, login_central, login_node
 from tests.integration.test_walking_skeleton import accept_one, central_counts
 from tests.support import VALID_IDS
@@ -56,8 +58,10 @@ def restore(backup: Path, live: Path) -> None:
 
 
 async def central_blobs(stack: Stack) -> dict[str, int]:
+    """The attachments central received from nodes (not the result documents it made itself)."""
     async with stack.central_app.state.central.db.transaction() as session:
-        return {b.sha256: b.size for b in (await session.exec(select(BlobRecord))).all()}
+        rows = (await session.exec(select(BlobRecord).where(BlobRecord.node_id != CENTRAL_BLOBS))).all()
+        return {b.sha256: b.size for b in rows}
 
 
 async def node_blob_hashes(stack: Stack) -> set[str]:
@@ -181,6 +185,10 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
     first = await accept_one(stack, VALID_IDS[0], "张三")
     third = await accept_one(stack, VALID_IDS[2], "王五")
     await sync_once(stack.central, stack.runtime)
+    # Routed (and the reviewer placed in the lead department) before last night's backup: deciding goes
+    # through the lead department (issue 17).
+    await make_lead(stack.central, first["case_id"])
+    await sync_once(stack.central, stack.runtime)
     central_db = stack.setup.root / "central" / "central.db"
     backup = stack.setup.root / "central-backup.db"
     sqlite_backup(central_db, backup)
@@ -188,9 +196,7 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
     second = await accept_one(stack, VALID_IDS[1], "李四")
     await sync_once(stack.central, stack.runtime)
     await login_central(stack)
-    decided = await stack.central.post(
-        f"/api/v1/cases/{first['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
-    )
+    decided = await decide(stack.central, first["case_id"], "approve", "符合条件")
     assert decided.status_code == 200
     await sync_once(stack.central, stack.runtime)  # the decision reaches the node
     before = await central_counts(stack)
@@ -205,21 +211,24 @@ async def test_central_restored_from_an_older_backup_gets_everything_again(stack
     await login_central(stack)
     # Before the node calls, the restored central decides the third case: its down entry takes seq 1 again,
     # which the node already holds with the lost decision.
-    later = await stack.central.post(
-        f"/api/v1/cases/{third['case_id']}/decision", json={"outcome": "deny", "reason": "不符合条件"}
-    )
+    later = await decide(stack.central, third["case_id"], "deny", "不符合条件")
     assert later.status_code == 200, later.text
 
     report = await sync_once(stack.central, stack.runtime)
-    assert report.resent >= 1 and report.down_restored >= 1 and report.applied_events == 1, report
+    # The new decision and its result document's event (a 行政给付: no e-licence).
+    assert report.resent >= 1 and report.down_restored >= 1 and report.applied_events == 2, report
     after = await central_counts(stack)
-    assert after["entries"] == before["entries"] and after["cases"] == before["cases"] == 3
-    assert after["events"] == before["events"] + 1  # everything again, none twice, plus the new decision
+    # Everything again, none twice, plus the new decision with its result document's event, and the window's
+    # 结果到窗 for it (one new up entry).
+    assert after["entries"] == before["entries"] + 1 and after["cases"] == before["cases"] == 3
+    assert after["events"] == before["events"] + 3
     assert await central_blobs(stack) == blobs_before
     async with stack.central_app.state.central.db.transaction() as session:
         node = (await session.exec(select(NodeRecord))).first()
         decisions = (await session.exec(select(EventRecord).where(EventRecord.type == CASE_DECIDED))).all()
-        assert node is not None and node.down_seq == 2
+        # routing (kept in the backup); the second case's routing, the lost decision and its documents (handed
+        # back); the new decision and its documents
+        assert node is not None and node.down_seq == 6
     # Central's own lost decision, read back from the node's copy, and the one made after the restore.
     assert {d.case_id for d in decisions} == {first["case_id"], third["case_id"]}
     assert (await stack.node.get(f"/api/v1/cases/{first['case_id']}")).json()["status"] == "approved"
@@ -357,9 +366,7 @@ async def test_a_node_clock_days_fast_or_hours_slow_still_syncs_and_the_skew_sho
         assert record is not None and record.received_at <= entry_time
         assert record.accepted_at <= entry_time
     # A decision on the fast node's case still sorts after its acceptance (no anomaly) …
-    decided = await stack.central.post(
-        f"/api/v1/cases/{case['case_id']}/decision", json={"outcome": "approve", "reason": "符合"}
-    )
+    decided = await decide(stack.central, case["case_id"], "approve", "符合")
     assert decided.status_code == 200, decided.text
 
 

@@ -44,6 +44,7 @@ from provisioning.county import (
     revoke_node,
     rotate_county_keys,
 )
+from tests.backoffice_support import decide
 from tests.conftest import Stack, login_central, login_node
 from tests.integration.test_archive import central_record
 from tests.integration.test_sync_reconcile import restore, sqlite_backup
@@ -344,9 +345,7 @@ async def test_after_rotate_keys_new_entries_use_the_new_key_and_age_reads_each_
 
     # A decision made at central now (signed in the new key) reaches the node.
     await login_central(stack)
-    decided = await stack.central.post(
-        f"/api/v1/cases/{new_case['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
-    )
+    decided = await decide(stack.central, new_case["case_id"], "approve", "符合条件")
     assert decided.status_code == 200, decided.text
     await sync_once(stack.central, stack.runtime)
     async with stack.runtime.db.read() as session:
@@ -472,9 +471,7 @@ async def test_a_node_rotates_its_own_keys_and_central_follows_without_losing_a_
 
     # Central's next words are encrypted to the new recipient; the node reads them.
     await login_central(stack)
-    decided = await stack.central.post(
-        f"/api/v1/cases/{second['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
-    )
+    decided = await decide(stack.central, second["case_id"], "approve", "符合条件")
     assert decided.status_code == 200, decided.text
     assert not (await sync_once(stack.central, stack.runtime)).errors
     async with stack.runtime.db.read() as session:
@@ -571,9 +568,7 @@ async def test_central_restored_after_a_county_rotation_takes_back_down_entries_
     sqlite_backup(central_db, backup)
     rotate_county_keys(stack.setup.county)
     await login_central(stack)
-    decided = await stack.central.post(
-        f"/api/v1/cases/{first['case_id']}/decision", json={"outcome": "approve", "reason": "符合条件"}
-    )
+    decided = await decide(stack.central, first["case_id"], "approve", "符合条件")
     assert decided.status_code == 200, decided.text
     await sync_once(stack.central, stack.runtime)  # the key statement (old key) and the decision come down
     await stack.central_app.state.central.db.close()

@@ -20,6 +20,7 @@ from protocol.canonical import canonical_json, parse_json
 from protocol.keys import SigningKey
 from protocol.log import LogEntry, Receipt
 from protocol.requests import sign_request
+from tests.backoffice_support import decide, make_lead
 from tests.conftest import Stack, login_central, login_node
 from tests.support import PDF, VALID_IDS, require_tool
 
@@ -94,14 +95,13 @@ async def test_case_accepted_offline_reaches_central_and_the_decision_comes_back
     ]
     assert (await stack.node.get("/api/v1/cases")).json()["cases"][0]["sync_state"] == "delivered"
 
-    decided = await stack.central.post(
-        f"/api/v1/cases/{case['case_id']}/decision",
-        json={"outcome": "approve", "reason": "经审核符合低保条件"},
-    )
+    decided = await decide(stack.central, case["case_id"], "approve", "经审核符合低保条件")
     assert decided.status_code == 200, decided.text
 
     report = await sync_once(stack.central, stack.runtime)
-    assert report.pulled == 1 and report.applied_events == 1
+    # Routing (the job's entry), the decision, and its result document (a 行政给付: no e-licence) come down;
+    # the document itself follows as a blob.
+    assert report.pulled == 3 and report.applied_events == 3 and report.documents == 1
     at_node = (await stack.node.get(f"/api/v1/cases/{case['case_id']}")).json()
     assert at_node["status"] == "approved"
     assert at_node["decision"]["outcome"] == "approve"
@@ -121,6 +121,7 @@ async def test_a_decision_cannot_be_made_twice_or_without_a_reason_for_refusal(s
     case = await accept_one(stack)
     await sync_once(stack.central, stack.runtime)
     await login_central(stack)
+    await make_lead(stack.central, case["case_id"])
     no_reason = await stack.central.post(
         f"/api/v1/cases/{case['case_id']}/decision", json={"outcome": "deny"}
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from node.events import get_case
 from node.intake.cases.clocks import current_promise, notification_deadline
+from node.intake.cases.issuing import documents_here
 from node.intake.cases.materials import may_add_materials, may_remove_pages, missing_materials
 from node.intake.cases.outcomes import COLLECTION_METHODS, on_spot_refusal
 from node.intake.cases.receive import item_of
@@ -20,7 +21,16 @@ from node.staff import staff_names
 from protocol.calendar import Deadline, provisional_warning
 from protocol.catalogue import CatalogueItem
 from protocol.errors import OneWindowError
-from protocol.events import ACCEPTED, CORRECTION_REQUESTED, RECEIVED, RESULT_READY, CaseState, Notice
+from protocol.events import (
+    ACCEPTED,
+    CORRECTION_REQUESTED,
+    RECEIVED,
+    RESULT_READY,
+    CaseState,
+    Notice,
+    TripStep,
+    round_trip,
+)
 from protocol.identifiers import CERTIFICATE_TYPES
 
 
@@ -55,6 +65,12 @@ class CaseDesk:
     calendar_gap: tuple[int, ...]
     #: Staff usernames to display names.
     names: dict[str, str]
+    #: Every result document of the case is at this centre (made here, or come down from central).
+    documents_here: bool = True
+    #: The centre the result was sent to instead of this one (就近办), "" when it is issued here.
+    issued_elsewhere: str = ""
+    #: 受理 → 办理决定 → 结果到窗 → 领取, with times.
+    trip: tuple[TripStep, ...] = ()
 
 
 async def case_desk(runtime: NodeRuntime, case_id: str) -> CaseDesk:
@@ -85,6 +101,11 @@ async def case_desk(runtime: NodeRuntime, case_id: str) -> CaseDesk:
         on_spot=on_spot_refusal(item, state) is None,
         calendar_gap=runtime.calendar.unsettled_years(today, offer.latest_supply),
         names=await staff_names(runtime),
+        documents_here=documents_here(runtime, state),
+        issued_elsewhere=str(state.dispatch.get("centre_name", ""))
+        if state.dispatch is not None and state.dispatch.get("to_node") != runtime.node_id
+        else "",
+        trip=round_trip(state),
     )
 
 
@@ -118,6 +139,9 @@ def case_page_context(
         "collection_methods": COLLECTION_METHODS,
         "cert_types": CERTIFICATE_TYPES,
         "result_ready": desk.result_ready,
+        "documents_here": desk.documents_here,
+        "issued_elsewhere": desk.issued_elsewhere,
+        "trip": desk.trip,
         "on_spot": desk.on_spot,
         "is_lead": user.get("role") == "lead",
         "statuses": {"received": RECEIVED, "correction": CORRECTION_REQUESTED, "accepted": ACCEPTED},

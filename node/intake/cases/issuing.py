@@ -1,8 +1,11 @@
 """Unified issuing (统一出件, R-ISS-1): hand the result over at the window, or pass it to the logistics window.
 
-A result is ready when the case is decided (by the county's department, or on the spot for a 即办件). At the
+A result is ready when the case is decided (by the county's department, or on the spot for a 即办件) and its
+result documents (决定书, e-licence) are at this centre: made here on the spot, or come down from central
+(`node.sync.down_blobs`). A result central sent to another centre (就近办) is handed over there, not here. At the
 window the collector proves who they are — the ID number read from the card or typed — and it must be the
-applicant's or the registered agent's; they sign on the tablet, and the signature goes onto the 领取签收单.
+applicant's or the registered agent's; they sign on the tablet, and the signature goes onto the 领取签收单. A
+mailed result goes to the logistics window with its documents, which go into the outbound parcel.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from protocol.errors import (
     FORBIDDEN,
     ID_NUMBER_INVALID,
     IDENTITY_MISMATCH,
+    INVALID_TRANSITION,
+    NOT_FOUND,
     REQUIRED_FIELD,
     VALIDATION,
     OneWindowError,
@@ -30,6 +35,37 @@ ISSUING_ROLES = (*FRONT_DESK, "logistics")
 def _require(actor: Actor) -> None:
     if actor.role not in ISSUING_ROLES:
         raise OneWindowError(FORBIDDEN, "您的岗位不能出件", field="role")
+
+
+def documents_here(runtime: NodeRuntime, state: CaseState) -> bool:
+    """Whether every result document of the case is in this centre's blob store (True when it has none: a
+    result decided before documents travelled)."""
+    return all(runtime.blobs.exists(str(d["blob"])) for d in state.documents)
+
+
+def result_document(runtime: NodeRuntime, state: CaseState, blob: str) -> tuple[str, bytes]:
+    """(title, PDF) of one of the case's result documents held here; OW NOT_FOUND else."""
+    found = next((d for d in state.documents if d["blob"] == blob), None)
+    if found is None or not runtime.blobs.exists(blob):
+        raise OneWindowError(NOT_FOUND, "本中心还没有这份结果文书", field="blob")
+    return str(found["title"]), runtime.blobs.get(blob)
+
+
+def require_result_here(runtime: NodeRuntime, state: CaseState, what: str) -> None:
+    """Refuse handing over a result this centre does not issue (就近办 elsewhere) or whose documents have not
+    arrived yet."""
+    expect_status(state, tuple(RESULT_READY), what)
+    dispatch = state.dispatch
+    if dispatch is not None and dispatch.get("to_node") != runtime.node_id:
+        raise OneWindowError(
+            INVALID_TRANSITION,
+            f"申请人选择在{dispatch.get('centre_name', '其他中心')}就近领取，本中心不能{what}",
+            field="case_id",
+        )
+    if not documents_here(runtime, state):
+        raise OneWindowError(
+            INVALID_TRANSITION, "结果文书还在从县中心传来，到达后才能出件；请稍后刷新", field="case_id"
+        )
 
 
 def collector_role(state: CaseState, cert_type: str, cert_number: str) -> str:
@@ -75,7 +111,7 @@ async def issue_at_window(
     signed = signature_png(signature, "signature", "领取人")
     async with runtime.db.write() as session:
         state = await load_case(session, case_id)
-        expect_status(state, tuple(RESULT_READY), "出件")
+        require_result_here(runtime, state, "出件")
         role = collector_role(state, cert_type, number)
         person = state.applicant if role == "applicant" else (state.agent or {})
         signature_blob = await store_blob(
@@ -120,7 +156,7 @@ async def hand_to_logistics(
         raise OneWindowError(VALIDATION, "邮寄地址太短，请写到门牌号", field="address")
     async with runtime.db.write() as session:
         state = await load_case(session, case_id)
-        expect_status(state, tuple(RESULT_READY), "交寄")
+        require_result_here(runtime, state, "交寄")
         payload = {
             "method": "mail",
             "handed_at": runtime.now_iso(),

@@ -33,6 +33,7 @@ NOTICE_KIND_MARKS = {
     "correction": "补",
     "refusal": "不受",
     "pickup": "领",
+    "result": "结",  # 办理结果文书 of a 即办件 decided on the spot
 }
 
 

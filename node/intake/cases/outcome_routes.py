@@ -26,7 +26,7 @@ from node.intake.cases.bodies import (
     WaiverAcceptance,
 )
 from node.intake.cases.desk import case_desk, case_page_context
-from node.intake.cases.issuing import hand_to_logistics, issue_at_window
+from node.intake.cases.issuing import hand_to_logistics, issue_at_window, result_document
 from node.intake.cases.outcomes import (
     Correction,
     accept_case,
@@ -213,6 +213,18 @@ async def _notice_pdf(request: Request[Any, Any, State], case_id: str, name: str
     return _pdf(data, quote(f"{NOTICE_TITLES[kind]}-{state.case_number}.pdf"))
 
 
+@get("/cases/{case_id:str}/results/{blob:str}")
+async def result_pdf(
+    request: Request[Any, Any, State], case_id: FromPath[str], blob: FromPath[str]
+) -> Response[bytes]:
+    """A result document (决定书, 电子证照) as it came from central or was made here: printed at 统一出件."""
+    current_user(request)
+    runtime = runtime_of(request)
+    state = await get_case(runtime, case_id)
+    title, data = result_document(runtime, state, blob.removesuffix(".pdf"))
+    return _pdf(data, quote(f"{title}-{state.case_number}.pdf"))
+
+
 # The last segment is "<kind>.pdf" (a path parameter cannot share its segment with a suffix).
 @get("/cases/{case_id:str}/notices/{name:str}")
 async def notice_pdf(
@@ -357,6 +369,7 @@ ROUTES = [
     issue_form,
     mail_form,
     notice_pdf,
+    result_pdf,
     api_notice_pdf,
     guide_pdf,
     api_accept,

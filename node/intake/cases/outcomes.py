@@ -8,7 +8,8 @@
   (`record_correction`), then comes back to the window for one of the outcomes.
 - 不予受理 `refuse_case`: reasons, legal basis, the competent organ where known, and the appeal terms.
 - 即办件 `decide_on_spot`: a lead with delegated authority (the item is on the lead's authority list, set at
-  central) decides at once (DB22/T 2871.2 §6.3.5).
+  central) decides at once (DB22/T 2871.2 §6.3.5); its result document is rendered then and there, so the
+  applicant leaves with it at the same visit, link or no link.
 
 Which materials may be owed under 容缺受理 is decided in `node.intake.cases.waiver`; the legal clocks that run on
 a received case (视为受理, 终止办理) in `node.intake.cases.clocks`. Each outcome seals the case's events into the
@@ -25,7 +26,9 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from node.events import case_state, load_case, new_event, record
+from common.documents.render import render_document
+from common.documents.results import decision_document
+from node.events import case_events, case_state, load_case, new_event, record
 from node.intake.cases.clocks import promised_deadline
 from node.intake.cases.materials import missing_materials, store_blob
 from node.intake.cases.numbers import next_notice_number
@@ -56,6 +59,7 @@ from protocol.events import (
     CORRECTION_REQUESTED,
     RECEIVED,
     CaseState,
+    fold,
 )
 
 COLLECTION_METHODS = {"window": "窗口领取", "mail": "邮寄送达"}
@@ -354,10 +358,41 @@ async def decide_on_spot(
                 "请报县级部门办理或由有此授权的负责人办结",
                 field="item_code",
             )
-        payload = {
+        payload: dict[str, Any] = {
             "outcome": outcome,
             "reason": reason[:1000],
             "department": item.lead_department.name,
             "decided_at": runtime.now_iso(),
         }
+        # The result document is made now, at the window, so it prints at this visit with or without the link:
+        # the decision as it will stand, worded by the item's type like central's (`common.documents.results`).
+        decided = fold(
+            case_id,
+            [
+                *await case_events(session, case_id),
+                new_event(runtime, actor, case_id, CASE_DECIDED_ON_SPOT, payload),
+            ],
+        )
+        number = await _number(session, runtime, "result")
+        document = decision_document(
+            decided,
+            item_type=item.item_type,
+            county_name=runtime.identity.county_name,
+            number=number,
+            reconsideration_organ=appeal_organs(runtime)[0],
+        )
+        pdf = await render_document(document)  # in the worker process: the other tablets keep being answered
+        blob = await store_blob(
+            session, runtime, pdf, media_type="application/pdf", filename=f"{document.title}-{number}.pdf"
+        )
+        payload["documents"] = [
+            {
+                "kind": "decision",
+                "title": document.title,
+                "number": number,
+                "blob": blob,
+                "media_type": "application/pdf",
+                "size": len(pdf),
+            }
+        ]
         return await record_event(session, runtime, actor, case_id, CASE_DECIDED_ON_SPOT, payload)

@@ -24,7 +24,7 @@ from node.runtime import NodeRuntime
 from node.staff import Actor
 from protocol.catalogue import CatalogueItem
 from protocol.errors import NOT_FOUND, REQUIRED_FIELD, UNKNOWN_ITEM, VALIDATION, OneWindowError
-from protocol.events import CASE_RECEIVED, RECEIVED, CaseState
+from protocol.events import CASE_RECEIVED, RECEIVED, CaseState, round_trip
 from protocol.ids import uuid7
 
 
@@ -181,6 +181,11 @@ def state_to_json(state: CaseState) -> dict[str, Any]:
         "termination": plain(dict(state.termination)) if state.termination else None,
         "decision": None if state.decision is None else state.decision.summary(),
         "issue": plain(dict(state.issue)) if state.issue else None,
+        "documents": [plain(dict(d)) for d in state.documents],
+        "dispatch": plain(dict(state.dispatch)) if state.dispatch else None,
+        "round_trip": [
+            {"step": s.key, "label": s.label, "at": s.at, "took": s.took} for s in round_trip(state)
+        ],
         "notices": [
             {"kind": n.kind, "title": n.title, "number": n.number, "issued_at": n.issued_at}
             for n in state.notices

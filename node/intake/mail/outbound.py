@@ -122,7 +122,9 @@ async def pack_parcel(
             phone = phone or str(issue.get("phone", ""))
             address = address or str(issue.get("address", ""))
             decided = "准予" if state.decision and state.decision.outcome == "approve" else "不予"
-            contents = contents or f"办理结果文书（{decided}）"
+            # The result documents themselves go into the parcel: printed from the case's 统一出件.
+            enclosed = "、".join(f"{d['title']}（{d['number']}）" for d in state.documents)
+            contents = contents or enclosed or f"办理结果文书（{decided}）"
         elif kind == "notice":
             title, number = _newest_notice(state)
             inbound = inbound_parcel_of(state)

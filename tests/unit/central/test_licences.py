@@ -7,8 +7,8 @@ import itertools
 import subprocess
 from pathlib import Path
 
-from central.backoffice.results import decision_document
 from common.documents.pdf import render_pdf
+from common.documents.results import decision_document
 from protocol.events import APPROVED, DENIED, CaseState, Decision
 from protocol.identifiers import licence_identifier, parse_licence_identifier
 from tests.support import require_tool
@@ -41,13 +41,14 @@ def test_a_denial_states_reasons_and_appeal_rights(tmp_path: Path) -> None:
         render_pdf(
             decision_document(
                 _state("deny", "申请人已有宅基地。"),
+                item_type="01",
                 county_name="梅河口市",
                 number="梅河口市不许字〔2026〕第0001号",
             )
         ),
         tmp_path,
     )
-    assert "不予许可决定书" in text and "梅河口市不许字〔2026〕第0001号" in text
+    assert "不予行政许可决定书" in text and "梅河口市不许字〔2026〕第0001号" in text
     assert "理由：申请人已有宅基地。" in text  # one full stop, not two
     assert "六十日内向梅河口市人民政府申请行政复议" in text and "六个月内依法向人民法院提起行政诉讼" in text
     assert "三个月" not in text
@@ -60,6 +61,7 @@ def test_an_approval_carries_the_licence_identifier(tmp_path: Path) -> None:
         render_pdf(
             decision_document(
                 _state("approve", ""),
+                item_type="01",
                 county_name="梅河口市",
                 number="梅河口市准许字〔2026〕第0001号",
                 licence=identifier,
@@ -67,7 +69,7 @@ def test_an_approval_carries_the_licence_identifier(tmp_path: Path) -> None:
         ),
         tmp_path,
     )
-    assert "准予许可决定书" in text and "决定准予许可" in text
+    assert "准予行政许可决定书" in text and "决定准予行政许可" in text
     assert identifier in text
     assert "行政复议" not in text
 
