@@ -275,6 +275,9 @@ def _node_state(node_db: Path) -> dict[str, Any]:
             state["blobs_pending"] = db.execute(
                 "SELECT count(*) FROM blob WHERE uploaded_at IS NULL"
             ).fetchone()[0]
+        # Result documents the down log named and the node has still to fetch (issue 17).
+        wanted = db.execute("SELECT value FROM meta WHERE key = 'down_blobs_wanted'").fetchone()
+        state["documents_wanted"] = len(json.loads(wanted[0])) if wanted else 0
     return state
 
 
@@ -295,6 +298,7 @@ def _quiescent(node_db: Path, central_db: Path, node_id: str) -> tuple[bool, dic
         mine["unreceipted"] == 0
         and mine["unsealed"] == 0
         and mine["blobs_pending"] in (0, None)
+        and mine["documents_wanted"] == 0
         and theirs["up_seq"] == mine["up_max"]
         and theirs["down_seq"] == mine["down_max"]
     )
