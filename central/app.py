@@ -33,7 +33,7 @@ from central.backoffice import (
 )
 from central.catalogue import routes as catalogue_routes
 from central.clock import utc_now
-from central.county import auth_routes, fleet_routes, staff_routes
+from central.county import auth_routes, fleet_routes, metrics_routes, staff_routes
 from central.db import CentralDatabase, migrate
 from central.hall import routes as hall_routes
 from central.keys import load_county
@@ -42,9 +42,11 @@ from central.runtime import Central
 from central.settings import CentralSettings
 from central.sync import routes as sync_routes
 from central.web import PROBLEMS, template_setup
-from common.documents.render import warm_up
+from common.documents.render import stop_worker, warm_up
+from common.metrics import Metrics
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.openapi import publish_problem_documents
+from common.web.requestlog import request_log
 from protocol.catalogue import catalogue_from_dict
 from protocol.limits import MAX_BODY
 
@@ -93,10 +95,12 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             yield
         finally:
             await db.close()
+            stop_worker()
 
     secret = hashlib.sha256(b"onewindow/central-session\x00" + county.signing_key.raw).digest()
     templates = Path(__file__).parent / "templates"
     static = templates.parent / "static"
+    metrics = Metrics("onewindow_central")
     return Litestar(
         route_handlers=[
             *sync_routes.ROUTES,
@@ -113,6 +117,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
             *fleet_routes.ROUTES,
             *staff_routes.ROUTES,
             *audit_routes.ROUTES,
+            *metrics_routes.ROUTES,
             home,
             healthz,
             create_static_files_router(path="/static", directories=[static, common_web.STATIC]),
@@ -120,6 +125,9 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         lifespan=[lifespan, work_routes.jobs_lifespan()],
         before_request=_refresh_registry,
         middleware=[
+            request_log(
+                metrics, app_name="central"
+            ),  # outermost: every request timed, counted and logged once
             same_origin_only(("/sync/v1/",)),  # before the session: a forged request never acts
             CookieBackendConfig(secret=secret, key="ow_central", max_age=8 * 3600).middleware,
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
@@ -131,9 +139,10 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         ),
         exception_handlers=PROBLEMS.handlers(),
         guards=[auth_routes.login_guard(settings.session_policy)],  # every route: a live login or public
-        state=State({"now": now or utc_now}),
+        state=State({"now": now or utc_now, "metrics": metrics}),
         request_max_body_size=MAX_BODY,  # upload routes declare their own (protocol.limits)
         request_class=GuardedRequest,
         before_send=[security_headers],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
+        logging_config=None,  # common.logs configures logging (one line per event), not litestar's default
     )

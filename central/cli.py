@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from common.logs import configure_from_env, configure_logging
+
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="central_command", required=True)
@@ -35,12 +37,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    configure_from_env(os.environ)
     if args.central_command == "serve":
-        import logging
-
         import uvicorn
-
-        logging.getLogger("httpx").setLevel(logging.WARNING)
 
         from central.app import create_app
         from central.settings import CentralSettings
@@ -53,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
             port=args.port,
             database_url=args.database_url,
         )
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        configure_logging(settings.log_level, settings.log_format)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # our one-line handler (common.logs), not uvicorn's
+            access_log=False,  # the request middleware logs each request, with its id and duration
+        )
         return 0
     if args.central_command == "publish-calendar":
         import asyncio

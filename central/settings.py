@@ -31,6 +31,13 @@ class CentralSettings:
     #: The largest up entry (ciphertext bytes) central applies; a larger one that verifies is stored and
     #: quarantined, and the entries behind it are taken (``ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES``).
     max_entry_bytes: int = MAX_ENTRY_CIPHERTEXT
+    #: Log level of `onewindow central serve` (DEBUG, INFO, WARNING, ERROR; ``ONEWINDOW_LOG_LEVEL``).
+    log_level: str = "INFO"
+    #: Log line format: ``kv`` (key=value) or ``json`` (``ONEWINDOW_LOG_FORMAT``).
+    log_format: str = "kv"
+    #: Bearer token of the Prometheus endpoint ``/metrics`` (``ONEWINDOW_CENTRAL_METRICS_TOKEN``); empty: no
+    #: endpoint (404).
+    metrics_token: str = ""
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -63,5 +70,12 @@ class CentralSettings:
                 values[key] = float(environ[name])
         if "ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES" in environ:
             values["max_entry_bytes"] = int(environ["ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES"])
+        for key, name in (
+            ("log_level", "ONEWINDOW_LOG_LEVEL"),
+            ("log_format", "ONEWINDOW_LOG_FORMAT"),
+            ("metrics_token", "ONEWINDOW_CENTRAL_METRICS_TOKEN"),
+        ):
+            if environ.get(name):
+                values[key] = environ[name]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -12,15 +12,19 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, MediaType, get
+from litestar.datastructures import State
 from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import common.web as common_web
+from common.documents.render import stop_worker
+from common.metrics import Metrics
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.openapi import publish_problem_documents
-from node import auth_routes
+from common.web.requestlog import request_log
+from node import auth_routes, metrics_routes
 from node.archive import routes as archive_routes
 from node.archive.service import archive_loop
 from node.audit import routes as audit_routes
@@ -114,6 +118,7 @@ def create_app(
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
             await runtime.close()
+            stop_worker()  # the notices' PDF worker: its document in hand finished, its queues released
 
     secret = (
         settings.session_secret or hashlib.sha256(b"onewindow/node-session\x00" + identity.data_key).digest()
@@ -139,13 +144,17 @@ def create_app(
         *mail_routes.ROUTES,
         *sync_routes.ROUTES,
         *audit_routes.ROUTES,
+        *metrics_routes.ROUTES,
         healthz,
         create_static_files_router(path="/static", directories=[static, common_web.STATIC]),
     ]
+    metrics = Metrics("onewindow_node")
     return Litestar(
         route_handlers=route_handlers,
         lifespan=[lifespan],
+        state=State({"metrics": metrics, "metrics_token": settings.metrics_token}),
         middleware=[
+            request_log(metrics, app_name="node"),  # outermost: every request timed, counted and logged once
             same_origin_only(()),  # before the session: a forged request never acts
             CookieBackendConfig(secret=secret, key="ow_node", max_age=10 * 3600).middleware,
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in
@@ -161,4 +170,5 @@ def create_app(
         request_class=GuardedRequest,
         before_send=[security_headers],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
+        logging_config=None,  # common.logs configures logging (one line per event), not litestar's default
     )

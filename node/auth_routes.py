@@ -32,7 +32,7 @@ from protocol.staff import NODE_ROLES, SESSION_REFUSALS, SessionPolicy
 
 #: Routes open without a login (path templates, parameters without their types): the login itself, health, the hall board, static files.
 PUBLIC_PATHS = frozenset(
-    {"/login", "/api/v1/login", "/healthz", "/board", "/board/state", "/api/v1/tickets/board"}
+    {"/login", "/api/v1/login", "/healthz", "/board", "/board/state", "/api/v1/tickets/board", "/metrics"}
 )
 #: Routes a tablet in kiosk mode (取号机, no staff logged in) may reach; their handlers decide the rest.
 KIOSK_PATHS = frozenset(

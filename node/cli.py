@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common.logs import configure_from_env, configure_logging
 from protocol.errors import OneWindowError
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    configure_from_env(os.environ)
     if args.node_command == "enroll":
         from node.enrolment import EnrolmentError, enroll
 
@@ -128,11 +130,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     if args.node_command == "serve":
-        import logging
-
         import uvicorn
-
-        logging.getLogger("httpx").setLevel(logging.WARNING)
 
         from node.app import create_app
         from node.settings import NodeSettings
@@ -148,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             simulate_devices=args.simulate_devices,
             scan_folder=args.scan_folder,
         )
+        configure_logging(settings.log_level, settings.log_format)
         identity = _unlock(args.data, settings.key_dir)
         if identity is None:
             return 2
@@ -155,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
             create_app(settings, identity=identity),
             host=settings.host,
             port=settings.port,
-            log_level="warning",
+            log_config=None,  # our one-line handler (common.logs), not uvicorn's
+            access_log=False,  # the request middleware logs each request, with its id and duration
         )
         return 0
     if args.node_command in ("seal-keys", "unseal-keys"):

@@ -63,6 +63,13 @@ class NodeSettings:
     session_idle_s: float = 30 * 60
     #: Seconds a tablet login lasts at most from the moment of login, however busy.
     session_max_s: float = 12 * 3600
+    #: Log level of `onewindow node serve` (DEBUG, INFO, WARNING, ERROR; ``ONEWINDOW_LOG_LEVEL``).
+    log_level: str = "INFO"
+    #: Log line format: ``kv`` (key=value) or ``json`` (``ONEWINDOW_LOG_FORMAT``).
+    log_format: str = "kv"
+    #: Bearer token of the Prometheus endpoint ``/metrics`` (``ONEWINDOW_NODE_METRICS_TOKEN``); empty: no
+    #: endpoint (404). It answers only clients on the LAN or this machine, whatever the token.
+    metrics_token: str = ""
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -106,5 +113,12 @@ class NodeSettings:
         ):
             if name in environ:
                 values[key] = float(environ[name])
+        for key, name in (
+            ("log_level", "ONEWINDOW_LOG_LEVEL"),
+            ("log_format", "ONEWINDOW_LOG_FORMAT"),
+            ("metrics_token", "ONEWINDOW_NODE_METRICS_TOKEN"),
+        ):
+            if environ.get(name):
+                values[key] = environ[name]
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

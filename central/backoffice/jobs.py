@@ -6,6 +6,8 @@ two processes never do the same work. Also the county's working-day calendar as 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -17,8 +19,11 @@ from central.catalogue.calendar import county_calendar
 from central.catalogue.service import newest_catalogue
 from central.clock import utc_now
 from central.runtime import Central
+from common.logs import log_event
 from protocol.calendar import WorkingCalendar
 from protocol.catalogue import catalogue_from_dict
+
+_LOG = logging.getLogger("onewindow.central.jobs")
 
 #: How often each central process runs the routing and deadline jobs (seconds).
 JOBS_INTERVAL_S = 60.0
@@ -38,7 +43,8 @@ async def recount_after_publish(session: AsyncSession, calendar: WorkingCalendar
 
 
 async def run_jobs(central: Central, *, now: datetime, instance: str) -> dict[str, int]:
-    """One round of the background jobs, each in its own transaction."""
+    """One round of the background jobs, each in its own transaction; one log line says what it did."""
+    started = time.perf_counter()
     calendar = calendar_of(central.settings.county_dir)
     async with central.db.transaction() as session:  # a version the other process issued
         central.catalogue = await newest_catalogue(session, central.catalogue)
@@ -57,4 +63,12 @@ async def run_jobs(central: Central, *, now: datetime, instance: str) -> dict[st
         )
     async with central.db.transaction() as session:
         pending = await unrouted_count(session)
-    return {"routed": routed, "refreshed": refreshed, "unrouted": pending}
+    outcome = {"routed": routed, "refreshed": refreshed, "unrouted": pending}
+    log_event(
+        _LOG,
+        "jobs_run",
+        instance=instance,
+        **outcome,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return outcome

@@ -40,6 +40,14 @@ def _instance() -> str:
     return f"pid{os.getpid()}"
 
 
+def _count_run(state: State, outcome: str) -> None:
+    metrics = state.get("metrics")
+    if metrics is not None:
+        metrics.count(
+            "job_runs", "Rounds of the back-office jobs (routing, deadlines) run here", outcome=outcome
+        )
+
+
 def jobs_lifespan(interval_s: float | None = None) -> Callable[[Litestar], Any]:
     """A lifespan hook running the jobs every `interval_s` seconds in this process (0 disables it); by default
     ``ONEWINDOW_BACKOFFICE_JOBS_S`` from the environment at start-up, else `JOBS_INTERVAL_S`."""
@@ -55,7 +63,9 @@ def jobs_lifespan(interval_s: float | None = None) -> Callable[[Litestar], Any]:
                 await asyncio.sleep(every)
                 try:
                     await run_jobs(app.state.central, now=utc_now(), instance=_instance())
+                    _count_run(app.state, "ok")
                 except Exception:  # a failed round is retried next round; the error is in the log
+                    _count_run(app.state, "failed")
                     logging.getLogger(__name__).exception("back-office jobs failed")
 
         task = asyncio.create_task(loop()) if every > 0 else None
@@ -74,7 +84,9 @@ def jobs_lifespan(interval_s: float | None = None) -> Callable[[Litestar], Any]:
 @post("/api/v1/backoffice/jobs", media_type=MediaType.JSON, status_code=200)
 async def api_run_jobs(request: Request[Any, Any, State]) -> dict[str, int]:
     current_user(request, "admin")
-    return await run_jobs(central_of(request), now=utc_now(), instance=_instance())
+    done = await run_jobs(central_of(request), now=utc_now(), instance=_instance())
+    _count_run(request.app.state, "ok")
+    return done
 
 
 @get("/api/v1/queue", media_type=MediaType.JSON)

@@ -27,7 +27,8 @@ from protocol.errors import AUTH_REQUIRED, SESSION_EXPIRED, OneWindowError
 from protocol.staff import CENTRAL_ROLES, SESSION_REFUSALS, SessionPolicy
 
 #: Open without a login: the login itself and health; static files; the node sync API (signed requests).
-PUBLIC_PATHS = frozenset({"/login", "/api/v1/login", "/healthz"})
+#: ``/metrics`` answers only with its bearer token (`central.county.metrics_routes`).
+PUBLIC_PATHS = frozenset({"/login", "/api/v1/login", "/healthz", "/metrics"})
 
 
 def is_public(path_template: str) -> bool:

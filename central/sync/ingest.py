@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +37,7 @@ from central.sync.nodes import (
     verify_node_request,
 )
 from central.sync.schemas import UpRequest
+from common.logs import log_event
 from protocol.errors import (
     ENROLMENT_INVALID,
     ENTRY_CHAIN_BROKEN,
@@ -80,7 +84,22 @@ def receipt_for(county: CountyKeys, row: UpEntryRecord, trusted: str | None = No
     return Receipt(row.node_id, "up", row.seq, row.entry_hash, row.received_at).signed(signer)
 
 
+_LOG = logging.getLogger("onewindow.central.ingest")
+
+
 async def _quarantine(session: AsyncSession, entry: LogEntry, error: OneWindowError, now: str) -> None:
+    # One line per quarantined entry: the node, the seq and the catalogue's code and title — not the reason,
+    # which may quote what the entry held.
+    log_event(
+        _LOG,
+        "quarantine",
+        level=logging.WARNING,
+        node=entry.node_id,
+        seq=entry.seq,
+        kind=entry.kind,
+        code=error.code,
+        title=error.problem.title_en,
+    )
     wire = entry.to_wire()
     if error.problem is ENTRY_TOO_LARGE:
         wire["ciphertext"] = ""  # kept once, in the stored entry
@@ -158,6 +177,7 @@ async def ingest_entries(
     touching the database; then the events of all good entries are applied together in one savepoint
     (`central.cases.bulk`), and only if that fails, entry by entry, so a poisoned entry is quarantined alone."""
     result = IngestResult()
+    started = time.perf_counter()
     accepted: list[tuple[LogEntry, list[Event] | None]] = []  # events None: nothing to apply (enrol, …)
     poisoned: dict[int, OneWindowError] = {}
     head_seq, head_hash = node.up_seq, node.up_hash
@@ -288,6 +308,20 @@ async def ingest_entries(
     await session.flush()
     result.head_seq, result.head_hash = node.up_seq, node.up_hash
     result.down_available = node.down_seq - node.down_acked
+    if entries:
+        statuses = Counter(str(item.get("status", "")) for item in result.results)
+        log_event(
+            _LOG,
+            "ingest",
+            node=node.node_id,
+            entries=len(entries),
+            accepted=statuses["accepted"],
+            quarantined=statuses["quarantined"],
+            duplicates=statuses["duplicate"],
+            rejected=statuses["rejected"],
+            head=node.up_seq,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
     return result
 
 

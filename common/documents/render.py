@@ -73,6 +73,16 @@ def _discard(broken: ProcessPoolExecutor) -> None:
     broken.shutdown(wait=False, cancel_futures=True)
 
 
+def stop_worker() -> None:
+    """End the worker at the app's shutdown (its lifespan): waits for the document in hand, then releases the
+    pool's queues, so no semaphore is left for the resource tracker to complain about on stderr."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def warm_up() -> None:
     """Start the worker now and have it load the fonts (one small render, in the background), so the first
     document a user waits for — central's first 决定书 of the day — is not the one that pays for it."""

@@ -22,6 +22,7 @@ import usb.core
 import usb.util
 from sqlmodel import col, select
 
+from common.logs import log_event
 from node.devices.errors import DEVICE_ABSENT, NO_CARD, DeviceError, DeviceGone
 from node.devices.evaluator import Evaluator
 from node.devices.idcard import IdCardReader, ReaderTimeouts
@@ -180,9 +181,24 @@ class DeviceManager:
                     slot.driver = self._driver(kind, device)
                     slot.state, slot.message = "connected", ""
                     self.note(KIND_LABELS[kind], "已连接")
+                    log_event(
+                        log,
+                        "device_plugged",
+                        kind=kind,
+                        vid_pid=f"{slot.vendor_id:04x}:{slot.product_id:04x}",
+                        bus=f"{where[0]}-{where[1]}",
+                    )
                 except DeviceError as exc:
                     slot.driver, slot.state, slot.message = None, "error", exc.reason
                     self.note(KIND_LABELS[kind], f"连接后自检失败：{exc.reason}")
+                    log_event(
+                        log,
+                        "device_failed",
+                        level=logging.WARNING,
+                        kind=kind,
+                        vid_pid=f"{slot.vendor_id:04x}:{slot.product_id:04x}",
+                        code=exc.code,
+                    )
             for key, slot in self.slots.items():
                 if key not in found and slot.state != "unplugged":
                     self._mark_gone(slot, "设备已拔出或断开")
@@ -194,6 +210,13 @@ class DeviceManager:
                 usb.util.dispose_resources(slot.device)
         slot.state, slot.message, slot.driver, slot.device = "unplugged", message, None, None
         self.note(KIND_LABELS[slot.kind], message)
+        log_event(
+            log,
+            "device_unplugged",
+            level=logging.WARNING,
+            kind=slot.kind,
+            vid_pid=f"{slot.vendor_id:04x}:{slot.product_id:04x}",
+        )
 
     def connected(self, kind: str) -> DeviceSlot | None:
         with self._lock:

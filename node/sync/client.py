@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 from sqlmodel import col, select
 
+from common.logs import log_event
 from node.meta import get_meta, set_meta
 from node.models import DownEntry, UpEntry
 from node.runtime import NodeRuntime
@@ -388,6 +390,7 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
     """One full round: reconcile heads, push entries, upload attachments (letting new entries overtake them),
     hand back down entries central lost, pull. The link state and any error are recorded for the sync page."""
     report = SyncReport()
+    started = time.perf_counter()
     try:
         async with runtime.db.read() as session:
             enrolled = (await receipted_head(session))[0] > 0
@@ -427,6 +430,7 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
             await set_meta(session, "last_attempt_at", runtime.now_iso())
             await set_meta(session, "link", "down")
             await set_meta(session, "last_error", f"{runtime.now_iso()} {exc}")
+        _log_round(report, started, error=exc)
         raise
     async with runtime.db.write() as session:
         now = runtime.now_iso()
@@ -434,7 +438,30 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
         await set_meta(session, "last_success_at", now)
         await set_meta(session, "link", "up")
         await set_meta(session, "last_report", json.dumps(report.to_dict()))
+    _log_round(report, started)
     return report
+
+
+def _log_round(report: SyncReport, started: float, *, error: BaseException | None = None) -> None:
+    """One line per sync round: what it moved, how long it took, and why it failed (the error's kind and
+    message; the log's filter masks any ID number or phone a message might quote)."""
+    fields: dict[str, Any] = {
+        k: v for k, v in report.to_dict().items() if k != "errors" and (v or k in ("sent", "pulled"))
+    }
+    fields["refusals"] = len(report.errors)
+    fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    if error is None:
+        log_event(log, "sync_round", ok=True, **fields)
+    else:
+        log_event(
+            log,
+            "sync_round",
+            level=logging.WARNING,
+            ok=False,
+            error=type(error).__name__,
+            detail=str(error)[:300],
+            **fields,
+        )
 
 
 def central_client(runtime: NodeRuntime, base_url: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
@@ -452,8 +479,9 @@ async def sync_loop(
             try:
                 await sync_once(client, runtime)
                 delay = interval_s
-            except Exception as exc:  # any failure is recorded by sync_once; back off, never crash the node
-                log.warning("sync round failed: %s", exc)
+            except (
+                Exception
+            ):  # any failure is recorded and logged by sync_once; back off, never crash the node
                 delay = min(max(delay * 2, interval_s), 300.0)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay * random.uniform(0.8, 1.2))

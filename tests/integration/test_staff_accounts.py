@@ -29,8 +29,10 @@ ADMIN = ("admin", "admin-pass-1")
 PENSION_ENROL = "城乡居民基本养老保险参保登记"  # 即办件
 BIRTH = "生育登记服务"  # 即办件
 
-# Open without a login, by design: the login itself, health, the hall board (it hangs in the hall), static files.
+# Open without a login, by design: the login itself, health, the hall board (it hangs in the hall), static files,
+# and the Prometheus endpoint (its own bearer token, tests/integration/test_metrics.py).
 NODE_PUBLIC = {
+    ("GET", "/metrics"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/api/v1/login"),
@@ -42,6 +44,7 @@ NODE_PUBLIC = {
 }
 # Central: the same, and the node sync API, where each request is signed by the node's key.
 CENTRAL_PUBLIC = {
+    ("GET", "/metrics"),
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/api/v1/login"),

@@ -1,0 +1,112 @@
+"""The request log and request metrics of both apps (issue 21): one ASGI middleware, outermost, that gives every
+HTTP request an id (the client's ``X-Request-ID`` when it is a plain token, else a new one, echoed in the answer),
+then logs one line when the answer has gone — id, method, path, route, status, duration, client — and counts it
+in the app's `Metrics` by route template (never the raw path, so the series stay few).
+
+The path is logged without its query string (a search may carry an ID number), and the log's redacting filter
+masks any ID number or phone a path still holds. A refused login (401 or 423 on a login route) is also its own
+``login_failed`` event, without the account tried (the audit trail names it, behind a login). A 5xx is logged at
+error level; its traceback is logged where it is caught (`common.web.problems`)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Collection
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.logs import log_event
+from common.metrics import Metrics
+
+_LOG = logging.getLogger("onewindow.request")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID_HEADER = b"x-request-id"
+
+#: Requests logged at debug level only: static files and the health probe.
+QUIET_PREFIXES = ("/static/", "/healthz")
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER:
+            text = value.decode("latin-1")
+            if _SAFE_ID.match(text):
+                return text
+    return uuid.uuid4().hex[:16]
+
+
+def request_log(
+    metrics: Metrics, *, app_name: str, login_paths: Collection[str] = ("/login", "/api/v1/login")
+) -> Any:
+    """The middleware factory for ``Litestar(middleware=[request_log(…), …])`` (put it first: it then times
+    and counts everything, refusals by the other middleware included)."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def log_request(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            request_id = _request_id(scope)
+            started = time.perf_counter()
+            status = 500  # what the client gets if the app raises before answering
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    headers = list(message.get("headers", ()))
+                    headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                seconds = time.perf_counter() - started
+                path = str(scope.get("path", ""))
+                route = str(
+                    scope.get("path_template") or ("/static" if path.startswith("/static/") else "unmatched")
+                )
+                method = str(scope.get("method", ""))
+                metrics.observe_request(route=route, method=method, status=status, seconds=seconds)
+                client = scope.get("client")
+                level = logging.INFO
+                if status >= 500:
+                    level = logging.ERROR
+                elif path.startswith(QUIET_PREFIXES):
+                    level = logging.DEBUG
+                log_event(
+                    _LOG,
+                    "request",
+                    level=level,
+                    app=app_name,
+                    id=request_id,
+                    method=method,
+                    path=path,
+                    route=route,
+                    status=status,
+                    duration_ms=round(seconds * 1000, 1),
+                    client=client[0] if client else "",
+                )
+                if route in login_paths and method == "POST" and status in (401, 423):
+                    metrics.count("login_failures", "Refused logins (wrong password or locked account)")
+                    log_event(
+                        _LOG,
+                        "login_failed",
+                        level=logging.WARNING,
+                        app=app_name,
+                        id=request_id,
+                        route=route,
+                        status=status,
+                        locked=status == 423,
+                        client=client[0] if client else "",
+                    )
+
+        return log_request
+
+    return middleware
