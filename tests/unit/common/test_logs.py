@@ -36,7 +36,9 @@ def test_redact_masks_id_numbers_phones_and_secrets_but_not_hashes_or_ids() -> N
     assert redact("cert=11010519491231002X phone=+86 13800138000") == "cert=*** phone=***"
     assert redact('password=hunter22 {"passphrase": "open sesame"}') == 'password=*** {"passphrase": ***}'
     # Ids, hashes and counts with long digit runs inside them are left alone.
-    kept = "node=01a249a3-4720-7aec-afa3-4b47f151e493 hash=ab220581199003071234cd seq=13912345 ms=139123456789"
+    kept = (
+        "node=01a249a3-4720-7aec-afa3-4b47f151e493 hash=ab220581199003071234cd seq=13912345 ms=139123456789"
+    )
     assert redact(kept) == kept
 
 

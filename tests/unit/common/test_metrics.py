@@ -39,7 +39,15 @@ def test_the_gates() -> None:
     assert not bearer_allowed(None, "s3cret")
     assert not bearer_allowed("Basic s3cret", "s3cret")
     assert not bearer_allowed("Bearer ", "")  # no token configured: nobody
-    for host in ("127.0.0.1", "192.168.1.20", "10.3.4.5", "172.16.0.9", "::1", "fe80::1", "::ffff:192.168.0.3"):
+    for host in (
+        "127.0.0.1",
+        "192.168.1.20",
+        "10.3.4.5",
+        "172.16.0.9",
+        "::1",
+        "fe80::1",
+        "::ffff:192.168.0.3",
+    ):
         assert lan_client(host), host
     for host in ("8.8.8.8", "2001:4860::8888", "", None, "testclient"):
         assert not lan_client(host), host
