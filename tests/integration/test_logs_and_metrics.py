@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from protocol.identifiers import resident_id_check_char
+from tests.integration.test_deploy import alert_series
 from tests.support import CLERK, PDF, enroll_node_process, free_port, provision, stop, wait_healthy
 
 TOKEN = "metrics-token-for-the-test-0123456789"
@@ -208,6 +209,9 @@ def test_a_run_logs_one_line_per_event_with_no_personal_data_and_metrics_match_t
             assert _value(samples, "onewindow_central_cases_overdue") == 0
             assert _value(samples, "process_resident_memory_bytes") > 10_000_000
             assert _value(node_samples, "onewindow_node_devices", kind="idcard", state="connected") == 1
+            # The alert rules in deploy/prometheus/alerts.yml use only series the two ends export.
+            exported = {name for name, _ in samples} | {name for name, _ in node_samples}
+            assert alert_series() <= exported, alert_series() - exported
             assert (
                 _value(
                     node_samples, "onewindow_node_http_requests_total", route="/api/v1/cases", status="201"
