@@ -96,7 +96,7 @@ own() {  # owner:group by number (a staged root's names are not this machine's);
 [ -x "$D$prefix/venv/bin/python" ] || "$python" -m venv "$D$prefix/venv"
 if [ -n "$wheelhouse" ]; then
     # shellcheck disable=SC2086
-    "$D$prefix/venv/bin/python" -m pip install --quiet --no-index --find-links "$wheelhouse" $pip_args onewindow-edge
+    "$D$prefix/venv/bin/python" -m pip install --quiet --upgrade --no-index --find-links "$wheelhouse" $pip_args onewindow-edge
 else
     # shellcheck disable=SC2086
     "$D$prefix/venv/bin/python" -m pip install --quiet --upgrade $pip_args "$source_dir"

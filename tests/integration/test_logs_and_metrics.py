@@ -23,8 +23,9 @@ import httpx
 import pytest
 
 from protocol.identifiers import resident_id_check_char
+from tests.backoffice_support import make_lead_sync
 from tests.integration.test_deploy import alert_series
-from tests.support import CLERK, PDF, enroll_node_process, free_port, provision, stop, wait_healthy
+from tests.support import CLERK, PDF, REVIEWER, enroll_node_process, free_port, provision, stop, wait_healthy
 
 TOKEN = "metrics-token-for-the-test-0123456789"
 NAMES = ("李建国", "王秀英", "刘德明", "陈静怡", "杨振华", "赵淑芬", "黄志强", "周玉兰")
@@ -143,8 +144,8 @@ def test_a_run_logs_one_line_per_event_with_no_personal_data_and_metrics_match_t
     ]
     node_proc = _spawn([*node_args, "--simulate-devices"], node_log, ONEWINDOW_NODE_METRICS_TOKEN=TOKEN)
     try:
-        wait_healthy(central_url, central)
-        wait_healthy(node_url, node_proc)
+        wait_healthy(central_url, central, timeout=120)
+        wait_healthy(node_url, node_proc, timeout=120)
         with (
             httpx.Client(base_url=node_url, timeout=15) as node,
             httpx.Client(base_url=central_url, timeout=15) as c,
@@ -158,8 +159,32 @@ def test_a_run_logs_one_line_per_event_with_no_personal_data_and_metrics_match_t
             )
             items = node.get("/api/v1/items").json()["items"]
             item = min(items, key=lambda i: sum(m["mandatory"] for m in i["materials"]))
-            for n in range(1, 7):
-                _accept(node, item, n)
+            case_ids = [_accept(node, item, n) for n in range(1, 7)]
+            # A search by ID number and by phone: the query string never reaches the log.
+            assert (
+                node.get("/api/v1/cases", params={"q": _id_number(1), "phone": _phone(1)}).status_code == 200
+            )
+            node_samples = _wait_synced(node)
+            # The back office decides two cases (a refused login first); decisions and result documents come down.
+            bad = c.post("/api/v1/login", json={"username": REVIEWER[0], "password": "not-my-password"})
+            assert bad.status_code == 401
+            make_lead_sync(c, case_ids[0])
+            decided = c.post(
+                f"/api/v1/cases/{case_ids[0]}/decision", json={"outcome": "approve", "reason": "符合条件"}
+            )
+            assert decided.status_code == 200, decided.text
+            make_lead_sync(c, case_ids[1])
+            denied = c.post(
+                f"/api/v1/cases/{case_ids[1]}/decision", json={"outcome": "deny", "reason": "材料不符"}
+            )
+            assert denied.status_code == 200, denied.text
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                statuses = {node.get(f"/api/v1/cases/{i}").json()["status"] for i in case_ids[:2]}
+                if statuses == {"approved", "denied"}:
+                    break
+                time.sleep(0.3)
+            assert statuses == {"approved", "denied"}
             node_samples = _wait_synced(node)
             assert _value(node_samples, "onewindow_node_queue_entries") == 0
             deadline = time.monotonic() + 60
@@ -259,7 +284,8 @@ def test_a_run_logs_one_line_per_event_with_no_personal_data_and_metrics_match_t
         for n in range(1, 9):
             for secret in (_id_number(n), _phone(n), NAMES[n % len(NAMES)]):
                 assert secret not in text, f"{which} log holds {secret!r}"
-        assert "wrong-password-xyz" not in text and CLERK[1] not in text
+        for password in ("wrong-password-xyz", "not-my-password", CLERK[1], REVIEWER[1]):
+            assert password not in text
         lines = text.splitlines()
         assert lines, which
         strays = [line for line in lines if line and not LINE.match(line)]
@@ -275,13 +301,12 @@ def test_a_run_logs_one_line_per_event_with_no_personal_data_and_metrics_match_t
     assert all(f"node={bundle.node_id}" in line and "code=OW-1210" in line for line in quarantines)
     assert [line for line in central_lines if " event=ingest " in line]
     assert [line for line in central_lines if " event=jobs_run " in line]
-    failed = [line for line in node_lines if " event=login_failed " in line]
-    assert len(failed) == 1 and "status=401" in failed[0]
+    for lines in (node_lines, central_lines):
+        failed = [line for line in lines if " event=login_failed " in line]
+        assert len(failed) == 1 and "status=401" in failed[0]
     assert [line for line in node_lines if " event=device_plugged " in line and "kind=idcard" in line]
     requests = [line for line in node_lines if " event=request " in line and "route=/api/v1/cases " in line]
-    assert requests and all(
-        re.search(
-            r" id=\w+ method=POST path=/api/v1/cases route=/api/v1/cases status=201 duration_ms=[\d.]+", line
-        )
-        for line in requests
-    ), requests[:2]
+    shape = (
+        r" id=\w+ method=(GET|POST) path=/api/v1/cases route=/api/v1/cases status=20[01] duration_ms=[\d.]+ "
+    )
+    assert len(requests) == 7 and all(re.search(shape, line) for line in requests), requests[:2]
