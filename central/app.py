@@ -46,7 +46,7 @@ from common.documents.render import stop_worker, warm_up
 from common.metrics import Metrics
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.openapi import publish_problem_documents
-from common.web.requestlog import request_log
+from common.web.requestlog import request_log, unrouted_request_log
 from protocol.catalogue import catalogue_from_dict
 from protocol.limits import MAX_BODY
 
@@ -142,7 +142,10 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         state=State({"now": now or utc_now, "metrics": metrics}),
         request_max_body_size=MAX_BODY,  # upload routes declare their own (protocol.limits)
         request_class=GuardedRequest,
-        before_send=[security_headers],  # every answer, refusals and unknown paths included
+        before_send=[
+            security_headers,
+            unrouted_request_log(metrics, app_name="central"),
+        ],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
         logging_config=None,  # common.logs configures logging (one line per event), not litestar's default
     )

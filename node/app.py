@@ -23,7 +23,7 @@ from common.documents.render import stop_worker
 from common.metrics import Metrics
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.openapi import publish_problem_documents
-from common.web.requestlog import request_log
+from common.web.requestlog import request_log, unrouted_request_log
 from node import auth_routes, metrics_routes
 from node.archive import routes as archive_routes
 from node.archive.service import archive_loop
@@ -168,7 +168,10 @@ def create_app(
         exception_handlers=PROBLEMS.handlers(),
         request_max_body_size=MAX_BODY,  # upload routes declare their own (protocol.limits)
         request_class=GuardedRequest,
-        before_send=[security_headers],  # every answer, refusals and unknown paths included
+        before_send=[
+            security_headers,
+            unrouted_request_log(metrics, app_name="node"),
+        ],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
         logging_config=None,  # common.logs configures logging (one line per event), not litestar's default
     )

@@ -4,7 +4,8 @@ then logs one line when the answer has gone — id, method, path, route, status,
 in the app's `Metrics` by route template (never the raw path, so the series stay few).
 
 The path is logged without its query string (a search may carry an ID number), and the log's redacting filter
-masks any ID number or phone a path still holds. A refused login (401 or 423 on a login route) is also its own
+masks any ID number or phone a path still holds. Requests no route takes (404, 405) never reach a middleware:
+`unrouted_request_log`, a ``before_send`` hook, logs and counts those. A refused login (401 or 423 on a login route) is also its own
 ``login_failed`` event, without the account tried (the audit trail names it, behind a login). A 5xx is logged at
 error level; its traceback is logged where it is caught (`common.web.problems`)."""
 
@@ -26,6 +27,7 @@ from common.metrics import Metrics
 _LOG = logging.getLogger("onewindow.request")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID_HEADER = b"x-request-id"
+_SEEN = "onewindow_request_logged"
 
 #: Requests logged at debug level only: static files and the health probe.
 QUIET_PREFIXES = ("/static/", "/healthz")
@@ -51,6 +53,7 @@ def request_log(
             if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
+            scope.setdefault("state", {})[_SEEN] = True
             request_id = _request_id(scope)
             started = time.perf_counter()
             status = 500  # what the client gets if the app raises before answering
@@ -110,3 +113,33 @@ def request_log(
         return log_request
 
     return middleware
+
+
+def unrouted_request_log(metrics: Metrics, *, app_name: str) -> Any:
+    """A ``before_send`` hook for the requests no route takes (404 unknown path, 405 wrong method): Litestar answers
+    them before any middleware runs, so `request_log` never sees them. Logged and counted here (route
+    ``unmatched``), with an id; their duration is not known here."""
+
+    async def log_unrouted(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start" or scope.get("state", {}).get(_SEEN):
+            return
+        request_id = _request_id(scope)
+        headers = message.setdefault("headers", [])
+        headers.append((REQUEST_ID_HEADER, request_id.encode()))  # type: ignore[attr-defined]
+        status = int(message["status"])
+        method = str(scope.get("method", ""))
+        metrics.observe_request(route="unmatched", method=method, status=status, seconds=0.0)
+        client = scope.get("client")
+        log_event(
+            _LOG,
+            "request",
+            app=app_name,
+            id=request_id,
+            method=method,
+            path=str(scope.get("path", "")),
+            route="unmatched",
+            status=status,
+            client=client[0] if client else "",
+        )
+
+    return log_unrouted
