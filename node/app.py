@@ -154,7 +154,9 @@ def create_app(
         lifespan=[lifespan],
         state=State({"metrics": metrics, "metrics_token": settings.metrics_token}),
         middleware=[
-            request_log(metrics, app_name="node"),  # outermost: every request timed, counted and logged once
+            request_log(
+                metrics, app_name="node", quiet_routes={*audit_routes.TRAIL.skip_routes, "/metrics"}
+            ),  # outermost: every request timed, counted and logged once
             same_origin_only(()),  # before the session: a forged request never acts
             CookieBackendConfig(secret=secret, key="ow_node", max_age=10 * 3600).middleware,
             audit_routes.audit_middleware(),  # inside the session: it sees who is logged in

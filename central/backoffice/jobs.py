@@ -67,6 +67,7 @@ async def run_jobs(central: Central, *, now: datetime, instance: str) -> dict[st
     log_event(
         _LOG,
         "jobs_run",
+        level=logging.INFO if routed or refreshed else logging.DEBUG,  # an idle round every minute: debug
         instance=instance,
         **outcome,
         duration_ms=round((time.perf_counter() - started) * 1000, 1),

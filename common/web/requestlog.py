@@ -29,8 +29,8 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 REQUEST_ID_HEADER = b"x-request-id"
 _SEEN = "onewindow_request_logged"
 
-#: Requests logged at debug level only: static files and the health probe.
-QUIET_PREFIXES = ("/static/", "/healthz")
+#: Requests logged at debug level only (when they succeed): static files.
+QUIET_PREFIXES = ("/static/",)
 
 
 def _request_id(scope: Scope) -> str:
@@ -43,10 +43,16 @@ def _request_id(scope: Scope) -> str:
 
 
 def request_log(
-    metrics: Metrics, *, app_name: str, login_paths: Collection[str] = ("/login", "/api/v1/login")
+    metrics: Metrics,
+    *,
+    app_name: str,
+    login_paths: Collection[str] = ("/login", "/api/v1/login"),
+    quiet_routes: Collection[str] = ("/healthz", "/metrics"),
 ) -> Any:
     """The middleware factory for ``Litestar(middleware=[request_log(…), …])`` (put it first: it then times
-    and counts everything, refusals by the other middleware included)."""
+    and counts everything, refusals by the other middleware included). `quiet_routes` (route templates: the
+    health probe, the scraper, counters tablets poll every few seconds) are logged at debug level unless they
+    fail; they are counted all the same."""
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def log_request(scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,7 +87,7 @@ def request_log(
                 level = logging.INFO
                 if status >= 500:
                     level = logging.ERROR
-                elif path.startswith(QUIET_PREFIXES):
+                elif status < 400 and (path.startswith(QUIET_PREFIXES) or route in quiet_routes):
                     level = logging.DEBUG
                 log_event(
                     _LOG,

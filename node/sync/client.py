@@ -451,7 +451,9 @@ def _log_round(report: SyncReport, started: float, *, error: BaseException | Non
     fields["refusals"] = len(report.errors)
     fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
     if error is None:
-        log_event(log, "sync_round", ok=True, **fields)
+        # A round that moved nothing (the node idles between rounds every few seconds) at debug level only.
+        moved = any(v for k, v in report.to_dict().items() if k != "errors") or report.errors
+        log_event(log, "sync_round", level=logging.INFO if moved else logging.DEBUG, ok=True, **fields)
     else:
         log_event(
             log,
