@@ -71,10 +71,10 @@ def test_json_format_and_level_setting() -> None:
         assert record["event"] == "loud" and record["level"] == "error" and record["n"] == 2
         assert record["phone"] == "***"
     finally:
-        configure_logging("INFO", "kv")
         root = logging.getLogger()
         for handler in [h for h in root.handlers if getattr(h, "_onewindow_handler", False)]:
             root.removeHandler(handler)
+        root.setLevel(logging.WARNING)
     with pytest.raises(ValueError, match="ONEWINDOW_LOG_LEVEL"):
         configure_logging("LOUD")
     with pytest.raises(ValueError, match="ONEWINDOW_LOG_FORMAT"):
