@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from common.logs import configure_from_env, configure_logging
@@ -37,7 +38,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_from_env(os.environ)
+    try:
+        configure_from_env(os.environ)
+    except ValueError as exc:  # a misspelt log level or format: say which, start nothing
+        print(f"日志设置有误：{exc}", file=sys.stderr)
+        return 2
     if args.central_command == "serve":
         import uvicorn
 

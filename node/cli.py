@@ -95,7 +95,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    configure_from_env(os.environ)
+    try:
+        configure_from_env(os.environ)
+    except ValueError as exc:  # a misspelt log level or format: say which, start nothing
+        print(f"日志设置有误：{exc}", file=sys.stderr)
+        return 2
     if args.node_command == "enroll":
         from node.enrolment import EnrolmentError, enroll
 

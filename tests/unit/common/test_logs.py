@@ -6,7 +6,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +83,21 @@ def test_json_format_and_level_setting() -> None:
         configure_logging("LOUD")
     with pytest.raises(ValueError, match="ONEWINDOW_LOG_FORMAT"):
         configure_logging("INFO", "xml")
+
+
+def test_a_misspelt_log_setting_stops_the_cli_naming_it(tmp_path: Path) -> None:
+    for app, variable, value in (
+        ("node", "ONEWINDOW_LOG_LEVEL", "LOUD"),
+        ("central", "ONEWINDOW_LOG_FORMAT", "xml"),
+    ):
+        args = ["import", str(tmp_path / "f"), "--data", str(tmp_path)]
+        if app == "central":
+            args += ["--out", str(tmp_path / "o"), "--county-dir", str(tmp_path)]
+        done = subprocess.run(
+            [sys.executable, "-m", app, *args],
+            env={**os.environ, variable: value},
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 2 and variable in done.stderr and value in done.stderr, done.stderr
+        assert not any(tmp_path.iterdir())  # nothing started, nothing written
