@@ -44,6 +44,7 @@ from central.sync import routes as sync_routes
 from central.web import PROBLEMS, template_setup
 from common.documents.render import stop_worker, warm_up
 from common.metrics import Metrics
+from common.web.handlers import parse_handlers_once
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.openapi import publish_problem_documents
 from common.web.requestlog import request_log, unrouted_request_log
@@ -148,4 +149,5 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         ],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
         logging_config=None,  # common.logs configures logging (one line per event), not litestar's default
+        on_app_init=[parse_handlers_once],  # tests build hundreds of apps from the same handlers
     )

@@ -21,6 +21,7 @@ from litestar.template.config import TemplateConfig
 import common.web as common_web
 from common.documents.render import stop_worker
 from common.metrics import Metrics
+from common.web.handlers import parse_handlers_once
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.openapi import publish_problem_documents
 from common.web.requestlog import request_log, unrouted_request_log
@@ -176,4 +177,5 @@ def create_app(
         ],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
         logging_config=None,  # common.logs configures logging (one line per event), not litestar's default
+        on_app_init=[parse_handlers_once],  # tests build hundreds of apps from the same handlers
     )
