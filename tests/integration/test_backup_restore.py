@@ -17,10 +17,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from common.backup import list_generations, verify_backup
+from central.backup import restore_central
+from common.backup import BackupError, list_generations, verify_backup
+from node.intake.cases.materials import store_blob
 from node.ops.backup import backup_node, export_keys, import_keys, restore_node
+from node.sync.client import sync_once
 from node.trust.identity import default_key_dir, load_identity
+from tests.conftest import Stack, login_node
 from tests.integration.test_real_processes import _accept
+from tests.integration.test_walking_skeleton import accept_one
 from tests.support import (
     CLERK,
     REVIEWER,
@@ -223,3 +228,44 @@ def test_backup_resumes_verifies_prunes_and_restores(tmp_path: Path) -> None:
     # Restoring over a node's data, or with another node's keys, is refused.
     with pytest.raises(Exception, match="已经有节点数据"):
         restore_node(target, new_dir, generation=second.generation)
+
+
+async def test_central_backup_is_encrypted_to_the_county_and_restores(stack: Stack, tmp_path: Path) -> None:
+    """`onewindow central backup` of the SQLite default while central runs: no plaintext scan on the stick;
+    the county's keys restore it, and the restored central holds the same cases and blobs."""
+    await login_node(stack)
+    case = await accept_one(stack)
+    scan = b"%PDF-1.4 " + b"scan of a certificate " * 5000
+    async with stack.runtime.db.write() as session:
+        digest = await store_blob(
+            session, stack.runtime, scan, media_type="application/pdf", filename="s.pdf"
+        )
+    await sync_once(stack.central, stack.runtime)
+    central_dir, target = tmp_path / "central", tmp_path / "county-nas"
+
+    done = subprocess.run(
+        [sys.executable, "-m", "central", "backup", "--data", central_dir, "--county-dir",
+         stack.setup.county_dir, "--to", target],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    stored = target / "blobs" / digest[:2] / digest
+    assert stored.exists() and b"scan of a certificate" not in stored.read_bytes()
+    assert all(b"scan of a certificate" not in f.read_bytes() for f in target.rglob("*") if f.is_file())
+    _, problems = verify_backup(target)
+    assert problems == []
+
+    restored = tmp_path / "central-restored"
+    restore_central(target, restored, stack.setup.county_dir)
+    assert (restored / "blobs" / digest[:2] / digest).read_bytes() == scan
+    with (
+        sqlite3.connect(central_dir / "central.db") as live,
+        sqlite3.connect(restored / "central.db") as copy,
+    ):
+        query = 'SELECT case_id, status FROM "case" ORDER BY case_id'
+        assert copy.execute(query).fetchall() == live.execute(query).fetchall() != []
+        assert (case["case_id"],) in copy.execute('SELECT case_id FROM "case"').fetchall()
+    other = tmp_path / "other-county"
+    other_setup = provision(other, nodes=1)
+    with pytest.raises(BackupError, match="不是本县"):
+        restore_central(target, tmp_path / "c3", other_setup.county_dir)
