@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -16,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.settings import CentralSettings
+from common.backup import snapshot_before_migration
+
+log = logging.getLogger(__name__)
 
 
 def urls(database_url: str) -> tuple[str, str]:
@@ -32,7 +36,16 @@ def urls(database_url: str) -> tuple[str, str]:
 
 
 def migrate(database_url: str) -> None:
-    """Bring the database to the newest schema."""
+    """Bring the database to the newest schema. An upgrade of a SQLite database first copies it to ``backups/``
+    beside it (`common.backup.snapshot_before_migration`); for PostgreSQL the README asks for a ``pg_dump`` before
+    upgrading."""
+    sync_url = urls(database_url)[1]
+    if sync_url.startswith("sqlite:///"):
+        copy = snapshot_before_migration(
+            Path(sync_url.split(":///", 1)[1]), Path(__file__).parent / "migrations"
+        )
+        if copy is not None:
+            log.warning("central database schema is older than this version: copied it to %s first", copy)
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.set_main_option("sqlalchemy.url", urls(database_url)[1].replace("%", "%%"))

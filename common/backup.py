@@ -372,3 +372,31 @@ def restore_blobs(
         _write_stream(into / digest[:2] / digest, lambda dst, s=source: decode(s, dst))
         count += 1
     return count
+
+
+def snapshot_before_migration(db_path: Path, script_location: Path) -> Path | None:
+    """Before migrating an existing SQLite database forward (an upgrade), copy it to
+    ``<dir>/backups/<name>.before-<head>.<time>`` with the online backup API; returns the copy, or None when
+    there is nothing to migrate (a new database, or one already at the newest schema)."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    if not db_path.exists() or db_path.stat().st_size == 0:
+        return None
+    config = Config()
+    config.set_main_option("script_location", str(script_location))
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
+        try:
+            current = {row[0] for row in db.execute("SELECT version_num FROM alembic_version")}
+        except sqlite3.OperationalError:
+            current = set()
+    db.close()
+    if not current or current == heads:
+        return None
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    copy = db_path.parent / "backups" / f"{db_path.name}.before-{'-'.join(sorted(heads))}.{stamp}"
+    copy.parent.mkdir(exist_ok=True, mode=0o700)
+    sqlite_snapshot(db_path, copy)
+    os.chmod(copy, 0o600)
+    return copy

@@ -9,6 +9,7 @@ at rest (`node.trust.atrest`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +21,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.backup import snapshot_before_migration
 from node.trust.atrest import attach_data_key
+
+log = logging.getLogger(__name__)
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -35,7 +39,11 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(db_path: Path) -> None:
-    """Bring the database file to the newest schema (creates it when missing)."""
+    """Bring the database file to the newest schema (creates it when missing). An upgrade (an existing database
+    behind the newest schema) first copies it to ``backups/`` beside it (`common.backup.snapshot_before_migration`)."""
+    copy = snapshot_before_migration(db_path, Path(__file__).parent / "migrations")
+    if copy is not None:
+        log.warning("node database schema is older than this version: copied it to %s before migrating", copy)
     config = Config()
     config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     config.set_main_option("sqlalchemy.url", f"sqlite:///{db_path}")
