@@ -46,6 +46,7 @@ from protocol.canonical import canonical_json
 from protocol.errors import (
     ENROLMENT_INVALID,
     ENTRY_FORK,
+    NODE_PROTOCOL_REFUSED,
     REQUEST_SIGNATURE_INVALID,
     STATEMENT_INVALID,
     OneWindowError,
@@ -55,6 +56,13 @@ from protocol.limits import MAX_PUSH_BODY
 from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
 from protocol.sync import CERTIFICATE_TYPE, Head, verify_statement
+from protocol.version import (
+    HEADER_PROTOCOL,
+    HEADER_SOFTWARE,
+    PROTOCOL_VERSION,
+    central_too_old,
+    stated_version,
+)
 
 log = logging.getLogger("onewindow.node.sync")
 PUSH_BATCH = 200
@@ -91,6 +99,16 @@ class SyncReport:
 
 class CentralUnavailable(Exception):
     """Central could not be reached or answered with a server error; try again later."""
+
+
+class LinkRefused(CentralUnavailable):
+    """Central was reached but the two cannot talk until a person acts: a protocol version one side does not
+    accept (`protocol.version`), or a server certificate this node does not trust. The message (Chinese) says
+    what to do; the sync page shows it as a banner until a round succeeds."""
+
+
+#: `meta` key of the reason the last round was refused (a `LinkRefused`), cleared by the next good round.
+LINK_PROBLEM_KEY = "link_problem"
 
 
 def _headers(
@@ -130,6 +148,15 @@ async def _call(
             )
     except httpx.HTTPError as exc:
         raise CentralUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code == 426 and NODE_PROTOCOL_REFUSED.code in response.text:
+        try:
+            reason = str(response.json().get("detail") or NODE_PROTOCOL_REFUSED.title)
+        except ValueError:
+            reason = NODE_PROTOCOL_REFUSED.title
+        raise LinkRefused(reason)
+    refused = central_too_old(stated_version(response.headers.get(HEADER_PROTOCOL)))
+    if refused is not None:
+        raise LinkRefused(refused)
     if response.status_code >= 500:
         raise CentralUnavailable(f"HTTP {response.status_code}")
     if response.status_code >= 400:
@@ -427,19 +454,24 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
             await set_meta(session, "last_attempt_at", runtime.now_iso())
             await set_meta(session, "link", "down")
             await set_meta(session, "last_error", f"{runtime.now_iso()} {exc}")
+            await set_meta(session, LINK_PROBLEM_KEY, str(exc) if isinstance(exc, LinkRefused) else "")
         raise
     async with runtime.db.write() as session:
         now = runtime.now_iso()
         await set_meta(session, "last_attempt_at", now)
         await set_meta(session, "last_success_at", now)
         await set_meta(session, "link", "up")
+        await set_meta(session, LINK_PROBLEM_KEY, "")
         await set_meta(session, "last_report", json.dumps(report.to_dict()))
     return report
 
 
 def central_client(runtime: NodeRuntime, base_url: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
     url = base_url or runtime.identity.central_urls[0]
-    return httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30.0, connect=5.0), **kwargs)
+    headers = {HEADER_PROTOCOL: str(PROTOCOL_VERSION), HEADER_SOFTWARE: PACKAGE_VERSION}
+    return httpx.AsyncClient(
+        base_url=url, timeout=httpx.Timeout(30.0, connect=5.0), headers=headers, **kwargs
+    )
 
 
 async def sync_loop(
