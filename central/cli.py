@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 
@@ -17,6 +18,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.add_argument("--database-url", default=None, help="default: SQLite in --data; or postgresql://…")
+    serve.add_argument("--tls-cert", type=Path, default=None, help="serve HTTPS: certificate chain (PEM)")
+    serve.add_argument("--tls-key", type=Path, default=None, help="serve HTTPS: its private key (PEM)")
     publish = sub.add_parser(
         "publish-calendar", help="publish a working-day calendar (holidays, make-up days) to every node"
     )
@@ -73,8 +76,20 @@ def run(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             database_url=args.database_url,
+            tls_certfile=args.tls_cert,
+            tls_keyfile=args.tls_key,
         )
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
+            print("HTTPS 需要同时给出证书和私钥（--tls-cert 与 --tls-key）", file=sys.stderr)
+            return 2
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            ssl_certfile=str(settings.tls_certfile) if settings.tls_certfile else None,
+            ssl_keyfile=str(settings.tls_keyfile) if settings.tls_keyfile else None,
+        )
         return 0
     if args.central_command == "publish-calendar":
         import asyncio
@@ -95,8 +110,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    import sys
-
     from central.backup import backup_central, restore_central, verify_central_backup
     from common.backup import BackupError
 

@@ -31,6 +31,12 @@ class CentralSettings:
     #: The largest up entry (ciphertext bytes) central applies; a larger one that verifies is stored and
     #: quarantined, and the entries behind it are taken (``ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES``).
     max_entry_bytes: int = MAX_ENTRY_CIPHERTEXT
+    #: Serve HTTPS directly with this certificate chain (PEM; ``ONEWINDOW_CENTRAL_TLS_CERT``), issued by the
+    #: county's CA that enrolment bundles carry (`provision add-node --central-ca`). None: plain HTTP (behind a
+    #: TLS-terminating reverse proxy, or on loopback for the demo).
+    tls_certfile: Path | None = None
+    #: The certificate's private key (PEM; ``ONEWINDOW_CENTRAL_TLS_KEY``), readable by the service user only.
+    tls_keyfile: Path | None = None
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -63,5 +69,9 @@ class CentralSettings:
                 values[key] = float(environ[name])
         if "ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES" in environ:
             values["max_entry_bytes"] = int(environ["ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES"])
+        if environ.get("ONEWINDOW_CENTRAL_TLS_CERT"):
+            values["tls_certfile"] = Path(environ["ONEWINDOW_CENTRAL_TLS_CERT"])
+        if environ.get("ONEWINDOW_CENTRAL_TLS_KEY"):
+            values["tls_keyfile"] = Path(environ["ONEWINDOW_CENTRAL_TLS_KEY"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import shutil
+import ssl
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -107,6 +108,30 @@ class LinkRefused(CentralUnavailable):
     what to do; the sync page shows it as a banner until a round succeeds."""
 
 
+CERTIFICATE_REFUSED = (
+    "县中心的证书未通过校验（不是本县 CA 签发、已过期，或与地址不符）：可能连到了冒充县中心的服务器，"
+    "也可能县里更换了证书。本机没有发送任何数据，办件照常受理；请联系县管理员核对证书。"
+)
+
+
+def certificate_refused(exc: BaseException) -> bool:
+    """Whether a failed request failed because central's TLS certificate did not verify."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def tls_context(central_ca: str | None) -> ssl.SSLContext | bool:
+    """What the node checks central's certificate against: the county CA from the enrolment bundle only (not
+    the system's CAs), or the system's store when the bundle carried none."""
+    if central_ca is None:
+        return True
+    return ssl.create_default_context(cadata=central_ca)
+
+
 #: `meta` key of the reason the last round was refused (a `LinkRefused`), cleared by the next good round.
 LINK_PROBLEM_KEY = "link_problem"
 
@@ -147,6 +172,8 @@ async def _call(
                 method, path, content=body, headers=_headers(runtime, method, path, body, other)
             )
     except httpx.HTTPError as exc:
+        if certificate_refused(exc):
+            raise LinkRefused(CERTIFICATE_REFUSED) from exc
         raise CentralUnavailable(f"{type(exc).__name__}: {exc}") from exc
     if response.status_code == 426 and NODE_PROTOCOL_REFUSED.code in response.text:
         try:
@@ -469,6 +496,7 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
 def central_client(runtime: NodeRuntime, base_url: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
     url = base_url or runtime.identity.central_urls[0]
     headers = {HEADER_PROTOCOL: str(PROTOCOL_VERSION), HEADER_SOFTWARE: PACKAGE_VERSION}
+    kwargs.setdefault("verify", tls_context(runtime.identity.central_ca))
     return httpx.AsyncClient(
         base_url=url, timeout=httpx.Timeout(30.0, connect=5.0), headers=headers, **kwargs
     )
