@@ -25,6 +25,7 @@ A backup directory (a USB stick, a NAS share) holds::
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -140,6 +141,10 @@ class BlobEncoding:
                 shutil.copyfileobj(src, dst, COPY_CHUNK)
 
 
+def _encode_blob(encoding: BlobEncoding, source: Path, dst: BinaryIO) -> None:
+    encoding.copy(source, dst)
+
+
 def _generation_name(root: Path, now: datetime) -> str:
     base = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     name, n = base, 1
@@ -229,7 +234,7 @@ def take_backup(
                 report.blobs_skipped += 1
                 continue
             try:
-                sha, size = _write_stream(dest, lambda dst, s=source: blob_encoding.copy(s, dst))
+                sha, size = _write_stream(dest, functools.partial(_encode_blob, blob_encoding, source))
             except FileNotFoundError:
                 report.blobs_vanished += 1  # purged after central confirmed its archive copy
                 continue
@@ -369,7 +374,7 @@ def restore_blobs(
         source = target / "blobs" / digest[:2] / digest
         if not source.exists() or _sha256_file(source) != row["sha256"]:
             raise BackupError(f"附件文件 {digest[:12]}… 缺失或与清单不符；请先运行 backup-verify")
-        _write_stream(into / digest[:2] / digest, lambda dst, s=source: decode(s, dst))
+        _write_stream(into / digest[:2] / digest, functools.partial(decode, source))
         count += 1
     return count
 

@@ -82,8 +82,8 @@ def test_restore_drill_nothing_lost_nothing_doubled(tmp_path: Path) -> None:
     node = spawn_node(node_dir, node_port, tmp_path / "node.log", sync_interval=0.3)
     restored_node: subprocess.Popen[bytes] | None = None
     try:
-        wait_healthy(central_url, central)
-        wait_healthy(node_url, node)
+        wait_healthy(central_url, central, timeout=120)
+        wait_healthy(node_url, node, timeout=120)
         with httpx.Client(base_url=node_url, timeout=10) as client:
             login(client, CLERK)
             items = client.get("/api/v1/items").json()["items"]
@@ -129,7 +129,7 @@ def test_restore_drill_nothing_lost_nothing_doubled(tmp_path: Path) -> None:
         assert restored.returncode == 0, restored.stderr
 
         restored_node = spawn_node(new_dir, node_port, tmp_path / "node2.log", sync_interval=0.3)
-        wait_healthy(node_url, restored_node)
+        wait_healthy(node_url, restored_node, timeout=120)
         with httpx.Client(base_url=node_url, timeout=10) as client:
             login(client, CLERK)
             known = {c["case_id"] for c in client.get("/api/v1/cases").json()["cases"]}
