@@ -86,7 +86,7 @@ async def fleet(
             row.attention.append("已吊销")
         refused = (refusals or {}).get(node.node_id)
         if refused is not None:  # `central.sync.versions.ProtocolRefusal`: its last request was refused
-            row.attention.append(f"版本不兼容：{refused.reason}")
+            row.attention.append(f"版本不兼容：{refused.short}")
         if node.status == "active" and node.last_contact_at:
             silent = (now - datetime.fromisoformat(node.last_contact_at)).total_seconds()
             if silent > SILENT_AFTER_S:

@@ -15,6 +15,7 @@ from typing import Any
 
 from central.models import NodeRecord
 from central.runtime import Central
+from protocol import version as wire
 from protocol.errors import NODE_PROTOCOL_REFUSED, OneWindowError
 from protocol.requests import HEADER_NODE
 from protocol.version import HEADER_PROTOCOL, HEADER_SOFTWARE, PROTOCOL_VERSION, node_too_old, stated_version
@@ -31,6 +32,15 @@ class ProtocolRefusal:
     software: str
     at: str
     reason: str
+
+    @property
+    def short(self) -> str:
+        """What the 节点 page's attention badge says (the whole reason is what the node was told)."""
+        if self.version is None:
+            return "协议版本无法识别，需升级节点软件"
+        if self.version < wire.MIN_NODE_PROTOCOL:  # read now: a release (or a test) may move it
+            return f"需升级节点软件（节点协议 v{self.version}）"
+        return f"需先升级县中心（节点协议 v{self.version}）"
 
 
 async def check_node_protocol(central: Central, headers: Mapping[str, str], now_iso: str) -> None:

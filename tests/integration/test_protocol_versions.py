@@ -46,7 +46,7 @@ async def test_a_node_too_old_is_told_on_both_pages_and_catches_up_after_the_upg
     assert status["link"] == "down" and "节点协议 v1" in status["link_problem"]
     assert status["queue"]["entries"] >= 1  # the case waits in the queue, untouched
     fleet = await fleet_page(stack)
-    assert "版本不兼容" in fleet and "节点软件版本过旧" in fleet
+    assert "版本不兼容：需升级节点软件（节点协议 v1）" in fleet
     answer = (await stack.central.get("/api/v1/nodes")).json()["nodes"][0]
     assert any("版本不兼容" in a for a in answer["attention"])
     assert await central_counts(stack) == before  # nothing was taken half-way
