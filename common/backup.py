@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from protocol import age
 from protocol.canonical import canonical_json
@@ -113,7 +113,8 @@ def _write_stream(path: Path, fill: Callable[[BinaryIO], None]) -> tuple[str, in
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as handle:
-            fill(handle)
+            hashing = _HashingWriter(handle)
+            fill(cast(BinaryIO, hashing))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
@@ -121,7 +122,25 @@ def _write_stream(path: Path, fill: Callable[[BinaryIO], None]) -> tuple[str, in
         Path(tmp_name).unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
-    return _sha256_file(path), path.stat().st_size
+    return hashing.digest.hexdigest(), hashing.size
+
+
+class _HashingWriter:
+    """A file's writer that hashes what goes through it: the backup reads each source once (on a two-core node,
+    every pass over 200 MB of scans is time the windows wait for the CPU)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        return self.handle.write(data)
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 class BlobEncoding:
