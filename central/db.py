@@ -10,14 +10,13 @@ from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.settings import CentralSettings
 from common.backup import snapshot_before_migration
+from common.migrations import upgrade_to_newest
 
 log = logging.getLogger(__name__)
 
@@ -36,20 +35,16 @@ def urls(database_url: str) -> tuple[str, str]:
 
 
 def migrate(database_url: str) -> None:
-    """Bring the database to the newest schema. An upgrade of a SQLite database first copies it to ``backups/``
-    beside it (`common.backup.snapshot_before_migration`); for PostgreSQL the README asks for a ``pg_dump`` before
-    upgrading."""
+    """Bring the database to the newest schema (nothing when it is there). An upgrade of a SQLite database
+    first copies it to ``backups/`` beside it (`common.backup.snapshot_before_migration`); for PostgreSQL the
+    README asks for a ``pg_dump`` before upgrading."""
+    location = Path(__file__).parent / "migrations"
     sync_url = urls(database_url)[1]
     if sync_url.startswith("sqlite:///"):
-        copy = snapshot_before_migration(
-            Path(sync_url.split(":///", 1)[1]), Path(__file__).parent / "migrations"
-        )
+        copy = snapshot_before_migration(Path(sync_url.split(":///", 1)[1]), location)
         if copy is not None:
             log.warning("central database schema is older than this version: copied it to %s first", copy)
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", urls(database_url)[1].replace("%", "%%"))
-    command.upgrade(config, "head")
+    upgrade_to_newest(location, sync_url)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -402,14 +402,11 @@ def snapshot_before_migration(db_path: Path, script_location: Path) -> Path | No
     """Before migrating an existing SQLite database forward (an upgrade), copy it to
     ``<dir>/backups/<name>.before-<head>.<time>`` with the online backup API; returns the copy, or None when
     there is nothing to migrate (a new database, or one already at the newest schema)."""
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
+    from common.migrations import newest_revisions
 
     if not db_path.exists() or db_path.stat().st_size == 0:
         return None
-    config = Config()
-    config.set_main_option("script_location", str(script_location))
-    heads = set(ScriptDirectory.from_config(config).get_heads())
+    heads = set(newest_revisions(script_location))
     with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as db:
         try:
             current = {row[0] for row in db.execute("SELECT version_num FROM alembic_version")}

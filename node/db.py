@@ -15,13 +15,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.backup import snapshot_before_migration
+from common.migrations import upgrade_to_newest
 from node.trust.atrest import attach_data_key
 
 log = logging.getLogger(__name__)
@@ -39,16 +38,14 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(db_path: Path) -> None:
-    """Bring the database file to the newest schema (creates it when missing). An upgrade (an existing database
-    behind the newest schema) first copies it to ``backups/`` beside it (`common.backup.snapshot_before_migration`)."""
-    copy = snapshot_before_migration(db_path, Path(__file__).parent / "migrations")
+    """Bring the database file to the newest schema (creates it when missing; nothing when it is there). An
+    upgrade (an existing database behind the newest schema) first copies it to ``backups/`` beside it
+    (`common.backup.snapshot_before_migration`)."""
+    location = Path(__file__).parent / "migrations"
+    copy = snapshot_before_migration(db_path, location)
     if copy is not None:
         log.warning("node database schema is older than this version: copied it to %s before migrating", copy)
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", f"sqlite:///{db_path}")
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    upgrade_to_newest(location, f"sqlite:///{db_path}")
 
 
 class Database:
