@@ -10,7 +10,9 @@ Scenarios (full sizes; ``--quick`` shrinks them so the suite's smoke test runs i
 4. thin link: 1 Mbit/s with 500 MB of scans queued; how long a newly accepted case's metadata takes;
 5. window latency: 20 tablets running the clerk's mix while sync runs; p50 / p99 per action;
 6. node footprint: resident memory idle and under the mix, cold start to the first page;
-7. reconciliation: the in-sync check of a node with 1,000,000 log entries.
+7. reconciliation: the in-sync check of a node with 1,000,000 log entries;
+8. backup: `onewindow node backup` of a node with 200 MB of scans while a tablet works; the window's latency
+   before, during and after the backup (before vs. after is the noise).
 """
 
 from __future__ import annotations
@@ -66,10 +68,12 @@ class Sizes:
     tablets: int
     cases_per_tablet: int
     reconcile_entries: int
+    backup_mb: int = 200
+    backup_quiet_s: float = 15.0
 
 
 FULL = Sizes(99, 60, 10_000, 40, 5, 500, 20, 3, 1_000_000)
-QUICK = Sizes(3, 20, 200, 2, 1, 4, 3, 2, 20_000)
+QUICK = Sizes(3, 20, 200, 2, 1, 4, 3, 2, 20_000, backup_mb=4, backup_quiet_s=1.5)
 
 
 async def _template(work: Path) -> list[Event]:
@@ -553,6 +557,118 @@ def _fill_logs(node_db: Path, central_db: Path, total: int) -> str:
     return str(prev)
 
 
+async def bench_backup(results: Results, work: Path, sizes: Sizes) -> None:
+    """A node with `backup_mb` of scans serves one tablet's clerk mix without pause; `onewindow node backup`
+    runs in the middle. Each action is timed and filed under the phase it started in."""
+    from node.blobs import BlobStore
+    from node.trust.identity import load_identity
+
+    name = "8. backup while the window works"
+    county = BenchCounty(work / "backup", 1, free_port())  # central is never started: the node works offline
+    node_dir = await county.enroll(0)
+    store = BlobStore(node_dir / "blobs", load_identity(node_dir).data_key)
+    scan_mb = 5 if sizes.backup_mb >= 5 else 1
+    for _ in range(sizes.backup_mb // scan_mb):
+        store.put(os.urandom(scan_mb * 1024 * 1024))  # random: scans that do not compress
+    node_port = free_port()
+    node_url = f"http://127.0.0.1:{node_port}"
+    node = spawn(
+        ["-m", "node", "serve", "--data", str(node_dir), "--port", str(node_port)], work / "bnode.log"
+    )
+    timings: dict[str, list[float]] = {"before": [], "during": [], "after": []}
+    phase = {"now": "before"}
+    running = {"on": True}
+    backup_s = 0.0
+    try:
+        await asyncio.to_thread(wait_healthy, node_url, node)
+
+        async def window() -> None:
+            async with httpx.AsyncClient(base_url=node_url, timeout=60) as c:
+                await c.post("/api/v1/login", json={"username": CLERK[0], "password": CLERK[1]})
+                items = (await c.get("/api/v1/items")).json()["items"]
+                n = 0
+
+                async def timed(call: Any) -> httpx.Response:
+                    started, t0 = phase["now"], time.perf_counter()
+                    response: httpx.Response = await call
+                    if response.status_code >= 400:
+                        raise AssertionError(f"{response.status_code} {response.text[:200]}")
+                    timings[started].append((time.perf_counter() - t0) * 1000)
+                    return response
+
+                while running["on"]:
+                    n += 1
+                    item = items[n % len(items)]  # an item has 99 case numbers a day at a node
+                    body = {
+                        "item_code": item["code"],
+                        "applicant": {"name": f"村民{n}", "cert_number": "11010519491231002X"},
+                    }
+                    await timed(c.get("/api/v1/items", params={"q": item["name"][:2]}))
+                    created = await timed(c.post("/api/v1/cases", json=body))
+                    # Opening the case, not the case list: the list grows through the run, the case does not.
+                    await timed(c.get(f"/api/v1/cases/{created.json()['case_id']}"))
+
+        async def drive() -> float:
+            await asyncio.sleep(sizes.backup_quiet_s)
+            phase["now"] = "during"
+            t0 = time.perf_counter()
+            backup = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "node", "backup", "--data", str(node_dir), "--to",
+                str(work / "backup-stick"),
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            _, err = await backup.communicate()
+            took = time.perf_counter() - t0
+            if backup.returncode != 0:
+                raise AssertionError(err.decode()[:300])
+            phase["now"] = "after"
+            await asyncio.sleep(sizes.backup_quiet_s)
+            running["on"] = False
+            return took
+
+        backup_s, _ = await asyncio.gather(drive(), window())
+    finally:
+        running["on"] = False
+        stop(node)
+    results.add(name, Figure("scans backed up", sizes.backup_mb, "MB"))
+    results.add(name, Figure("backup took", backup_s, "s"))
+    results.add(name, Figure("backup throughput", sizes.backup_mb / backup_s, "MB/s"))
+    p50 = {k: percentile(v, 50) for k, v in timings.items()}
+    p95 = {k: percentile(v, 95) for k, v in timings.items()}
+    noise50, noise95 = abs(p50["before"] - p50["after"]), abs(p95["before"] - p95["after"])
+    quiet50, quiet95 = max(p50["before"], p50["after"]), max(p95["before"], p95["after"])
+    for phase_name in ("before", "during", "after"):
+        results.add(name, Figure(f"window actions {phase_name}", len(timings[phase_name]), "requests"))
+    results.add(
+        name, Figure("window p50 without backup (before/after)", quiet50, "ms", note=f"noise {noise50:.1f}")
+    )
+    results.add(
+        name,
+        Figure(
+            "window p50 during backup",
+            p50["during"],
+            "ms",
+            "≤ quiet + noise",
+            p50["during"] <= quiet50 + max(noise50, 1.0),
+            baseline=quiet50,
+        ),
+    )
+    results.add(
+        name, Figure("window p95 without backup (before/after)", quiet95, "ms", note=f"noise {noise95:.1f}")
+    )
+    results.add(
+        name,
+        Figure(
+            "window p95 during backup",
+            p95["during"],
+            "ms",
+            "≤ quiet + noise",
+            p95["during"] <= quiet95 + max(noise95, 2.0),
+            baseline=quiet95,
+        ),
+    )
+
+
 # ---- main ---------------------------------------------------------------------------------------------------
 
 
@@ -569,6 +685,7 @@ async def main(quick: bool, only: set[str]) -> Results:
             ("thin", lambda: bench_thin_link(results, work, sizes, template)),
             ("window", lambda: bench_window(results, work, sizes)),
             ("reconcile", lambda: bench_reconcile(results, work, sizes)),
+            ("backup", lambda: bench_backup(results, work, sizes)),
         ]
         for key, run in scenarios:
             if only and key not in only:

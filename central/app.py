@@ -19,6 +19,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
+from litestar.types import Message, Scope
 
 import common.web as common_web
 from central.archive import routes as archive_routes
@@ -41,6 +42,7 @@ from central.registry import import_registry, registry_stamp
 from central.runtime import Central
 from central.settings import CentralSettings
 from central.sync import routes as sync_routes
+from central.sync.versions import PROTOCOL_HEADER, check_node_protocol
 from central.web import PROBLEMS, template_setup
 from common.documents.render import stop_worker, warm_up
 from common.metrics import Metrics
@@ -55,6 +57,14 @@ from protocol.limits import MAX_BODY
 async def _refresh_registry(request: Request[Any, Any, State]) -> None:
     if not request.url.path.startswith("/static"):
         await request.app.state.central.refresh_registry()
+    if request.url.path.startswith("/sync/v1/") and request.url.path != "/sync/v1/info":
+        await check_node_protocol(request.app.state.central, request.headers, utc_now().isoformat())
+
+
+async def _protocol_header(message: Message, scope: Scope) -> None:
+    """Every answer of the sync API states central's protocol version (`protocol.version`)."""
+    if message["type"] == "http.response.start" and str(scope.get("path", "")).startswith("/sync/v1/"):
+        message["headers"] = [*message.get("headers", ()), PROTOCOL_HEADER]
 
 
 @get("/", media_type=MediaType.HTML)
@@ -146,6 +156,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         before_send=[
             security_headers,
             unrouted_request_log(metrics, app_name="central"),
+            _protocol_header,
         ],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
         logging_config=None,  # common.logs configures logging (one line per event), not litestar's default

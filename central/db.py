@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
@@ -14,7 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.settings import CentralSettings
+from common.backup import snapshot_before_migration
 from common.migrations import upgrade_to_newest
+
+log = logging.getLogger(__name__)
 
 
 def urls(database_url: str) -> tuple[str, str]:
@@ -31,8 +35,16 @@ def urls(database_url: str) -> tuple[str, str]:
 
 
 def migrate(database_url: str) -> None:
-    """Bring the database to the newest schema (nothing when it is there)."""
-    upgrade_to_newest(Path(__file__).parent / "migrations", urls(database_url)[1])
+    """Bring the database to the newest schema (nothing when it is there). An upgrade of a SQLite database
+    first copies it to ``backups/`` beside it (`common.backup.snapshot_before_migration`); for PostgreSQL the
+    README asks for a ``pg_dump`` before upgrading."""
+    location = Path(__file__).parent / "migrations"
+    sync_url = urls(database_url)[1]
+    if sync_url.startswith("sqlite:///"):
+        copy = snapshot_before_migration(Path(sync_url.split(":///", 1)[1]), location)
+        if copy is not None:
+            log.warning("central database schema is older than this version: copied it to %s first", copy)
+    upgrade_to_newest(location, sync_url)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from central.db import CentralDatabase
 from central.keys import CountyKeys, load_county
@@ -24,6 +25,8 @@ class Central:
     catalogue: Catalogue
     registry_stamp: tuple[int, ...] = ()
     registry_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Nodes refused for their protocol version since start (node id → `central.sync.versions.ProtocolRefusal`).
+    protocol_refusals: dict[str, Any] = field(default_factory=dict)
 
     async def refresh_registry(self) -> bool:
         """Take in what provisioning wrote to the county directory since last looked (a key rotation, a node

@@ -38,6 +38,12 @@ class CentralSettings:
     #: Bearer token of the Prometheus endpoint ``/metrics`` (``ONEWINDOW_CENTRAL_METRICS_TOKEN``); empty: no
     #: endpoint (404).
     metrics_token: str = ""
+    #: Serve HTTPS directly with this certificate chain (PEM; ``ONEWINDOW_CENTRAL_TLS_CERT``), issued by the
+    #: county's CA that enrolment bundles carry (`provision add-node --central-ca`). None: plain HTTP (behind a
+    #: TLS-terminating reverse proxy, or on loopback for the demo).
+    tls_certfile: Path | None = None
+    #: The certificate's private key (PEM; ``ONEWINDOW_CENTRAL_TLS_KEY``), readable by the service user only.
+    tls_keyfile: Path | None = None
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -77,5 +83,9 @@ class CentralSettings:
         ):
             if environ.get(name):
                 values[key] = environ[name]
+        if environ.get("ONEWINDOW_CENTRAL_TLS_CERT"):
+            values["tls_certfile"] = Path(environ["ONEWINDOW_CENTRAL_TLS_CERT"])
+        if environ.get("ONEWINDOW_CENTRAL_TLS_KEY"):
+            values["tls_keyfile"] = Path(environ["ONEWINDOW_CENTRAL_TLS_KEY"])
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

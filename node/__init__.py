@@ -20,9 +20,10 @@ Where things live (a folder holds its services, its route modules and, where it 
                         courier manifests, applicant messages, their papers
     archive/            electronic archiving: packages, four-property checks, retention
     devices/            ID card reader, scanner and camera hot folder, ticket printer, evaluator, simulators
-    app, web, auth_routes, boot, schema, enrolment, cli
+    app, web, auth_routes, boot, schema, enrolment, cli, ops/
                         the top: the Litestar app and its web plumbing, login, opening a data directory (and
-                        wiring the sealer), the registry of every table, enrolment, the command line
+                        wiring the sealer), the registry of every table, enrolment, the command line; ops/:
+                        backups, restores and the key export (run beside a live node, never inside it)
 
 Dependency order, bottom up (tests/test_layering.py holds it as NODE_LAYERS and enforces it): trust, the base,
 events.py, then sync and audit side by side, then intake's hall, cases, documents and mail, then archive and

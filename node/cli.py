@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 PASSPHRASE_ENV = "ONEWINDOW_NODE_KEY_PASSPHRASE"
 KEYS_ENV = "ONEWINDOW_NODE_KEYS"
 MIN_PASSPHRASE = 8
+BACKUP_KEEP_ENV = "ONEWINDOW_NODE_BACKUP_KEEP"
+BACKUP_KEEP_DEFAULT = 7
 KEYS_HELP = "node key directory (default: <data>-keys beside the data directory; env ONEWINDOW_NODE_KEYS)"
 
 
@@ -78,6 +80,44 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="sealed keys: read the passphrase from this environment variable",
     )
+    backup = sub.add_parser(
+        "backup",
+        help="back up the node while it runs (consistent, encrypted, resumable) into DIR, keeping N generations",
+    )
+    backup.add_argument("--data", type=Path, required=True)
+    backup.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
+    backup.add_argument("--to", type=Path, required=True, help="backup directory (USB stick, NAS share)")
+    backup.add_argument(
+        "--keep",
+        type=int,
+        default=None,
+        help=f"generations to keep (default {BACKUP_KEEP_DEFAULT}; env {BACKUP_KEEP_ENV})",
+    )
+    check = sub.add_parser("backup-verify", help="check a backup against its manifest (needs no key)")
+    check.add_argument("dir", type=Path)
+    check.add_argument("--generation", default=None, help="default: the newest")
+    restore = sub.add_parser(
+        "restore", help="restore a backup onto a fresh data directory (import the keys first: import-keys)"
+    )
+    restore.add_argument("source", type=Path, help="backup directory")
+    restore.add_argument(
+        "--data", "--data-dir", dest="data", type=Path, required=True, help="new data directory"
+    )
+    restore.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
+    restore.add_argument("--generation", default=None, help="default: the newest")
+    export_keys = sub.add_parser(
+        "export-keys",
+        help="seal the node's key directory with a passphrase into one file for the county's safe",
+    )
+    export_keys.add_argument("--data", type=Path, required=True)
+    export_keys.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
+    export_keys.add_argument("--to", type=Path, required=True, help="the file to write")
+    export_keys.add_argument("--passphrase-env", default=None, help="read the passphrase from this variable")
+    import_keys = sub.add_parser("import-keys", help="write the key files from an export-keys file")
+    import_keys.add_argument("source", type=Path)
+    import_keys.add_argument("--data", type=Path, required=True, help="the (new) data directory they are for")
+    import_keys.add_argument("--keys", type=Path, default=None, help=KEYS_HELP)
+    import_keys.add_argument("--passphrase-env", default=None, help="read the passphrase from this variable")
     for name, what in (("seal-keys", "seal"), ("unseal-keys", "unseal")):
         keys = sub.add_parser(
             name,
@@ -164,6 +204,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.node_command in ("seal-keys", "unseal-keys"):
         return _seal(args)
+    if args.node_command in ("backup-verify", "restore", "export-keys", "import-keys"):
+        from node.ops.cli import run_ops
+
+        return run_ops(args)
     identity = _unlock(args.data, _key_dir(args))
     if identity is None:
         return 2
@@ -175,6 +219,10 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_import(args.data, args.file, identity))
     if args.node_command == "rotate-keys":
         return asyncio.run(_rotate(args, identity))
+    if args.node_command == "backup":
+        from node.ops.cli import run_backup
+
+        return run_backup(args, identity)
     return 2
 
 

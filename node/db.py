@@ -9,6 +9,7 @@ at rest (`node.trust.atrest`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,8 +19,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.backup import snapshot_before_migration
 from common.migrations import upgrade_to_newest
 from node.trust.atrest import attach_data_key
+
+log = logging.getLogger(__name__)
 
 
 def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -34,8 +38,14 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(db_path: Path) -> None:
-    """Bring the database file to the newest schema (creates it when missing; nothing when it is there)."""
-    upgrade_to_newest(Path(__file__).parent / "migrations", f"sqlite:///{db_path}")
+    """Bring the database file to the newest schema (creates it when missing; nothing when it is there). An
+    upgrade (an existing database behind the newest schema) first copies it to ``backups/`` beside it
+    (`common.backup.snapshot_before_migration`)."""
+    location = Path(__file__).parent / "migrations"
+    copy = snapshot_before_migration(db_path, location)
+    if copy is not None:
+        log.warning("node database schema is older than this version: copied it to %s before migrating", copy)
+    upgrade_to_newest(location, f"sqlite:///{db_path}")
 
 
 class Database:

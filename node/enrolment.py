@@ -75,6 +75,8 @@ async def enroll(
         "central_urls": bundle.central_urls,
         "enrolled_at": now.isoformat(),
     }
+    if bundle.central_ca is not None:
+        info["central_ca"] = bundle.central_ca
     data_key = os.urandom(32)
     write_identity(data_dir, info, signing, ident, key_dir=keys, data_key=data_key)
     migrate(data_dir / "node.db")

@@ -81,6 +81,12 @@ class EnrolmentBundle:
         return dict(value) if isinstance(value, Mapping) else None
 
     @property
+    def central_ca(self) -> str | None:
+        """The county CA certificate (PEM) central's HTTPS certificate is issued by; None: the system's CAs."""
+        value = self.payload.get("central_ca")
+        return value if isinstance(value, str) and value else None
+
+    @property
     def staff(self) -> list[Mapping[str, Any]]:
         return list(self.payload["staff"])
 

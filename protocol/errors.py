@@ -59,6 +59,12 @@ BUNDLE_INVALID = _p(1212, 422, "注册包无效（签名、县或有效期不符
 EVENT_CONFLICT = _p(1213, 409, "同一事件编号内容不同", "same event id with different content")
 RECEIPT_INVALID = _p(1214, 422, "回执签名无效", "receipt signature invalid")
 PROTOCOL_UNSUPPORTED = _p(1215, 400, "协议版本不受支持", "unsupported protocol version")
+NODE_PROTOCOL_REFUSED = _p(
+    1222,
+    426,
+    "节点与县中心的软件版本不兼容，请按提示升级",
+    "node protocol version outside what central accepts",
+)
 UPLOAD_OFFSET_CONFLICT = _p(1216, 409, "附件续传位置不符，请按中心记录的位置续传", "upload offset mismatch")
 ENTRY_TOO_LARGE = _p(
     1221,

@@ -56,6 +56,12 @@ def _provision_parser(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--central-url", action="append", required=True)
     add.add_argument("--out", type=Path, required=True, help="bundle file to write (a QR PNG goes beside it)")
     add.add_argument(
+        "--central-ca",
+        type=Path,
+        default=None,
+        help="the county CA certificate (PEM) central's HTTPS certificate is issued by: the node trusts only it",
+    )
+    add.add_argument(
         "--staff",
         type=_staff,
         action="append",
@@ -113,6 +119,7 @@ def _provision(args: argparse.Namespace) -> int:
                 central_urls=args.central_url,
                 out=args.out,
                 staff=staff,
+                central_ca=args.central_ca.read_text("ascii") if args.central_ca else None,
             )
             print(f"节点 {args.name}：{result.node_id}")
             print(

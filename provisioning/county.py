@@ -256,8 +256,10 @@ def add_node(
     staff: Sequence[StaffSpec],
     valid_for: timedelta = timedelta(days=14),
     now: datetime | None = None,
+    central_ca: str | None = None,
 ) -> NodeBundle:
-    """Register a node at the county and write its signed enrolment bundle and QR code."""
+    """Register a node at the county and write its signed enrolment bundle and QR code. `central_ca`: the county
+    CA certificate (PEM) that issued central's HTTPS certificate; the node then trusts that CA only."""
     if len(division) != 12 or not division.isdigit():
         raise ProvisioningError(f"division: 中心所在地应为12位行政区划代码，收到 {division!r}")
     if not division.startswith(county.info["division"]):
@@ -266,6 +268,8 @@ def add_node(
         raise ProvisioningError("central_url: 需要 http:// 或 https:// 开头的地址")
     if not staff:
         raise ProvisioningError("staff: 至少需要一个工作人员账号")
+    if central_ca is not None:
+        check_ca_certificate(central_ca)
     for spec in staff:
         if spec.role not in NODE_ROLES:
             raise ProvisioningError(
@@ -310,6 +314,8 @@ def add_node(
         "calendar": county.calendar(),
         "staff": accounts,
     }
+    if central_ca is not None:
+        payload["central_ca"] = central_ca  # nodes of earlier releases ignore it
     data = sign_bundle(payload, county.signing_key())
     write_file_atomic(out, data, mode=0o600)
     record = {
@@ -445,3 +451,21 @@ def _finish_rotation(path: Path) -> None:
     if pending_age.exists():
         pending_age.replace(keys / "county.agekey")
     pending_sign.replace(keys / "county-sign.key")
+
+
+def check_ca_certificate(pem: str) -> None:
+    """Refuse a `--central-ca` that is not one PEM CA certificate (a server certificate or a key by mistake)."""
+    from cryptography import x509
+
+    try:
+        certificate = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise ProvisioningError("central_ca: 不是 PEM 格式的证书") from exc
+    try:
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        constraints = None
+    if constraints is None or not constraints.ca:
+        raise ProvisioningError(
+            "central_ca: 这不是 CA 证书（应给签发县中心证书的本县 CA 证书，不是服务器证书）"
+        )

@@ -8,6 +8,7 @@ oldest unsent item, version, disk, devices).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,7 +61,11 @@ class FleetRow:
 
 
 async def fleet(
-    session: AsyncSession, *, now: datetime | None = None, county_key: str | None = None
+    session: AsyncSession,
+    *,
+    now: datetime | None = None,
+    county_key: str | None = None,
+    refusals: Mapping[str, Any] | None = None,
 ) -> list[FleetRow]:
     """Every node with what needs attention; `county_key` (the current county key's fingerprint) flags nodes
     that have not yet taken a key rotation."""
@@ -79,6 +84,9 @@ async def fleet(
         row = FleetRow(node, json.loads(node.reported or "{}"), expected, arrived, int(quarantined))
         if node.status == "revoked":
             row.attention.append("已吊销")
+        refused = (refusals or {}).get(node.node_id)
+        if refused is not None:  # `central.sync.versions.ProtocolRefusal`: its last request was refused
+            row.attention.append(f"版本不兼容：{refused.short}")
         if node.status == "active" and node.last_contact_at:
             silent = (now - datetime.fromisoformat(node.last_contact_at)).total_seconds()
             if silent > SILENT_AFTER_S:

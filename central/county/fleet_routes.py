@@ -16,6 +16,7 @@ from central.clock import cst_date, utc_iso, utc_now
 from central.county import review
 from central.county.fleet import fleet, quarantine_list, revoke_node
 from central.county.schemas import FleetAnswer
+from central.sync.versions import protocol_refusals
 from central.web import central_of, current_user
 from protocol.errors import NOT_FOUND, OneWindowError
 from protocol.limits import MAX_ROW_ID
@@ -25,7 +26,7 @@ from protocol.limits import MAX_ROW_ID
 async def api_nodes(request: Request[Any, Any, State]) -> FleetAnswer:
     current_user(request, "admin", "supervisor", "reviewer")
     async with central_of(request).db.transaction() as session:
-        rows = await fleet(session)
+        rows = await fleet(session, refusals=protocol_refusals(central_of(request)))
     return FleetAnswer(nodes=[row.to_dict() for row in rows])
 
 
@@ -34,7 +35,9 @@ async def fleet_page(request: Request[Any, Any, State]) -> Template:
     user = current_user(request)
     central = central_of(request)
     async with central.db.transaction() as session:
-        rows = await fleet(session, county_key=central.county.fingerprint)
+        rows = await fleet(
+            session, county_key=central.county.fingerprint, refusals=protocol_refusals(central)
+        )
         quarantined = await quarantine_list(session)
     names = {row.node.node_id: row.node.name for row in rows}
     return Template(

@@ -13,6 +13,7 @@ import logging
 import random
 import shutil
 import time
+import ssl
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -48,6 +49,7 @@ from protocol.canonical import canonical_json
 from protocol.errors import (
     ENROLMENT_INVALID,
     ENTRY_FORK,
+    NODE_PROTOCOL_REFUSED,
     REQUEST_SIGNATURE_INVALID,
     STATEMENT_INVALID,
     OneWindowError,
@@ -57,6 +59,13 @@ from protocol.limits import MAX_PUSH_BODY
 from protocol.log import GENESIS_HASH, LogEntry, Receipt
 from protocol.requests import sign_request
 from protocol.sync import CERTIFICATE_TYPE, Head, verify_statement
+from protocol.version import (
+    HEADER_PROTOCOL,
+    HEADER_SOFTWARE,
+    PROTOCOL_VERSION,
+    central_too_old,
+    stated_version,
+)
 
 log = logging.getLogger("onewindow.node.sync")
 PUSH_BATCH = 200
@@ -95,6 +104,40 @@ class CentralUnavailable(Exception):
     """Central could not be reached or answered with a server error; try again later."""
 
 
+class LinkRefused(CentralUnavailable):
+    """Central was reached but the two cannot talk until a person acts: a protocol version one side does not
+    accept (`protocol.version`), or a server certificate this node does not trust. The message (Chinese) says
+    what to do; the sync page shows it as a banner until a round succeeds."""
+
+
+CERTIFICATE_REFUSED = (
+    "县中心的证书未通过校验（不是本县 CA 签发、已过期，或与地址不符）：可能连到了冒充县中心的服务器，"
+    "也可能县里更换了证书。本机没有发送任何数据，办件照常受理；请联系县管理员核对证书。"
+)
+
+
+def certificate_refused(exc: BaseException) -> bool:
+    """Whether a failed request failed because central's TLS certificate did not verify."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def tls_context(central_ca: str | None) -> ssl.SSLContext | bool:
+    """What the node checks central's certificate against: the county CA from the enrolment bundle only (not
+    the system's CAs), or the system's store when the bundle carried none."""
+    if central_ca is None:
+        return True
+    return ssl.create_default_context(cadata=central_ca)
+
+
+#: `meta` key of the reason the last round was refused (a `LinkRefused`), cleared by the next good round.
+LINK_PROBLEM_KEY = "link_problem"
+
+
 def _headers(
     runtime: NodeRuntime, method: str, path: str, body: bytes, key: SigningKey | None = None
 ) -> dict[str, str]:
@@ -131,7 +174,18 @@ async def _call(
                 method, path, content=body, headers=_headers(runtime, method, path, body, other)
             )
     except httpx.HTTPError as exc:
+        if certificate_refused(exc):
+            raise LinkRefused(CERTIFICATE_REFUSED) from exc
         raise CentralUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    if response.status_code == 426 and NODE_PROTOCOL_REFUSED.code in response.text:
+        try:
+            reason = str(response.json().get("detail") or NODE_PROTOCOL_REFUSED.title)
+        except ValueError:
+            reason = NODE_PROTOCOL_REFUSED.title
+        raise LinkRefused(reason)
+    refused = central_too_old(stated_version(response.headers.get(HEADER_PROTOCOL)))
+    if refused is not None:
+        raise LinkRefused(refused)
     if response.status_code >= 500:
         raise CentralUnavailable(f"HTTP {response.status_code}")
     if response.status_code >= 400:
@@ -430,6 +484,7 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
             await set_meta(session, "last_attempt_at", runtime.now_iso())
             await set_meta(session, "link", "down")
             await set_meta(session, "last_error", f"{runtime.now_iso()} {exc}")
+            await set_meta(session, LINK_PROBLEM_KEY, str(exc) if isinstance(exc, LinkRefused) else "")
         _log_round(report, started, error=exc)
         raise
     async with runtime.db.write() as session:
@@ -437,6 +492,7 @@ async def sync_once(client: httpx.AsyncClient, runtime: NodeRuntime) -> SyncRepo
         await set_meta(session, "last_attempt_at", now)
         await set_meta(session, "last_success_at", now)
         await set_meta(session, "link", "up")
+        await set_meta(session, LINK_PROBLEM_KEY, "")
         await set_meta(session, "last_report", json.dumps(report.to_dict()))
     _log_round(report, started)
     return report
@@ -468,7 +524,11 @@ def _log_round(report: SyncReport, started: float, *, error: BaseException | Non
 
 def central_client(runtime: NodeRuntime, base_url: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
     url = base_url or runtime.identity.central_urls[0]
-    return httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30.0, connect=5.0), **kwargs)
+    headers = {HEADER_PROTOCOL: str(PROTOCOL_VERSION), HEADER_SOFTWARE: PACKAGE_VERSION}
+    kwargs.setdefault("verify", tls_context(runtime.identity.central_ca))
+    return httpx.AsyncClient(
+        base_url=url, timeout=httpx.Timeout(30.0, connect=5.0), headers=headers, **kwargs
+    )
 
 
 async def sync_loop(

@@ -34,6 +34,7 @@ async def sync_status(runtime: NodeRuntime, *, central_url: str) -> dict[str, An
                 "last_attempt_at",
                 "last_success_at",
                 "last_error",
+                "link_problem",
                 "last_report",
                 "skew_ms",
                 "last_courier_import",
@@ -81,6 +82,8 @@ async def sync_status(runtime: NodeRuntime, *, central_url: str) -> dict[str, An
         "last_attempt_at": meta["last_attempt_at"],
         "last_success_at": meta["last_success_at"],
         "last_error": meta["last_error"],
+        # Why central and this node cannot talk until a person acts (versions, certificate); "" when they can.
+        "link_problem": meta["link_problem"] or "",
         "last_report": json.loads(meta["last_report"]) if meta["last_report"] else None,
     }
 

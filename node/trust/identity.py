@@ -67,6 +67,9 @@ class NodeIdentity:
     previous_signing_keys: tuple[SigningKey, ...] = ()
     previous_age_identities: tuple[AgeIdentity, ...] = ()
     request_signing_key: SigningKey | None = None
+    #: The county CA certificate (PEM) from the enrolment bundle: central's HTTPS certificate must be issued by
+    #: it (and only it). None: the system's CA store.
+    central_ca: str | None = None
 
     @property
     def request_key(self) -> SigningKey:
@@ -179,6 +182,7 @@ def load_identity(
         key_dir=keys,
         previous_signing_keys=tuple(SigningKey.from_text(k) for k in signing[1:]),
         previous_age_identities=tuple(AgeIdentity.from_text(k) for k in ages[1:]),
+        central_ca=info.get("central_ca") or None,
     )
 
 

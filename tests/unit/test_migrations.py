@@ -34,6 +34,40 @@ def test_migrations_match_the_models(tmp_path: Path, which: str) -> None:
     assert diff == [], f"models and migrations differ: {diff}"
 
 
+@pytest.mark.parametrize("which", ["node", "central"])
+def test_an_upgrade_copies_the_database_before_migrating_it(tmp_path: Path, which: str) -> None:
+    """Migrations run forward on start; when they change an existing database (an upgrade), a copy of it as it
+    was is taken first, in backups/ beside it, and opens at the old schema."""
+    import sqlite3
+
+    from alembic import command
+    from alembic.config import Config
+
+    import central.db
+    import node.db
+
+    db = tmp_path / f"{which}.db"
+    config = Config()
+    module = node.db if which == "node" else central.db
+    config.set_main_option("script_location", str(Path(module.__file__).parent / "migrations"))
+    config.set_main_option("sqlalchemy.url", f"sqlite:///{db}")
+    config.attributes["configure_logger"] = False
+    old = "0011" if which == "node" else "0010"
+    command.upgrade(config, old)
+
+    def upgrade() -> None:
+        migrate_node(db) if which == "node" else migrate_central(f"sqlite:///{db}")
+
+    upgrade()
+    (copy,) = (tmp_path / "backups").iterdir()
+    with sqlite3.connect(copy) as conn:
+        assert conn.execute("SELECT version_num FROM alembic_version").fetchone()[0].startswith(old)
+    conn.close()
+    upgrade()  # already at the newest schema: no second copy
+    assert len(list((tmp_path / "backups").iterdir())) == 1
+    assert copy.stat().st_mode & 0o077 == 0
+
+
 def test_start_up_migrates_only_when_behind(tmp_path: Path) -> None:
     """A database at the newest revision is left alone; one behind (a restored backup) is brought forward."""
     scripts = Path(migrate_node.__code__.co_filename).parent / "migrations"
