@@ -17,6 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from central.runtime import Central
 from common.web.problems import ProblemResponses
 from common.web.session import current_user
+from common.web.names import FILTERS as NAME_FILTERS
 from protocol.events import EVENT_LABELS
 from protocol.hall import HALL_EVENT_LABELS
 from protocol.hlc import local_display, to_datetime
@@ -37,6 +38,7 @@ def template_setup(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters.update(
         local=local_display,
         hlc_local=lambda stamp: local_display(to_datetime(stamp).isoformat(), seconds=True),
+        **NAME_FILTERS,  # who / source: display names, never raw accounts (issue 19)
     )
     engine.engine.globals.update(event_labels={**EVENT_LABELS, **HALL_EVENT_LABELS})
 
