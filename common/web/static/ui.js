@@ -28,4 +28,19 @@
       event.preventDefault();
     }
   });
+  // An error answered to an HTMX request (common.web.problems): its Chinese message and what to do, shown
+  // at the top of the page instead of nothing happening.
+  document.addEventListener('htmx:responseError', function (event) {
+    const xhr = event.detail && event.detail.xhr;
+    if (!xhr || (xhr.getResponseHeader('content-type') || '').indexOf('text/html') !== 0) { return; }
+    let box = document.getElementById('page-error');
+    if (!box) {
+      box = document.createElement('div');
+      box.id = 'page-error';
+      const main = document.querySelector('main') || document.body;
+      main.insertBefore(box, main.firstChild);
+    }
+    box.innerHTML = xhr.responseText;
+    box.scrollIntoView({ block: 'nearest' });
+  });
 })();
