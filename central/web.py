@@ -15,9 +15,9 @@ from litestar.datastructures import State
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from central.runtime import Central
+from common.web.names import FILTERS as NAME_FILTERS
 from common.web.problems import ProblemResponses
 from common.web.session import current_user
-from common.web.names import FILTERS as NAME_FILTERS
 from protocol.events import EVENT_LABELS
 from protocol.hall import HALL_EVENT_LABELS
 from protocol.hlc import local_display, to_datetime

@@ -121,7 +121,7 @@ def error_html(request: Request[Any, Any, State], title: str, detail: str, statu
         page = template.render(
             user=user, title=title, detail=detail, advice=advice_for(status), status=status, back=back
         )
-    except Exception:  # noqa: BLE001 — an error page must never fail: the plain one instead
+    except Exception:
         page = _error_page(title, detail, status, back)
     return Response(content=page, status_code=status, media_type="text/html")
 

@@ -118,7 +118,7 @@ async def sync_progress(request: Request[Any, Any, State]) -> Template:
     user = current_user(request)
     return Template(
         template_name="sync_progress.html",
-        context={"s": await _status(request), "tech": user.role == "node_admin"},
+        context={"s": await _status(request), "tech": user["role"] == "node_admin"},
     )
 
 

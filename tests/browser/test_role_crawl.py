@@ -31,6 +31,7 @@ from provisioning.county import StaffSpec, add_central_user, add_node, catalogue
 from tests.browser.conftest import CHROMIUM_ARGS, TABLET, shot
 from tests.support import (
     VALID_IDS,
+    CountySetup,
     enroll_node_process,
     free_port,
     require_tool,
@@ -39,7 +40,6 @@ from tests.support import (
     stop,
     wait_healthy,
 )
-from tests.support import CountySetup
 from tests.unit.protocol.test_archive import pdf
 
 NODE_ROLES = {  # username → role, password "<username>-pass-1"
@@ -197,9 +197,7 @@ def crawl(context: BrowserContext, base: str, username: str) -> Crawl:
         english = _english(body)
         if english:
             result.faults.append(f"{where}: English words {english[:6]}")
-        links = page.eval_on_selector_all(
-            "a[href]", "els => els.map(e => e.getAttribute('href'))"
-        )
+        links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))")
         for href in links:
             url = urljoin(page.url, href)
             parts = urlsplit(url)
@@ -232,7 +230,9 @@ def _provision(root: Path, central_url: str) -> CountySetup:
         password="reviewer-pass-1",
         department=civil,
     )
-    add_central_user(county, username="watch", display_name="督查员", role="supervisor", password="watch-pass-1")
+    add_central_user(
+        county, username="watch", display_name="督查员", role="supervisor", password="watch-pass-1"
+    )
     names = {"window": "王晓梅", "logistics": "赵志强", "lead": "李建国", "node_admin": "孙立"}
     staff = [
         StaffSpec(u, names[role], role, f"{u}-pass-1", authorities=("*",) if role == "lead" else ())
@@ -324,7 +324,9 @@ def test_every_page_of_every_role_fits_a_finger_and_speaks_chinese(served: Serve
             number = _accept_a_case(seed, served.node_url)
             _wait_at_central(seed, served.central_url, number)
             seed.close()
-            ends = [(served.node_url, u) for u in NODE_ROLES] + [(served.central_url, u) for u in CENTRAL_ROLES]
+            ends = [(served.node_url, u) for u in NODE_ROLES] + [
+                (served.central_url, u) for u in CENTRAL_ROLES
+            ]
             for base, username in ends:
                 context = browser.new_context(viewport=TABLET, locale="zh-CN")
                 context.set_default_timeout(15_000)
