@@ -19,6 +19,7 @@ from litestar.template.config import TemplateConfig
 
 import common.web as common_web
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
+from common.web.names import FILTERS as NAME_FILTERS
 from common.web.openapi import publish_problem_documents
 from node import auth_routes
 from node.archive import routes as archive_routes
@@ -126,6 +127,7 @@ def create_app(
             centre_name=identity.name, county_name=identity.county_name, node_id=identity.node_id
         )
         engine.engine.filters["local"] = local_display
+        engine.engine.filters.update(NAME_FILTERS)  # who / source: display names (issue 19)
 
     route_handlers: list[Any] = [
         *auth_routes.ROUTES,

@@ -55,8 +55,8 @@ def authority_label(authority: str | None, nodes: Mapping[str, str] | None = Non
 
 @pass_context
 def who(context: Context, actor: str | None, authority: str = "") -> str:
-    """Jinja: ``{{ e.actor | who(e.authority) }}``, with the page's `people`."""
-    people: Any = context.get("people")
+    """Jinja: ``{{ e.actor | who(e.authority) }}``, with the page's `people` (or the node's `names`)."""
+    people: Any = context.get("people") or context.get("names")
     return actor_label(actor, people if isinstance(people, Mapping) else None, authority)
 
 
