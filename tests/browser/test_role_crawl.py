@@ -28,7 +28,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 
 from provisioning.county import StaffSpec, add_central_user, add_node, catalogue_departments, init_county
-from tests.browser.conftest import CHROMIUM_ARGS, TABLET, shot
+from tests.browser.conftest import CHROMIUM_ARGS, SHOTS, TABLET, shot
 from tests.support import (
     VALID_IDS,
     CountySetup,
@@ -317,6 +317,7 @@ def _wait_at_central(context: BrowserContext, central: str, number: str) -> None
 @pytest.mark.slow
 def test_every_page_of_every_role_fits_a_finger_and_speaks_chinese(served: Served) -> None:
     faults: list[str] = []
+    visited: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=served.chromium, headless=True, args=CHROMIUM_ARGS)
         try:
@@ -333,8 +334,10 @@ def test_every_page_of_every_role_fits_a_finger_and_speaks_chinese(served: Serve
                 found = crawl(context, base, username)
                 context.close()
                 assert len(found.visited) >= 3, (username, found.visited)
-                print(f"{username}: {len(found.visited)} pages: {' '.join(found.visited)}")
+                visited.append(f"{username}: {len(found.visited)} pages: {' '.join(found.visited)}")
                 faults += found.faults
         finally:
             browser.close()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "crawl-summary.txt").write_text("\n".join(visited + faults) + "\n", encoding="utf-8")
     assert not faults, f"{len(faults)} faults:\n" + "\n".join(faults)
