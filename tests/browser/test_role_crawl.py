@@ -66,18 +66,14 @@ SKIP = re.compile(r"^/(logout|static/|devices/sim)")
 MEASURE = """
 () => {
   const out = [];
-  const visible = (el) => {
-    const r = el.getBoundingClientRect();
-    if (r.width === 0 || r.height === 0) { return false; }
-    const s = getComputedStyle(el);
-    return s.visibility !== 'hidden' && s.display !== 'none' && Number(s.opacity) !== 0 || el.closest('label');
-  };
+  let measured = 0;
   const big = (r) => r.width >= 44 - 0.5 && r.height >= 44 - 0.5;
   const selector = 'a[href], button, input[type=radio], input[type=checkbox], input[type=submit], summary';
   for (const el of document.querySelectorAll(selector)) {
     if (el.closest('[hidden], .sr-only')) { continue; }
     const r = el.getBoundingClientRect();
     if (r.width === 0 || r.height === 0) { continue; }
+    measured += 1;
     if (big(r)) { continue; }
     // a radio or checkbox inside (or named by) a label of that size: the label is the target
     const label = el.closest('label') || (el.id && document.querySelector('label[for="' + el.id + '"]'));
@@ -89,7 +85,7 @@ MEASURE = """
     const text = (el.textContent || el.value || el.getAttribute('aria-label') || el.name || el.tagName).trim();
     out.push(el.tagName.toLowerCase() + ' 「' + text.slice(0, 24) + '」 ' + Math.round(r.width) + '×' + Math.round(r.height));
   }
-  return out;
+  return {small: out, measured: measured};
 }
 """
 
@@ -124,6 +120,7 @@ MENU_LINES = """
 class Crawl:
     visited: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
+    targets: int = 0  # visible controls measured
 
 
 @dataclass
@@ -186,7 +183,9 @@ def crawl(context: BrowserContext, base: str, username: str) -> Crawl:
         page.wait_for_load_state("load")
         page.wait_for_timeout(150)  # HTMX panels that load at once
         result.visited.append(path)
-        for small in page.evaluate(MEASURE):
+        measured = page.evaluate(MEASURE)
+        result.targets += measured["measured"]
+        for small in measured["small"]:
             result.faults.append(f"{where}: target under 44×44: {small}")
         lines = page.evaluate(MENU_LINES)
         if lines > 1:
@@ -333,8 +332,15 @@ def test_every_page_of_every_role_fits_a_finger_and_speaks_chinese(served: Serve
                 context.set_default_timeout(15_000)
                 found = crawl(context, base, username)
                 context.close()
-                assert len(found.visited) >= 3, (username, found.visited)
-                visited.append(f"{username}: {len(found.visited)} pages: {' '.join(found.visited)}")
+                assert len(found.visited) >= 3 and found.targets > 20, (
+                    username,
+                    found.visited,
+                    found.targets,
+                )
+                visited.append(
+                    f"{username}: {len(found.visited)} pages, {found.targets} targets measured: "
+                    + " ".join(found.visited)
+                )
                 faults += found.faults
         finally:
             browser.close()
