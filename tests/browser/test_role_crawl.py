@@ -342,6 +342,13 @@ def test_every_page_of_every_role_fits_a_finger_and_speaks_chinese(served: Serve
                     + " ".join(found.visited)
                 )
                 faults += found.faults
+            # A form the browser checks (central's login) speaks Chinese whatever the browser's language.
+            english = browser.new_context(viewport=TABLET, locale="en-US")
+            page = english.new_page()
+            page.goto(f"{served.central_url}/login")
+            page.click("button[type=submit]")
+            assert page.eval_on_selector("#username", "el => el.validationMessage") == "请填写此项"
+            english.close()
         finally:
             browser.close()
     SHOTS.mkdir(parents=True, exist_ok=True)

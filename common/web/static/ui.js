@@ -43,4 +43,26 @@
     box.innerHTML = xhr.responseText;
     box.scrollIntoView({ block: 'nearest' });
   });
+  // A form the browser checks before sending (central's; the tablet lets the node check them): the message
+  // in Chinese whatever the browser's own language.
+  document.addEventListener('invalid', function (event) {
+    const field = event.target;
+    if (!field || !field.validity || !field.setCustomValidity) { return; }
+    const v = field.validity;
+    let message = '';
+    if (v.valueMissing) { message = field.tagName === 'SELECT' || field.type === 'radio' || field.type === 'checkbox' ? '请选择此项' : '请填写此项'; }
+    else if (v.typeMismatch || v.patternMismatch || v.badInput) { message = '格式不对，请检查后重新填写'; }
+    else if (v.tooLong) { message = '内容过长'; }
+    else if (v.tooShort) { message = '内容过短'; }
+    else if (v.rangeUnderflow || v.rangeOverflow || v.stepMismatch) { message = '数值超出允许的范围'; }
+    if (message) { field.setCustomValidity(message); }
+  }, true);
+  document.addEventListener('input', function (event) {
+    const field = event.target;
+    if (field && field.setCustomValidity) { field.setCustomValidity(''); }
+  }, true);
+  document.addEventListener('change', function (event) {
+    const field = event.target;
+    if (field && field.setCustomValidity) { field.setCustomValidity(''); }
+  }, true);
 })();
