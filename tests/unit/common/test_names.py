@@ -28,7 +28,11 @@ def test_the_filters_read_the_page_context() -> None:
     env.filters.update(FILTERS)
     page = env.from_string("{{ a | who(n) }} / {{ n | source }} / {{ b | who }}")
     text = page.render(
-        a="clerk", n="node-1", b="system:pid1", people={"node-1/clerk": "王晓梅"}, node_names={"node-1": "红梅镇"}
+        a="clerk",
+        n="node-1",
+        b="system:pid1",
+        people={"node-1/clerk": "王晓梅"},
+        node_names={"node-1": "红梅镇"},
     )
     assert text == "王晓梅 / 红梅镇 / 系统（自动分办）"
     assert env.from_string("{{ a | who }}").render(a="lead", names={"lead": "李建国"}) == "李建国"
