@@ -43,6 +43,7 @@ from central.settings import CentralSettings
 from central.sync import routes as sync_routes
 from central.web import PROBLEMS, template_setup
 from common.documents.render import warm_up
+from common.web.handlers import parse_handlers_once
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.openapi import publish_problem_documents
 from protocol.catalogue import catalogue_from_dict
@@ -136,4 +137,5 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
         request_class=GuardedRequest,
         before_send=[security_headers],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
+        on_app_init=[parse_handlers_once],  # tests build hundreds of apps from the same handlers
     )

@@ -9,13 +9,12 @@ from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from central.settings import CentralSettings
+from common.migrations import upgrade_to_newest
 
 
 def urls(database_url: str) -> tuple[str, str]:
@@ -32,11 +31,8 @@ def urls(database_url: str) -> tuple[str, str]:
 
 
 def migrate(database_url: str) -> None:
-    """Bring the database to the newest schema."""
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", urls(database_url)[1].replace("%", "%%"))
-    command.upgrade(config, "head")
+    """Bring the database to the newest schema (nothing when it is there)."""
+    upgrade_to_newest(Path(__file__).parent / "migrations", urls(database_url)[1])
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

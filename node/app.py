@@ -18,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import common.web as common_web
+from common.web.handlers import parse_handlers_once
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
 from common.web.names import FILTERS as NAME_FILTERS
 from common.web.openapi import publish_problem_documents
@@ -163,4 +164,5 @@ def create_app(
         request_class=GuardedRequest,
         before_send=[security_headers],  # every answer, refusals and unknown paths included
         on_startup=[publish_problem_documents],
+        on_app_init=[parse_handlers_once],  # tests build hundreds of apps from the same handlers
     )

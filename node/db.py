@@ -14,12 +14,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from common.migrations import upgrade_to_newest
 from node.trust.atrest import attach_data_key
 
 
@@ -35,12 +34,8 @@ def _pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def migrate(db_path: Path) -> None:
-    """Bring the database file to the newest schema (creates it when missing)."""
-    config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-    config.set_main_option("sqlalchemy.url", f"sqlite:///{db_path}")
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    """Bring the database file to the newest schema (creates it when missing; nothing when it is there)."""
+    upgrade_to_newest(Path(__file__).parent / "migrations", f"sqlite:///{db_path}")
 
 
 class Database:

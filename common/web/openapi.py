@@ -66,7 +66,23 @@ def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+class _ProblemDocumentedOpenAPI(OpenAPIPlugin):
+    """Litestar's OpenAPI plugin, its generated document rewritten by `document_problems` once, when built."""
+
+    __slots__ = ()
+
+    def provide_openapi_schema(self) -> dict[str, Any]:
+        built = bool(self._openapi_schema)
+        schema = super().provide_openapi_schema()  # memoized: the same dict until the routes change
+        if not built:
+            document_problems(schema)
+        return schema
+
+
 def publish_problem_documents(app: Litestar) -> None:
-    """An ``on_startup`` hook: rewrite the app's generated OpenAPI once, before ``/schema`` serves it."""
+    """An ``on_startup`` hook: the app's OpenAPI is rewritten when ``/schema`` first asks for it.
+
+    Generating the document costs more than building the app: a node no one asks for its schema never pays.
+    (The plugin's slots forbid replacing one method on the instance; the subclass adds no state.)"""
     plugin = app.plugins.get(OpenAPIPlugin)
-    document_problems(plugin.provide_openapi_schema())
+    plugin.__class__ = _ProblemDocumentedOpenAPI
