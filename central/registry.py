@@ -129,6 +129,17 @@ async def node_names(session: AsyncSession) -> dict[str, str]:
     return {node.node_id: node.name for node in await list_nodes(session)}
 
 
+async def people_names(session: AsyncSession) -> dict[str, str]:
+    """Account → display name, for pages that name who did something (common.web.names): the back office's
+    accounts by user name, each centre's staff by ``<node id>/<user name>`` (and by user name alone when no
+    back-office account has it)."""
+    names = {u.username: u.display_name for u in (await session.exec(select(CentralUser))).all()}
+    for staff in (await session.exec(select(NodeStaffRecord))).all():
+        names[f"{staff.node_id}/{staff.username}"] = staff.display_name
+        names.setdefault(staff.username, staff.display_name)  # a record that names no centre
+    return names
+
+
 async def get_node(session: AsyncSession, node_id: str) -> NodeRecord | None:
     """One registered node, or None."""
     return await session.get(NodeRecord, node_id)

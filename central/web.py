@@ -15,6 +15,7 @@ from litestar.datastructures import State
 from litestar.plugins.jinja import JinjaTemplateEngine
 
 from central.runtime import Central
+from common.web.names import FILTERS as NAME_FILTERS
 from common.web.problems import ProblemResponses
 from common.web.session import current_user
 from protocol.events import EVENT_LABELS
@@ -37,6 +38,7 @@ def template_setup(engine: JinjaTemplateEngine) -> None:
     engine.engine.filters.update(
         local=local_display,
         hlc_local=lambda stamp: local_display(to_datetime(stamp).isoformat(), seconds=True),
+        **NAME_FILTERS,  # who / source: display names, never raw accounts (issue 19)
     )
     engine.engine.globals.update(event_labels={**EVENT_LABELS, **HALL_EVENT_LABELS})
 

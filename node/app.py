@@ -23,6 +23,7 @@ from common.documents.render import stop_worker
 from common.metrics import Metrics
 from common.web.handlers import parse_handlers_once
 from common.web.hardening import GuardedRequest, same_origin_only, security_headers
+from common.web.names import FILTERS as NAME_FILTERS
 from common.web.openapi import publish_problem_documents
 from common.web.requestlog import request_log, unrouted_request_log
 from node import auth_routes, metrics_routes
@@ -132,6 +133,7 @@ def create_app(
             centre_name=identity.name, county_name=identity.county_name, node_id=identity.node_id
         )
         engine.engine.filters["local"] = local_display
+        engine.engine.filters.update(NAME_FILTERS)  # who / source: display names (issue 19)
 
     route_handlers: list[Any] = [
         *auth_routes.ROUTES,

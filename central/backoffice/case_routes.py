@@ -21,7 +21,7 @@ from central.blobs import blob_store
 from central.cases.queries import case_events, case_state, list_cases
 from central.catalogue.calendar import missing_calendar
 from central.clock import cst_date, utc_now
-from central.registry import node_names
+from central.registry import node_names, people_names
 from central.runtime import Central
 from central.web import central_of, current_user
 from protocol.errors import OneWindowError
@@ -135,8 +135,12 @@ async def _case_context(
         events = await case_events(session, case_id)
         materials = await case_materials(session, state, central.catalogue)
         may_view = await may_view_materials(session, state, user)
+        people = await people_names(session)
+        nodes = await node_names(session)
     return {
         "user": user,
+        "people": people,
+        "node_names": nodes,
         "case": state,
         "events": events,
         "materials": materials,

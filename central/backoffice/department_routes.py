@@ -16,6 +16,7 @@ from central.backoffice.departments import (
     members,
     reviewer_accounts,
 )
+from central.registry import people_names
 from central.web import central_of, current_user
 from protocol.errors import OneWindowError
 
@@ -33,8 +34,10 @@ async def _departments_context(
     async with central.db.transaction() as session:
         rows = await members(session)
         accounts = await reviewer_accounts(session)
+        people = await people_names(session)
     return {
         "user": user,
+        "people": people,
         "members": rows,
         "accounts": accounts,
         "departments": departments_of(central.catalogue),

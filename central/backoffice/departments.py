@@ -60,7 +60,7 @@ async def assign_member(
     if department_code not in departments:
         raise OneWindowError(NOT_FOUND, f"目录中没有部门 {department_code}", field="department_code")
     if position not in POSITIONS:
-        raise OneWindowError(VALIDATION, "岗位只能是审核（reviewer）或负责人（head）", field="position")
+        raise OneWindowError(VALIDATION, "岗位只能是审核或负责人", field="position")
     user = await session.get(CentralUser, username)
     if user is None or user.disabled:
         raise OneWindowError(NOT_FOUND, f"账号 {username} 不存在或已停用", field="username")

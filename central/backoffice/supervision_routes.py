@@ -13,6 +13,7 @@ from litestar.response import Template
 from central.backoffice.jobs import calendar_of
 from central.backoffice.supervision import KIND_LABELS, findings, statistics
 from central.clock import cst_today
+from central.registry import people_names
 from central.web import central_of, current_user
 
 #: Who may read the supervision findings and statistics.
@@ -55,11 +56,13 @@ async def supervision_page(request: Request[Any, Any, State]) -> Template:
     async with central.db.transaction() as session:
         found = await findings(session, calendar=calendar, catalogue=central.catalogue, today=today)
         stats = await statistics(session, calendar=calendar, catalogue=central.catalogue, today=today)
+        people = await people_names(session)
     counts = {kind: sum(1 for f in found if f.kind == kind) for kind in KIND_LABELS}
     return Template(
         template_name="supervision.html",
         context={
             "user": user,
+            "people": people,
             "findings": found,
             "counts": counts,
             "kinds": KIND_LABELS,

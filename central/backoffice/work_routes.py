@@ -26,7 +26,7 @@ from central.backoffice.schemas import WorkStep, WorkStepAnswer
 from central.backoffice.workbench import routed_case, take_step, workbench
 from central.blobs import blob_store
 from central.clock import cst_today, utc_now
-from central.registry import node_names
+from central.registry import node_names, people_names
 from central.runtime import Central
 from central.web import central_of, current_user
 from protocol.errors import NOT_FOUND, OneWindowError
@@ -243,8 +243,12 @@ async def _work_context(central: Central, user: dict[str, str], case_id: str) ->
         )
         materials = await case_materials(session, bench.state, central.catalogue)
         may_view = await may_view_materials(session, bench.state, user)
+        people = await people_names(session)
+        names = await node_names(session)
     return {
         "user": user,
+        "people": people,
+        "node_names": names,
         "materials": materials,
         "may_view": may_view,
         "trip": round_trip(bench.state),

@@ -49,9 +49,12 @@ async def fleet_page(request: Request[Any, Any, State]) -> Template:
             "names": names,
             "active": "fleet",
             "county_fingerprint": central.county.fingerprint,
+            # The county admin publishes the calendar; nobody else can act on the warning.
             "calendar_warning": missing_calendar(
                 central.settings.county_dir, cst_date(request.app.state.get("now", utc_now)())
-            ),
+            )
+            if user["role"] == "admin"
+            else "",
         },
     )
 

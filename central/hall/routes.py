@@ -14,7 +14,7 @@ from litestar.response import Redirect, Template
 from central.clock import cst_today
 from central.hall.logistics import confirm_parcels, expected_parcels
 from central.hall.ratings import list_complaints, list_ratings
-from central.registry import node_names
+from central.registry import node_names, people_names
 from central.web import central_of, current_user
 from protocol.errors import REQUIRED_FIELD, OneWindowError
 from protocol.events import CUSTODY_LABELS
@@ -139,12 +139,14 @@ async def ratings_page(request: Request[Any, Any, State]) -> Template:
     async with central_of(request).db.transaction() as session:
         rows = await list_ratings(session)
         nodes = await node_names(session)
+        people = await people_names(session)
     counts = {level: sum(1 for r in rows if r.level == level) for level in SATISFACTION_LABELS}
     return Template(
         template_name="ratings.html",
         context={
             "user": user,
             "ratings": rows,
+            "people": people,
             "nodes": nodes,
             "labels": SATISFACTION_LABELS,
             "channels": RATING_CHANNELS,

@@ -53,14 +53,77 @@ def bound_broken(message: str) -> str | None:
     return None
 
 
-def _error_page(title: str, detail: str, status: int) -> str:
+#: What a person can do about an error, by its HTTP status (the page says it under the reason).
+ADVICE = {
+    400: "提交的内容不完整或格式不对。请返回上一页，刷新后重新填写提交。",
+    403: "您的岗位不能打开此页或进行此操作。请回到首页，或请有此权限的同事（如业务负责人、管理员）办理。",
+    404: "找不到这个页面或记录：地址可能有误，或记录尚未同步到本机。请回到首页重新查找。",
+    409: "这项操作与办件当前的状态不符（可能已由他人办理）。请返回并刷新页面，看清当前状态后再办。",
+    413: "提交的文件或内容太大。请压缩或分开后重新提交。",
+    422: "填写的内容有误。请返回上一页，按提示改正后重新提交。",
+    423: "账号已暂时锁定。请稍后再试，或请管理员解锁。",
+    500: "系统出了故障，已自动记录。请稍后重试；仍不行请联系节点管理员或县中心。",
+}
+#: The framework's own client errors (an unknown address, a method the address does not take), in Chinese.
+HTTP_TITLES = {
+    400: "请求格式错误",
+    401: "请先登录",
+    403: "无权进行此操作",
+    404: "找不到该页面",
+    405: "此页面不能这样打开",
+    413: "提交的内容超过上限，未处理",
+    429: "操作太频繁",
+}
+
+
+def advice_for(status: int) -> str:
+    """What to do about an error of this status."""
+    if status >= 500:
+        return ADVICE[500]
+    return ADVICE.get(status, ADVICE[400])
+
+
+def _error_page(title: str, detail: str, status: int, back: str = "/") -> str:
+    """The error page without the app's layout (when the layout itself cannot be drawn)."""
     return (
         '<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>'
         f"{html.escape(title)}</title>"
         '<link rel="stylesheet" href="/static/style.css"></head><body><main>'
-        f'<h1>{html.escape(title)}</h1><p class="error">{html.escape(detail)}</p>'
-        f'<p>（错误 {status}）<a class="btn" href="/">回到首页</a></p></main></body></html>'
+        f'<h1>{html.escape(title)}</h1><p class="error" role="alert">{html.escape(detail)}</p>'
+        f"<p>{html.escape(advice_for(status))}</p>"
+        f'<p class="actions"><a class="btn secondary" href="{html.escape(back)}">返回上一页</a>'
+        f'<a class="btn" href="/">回到首页</a></p></main></body></html>'
     )
+
+
+def _back(request: Request[Any, Any, State]) -> str:
+    """The page the person came from when it is this app's, else the home page."""
+    referer = request.headers.get("referer", "")
+    base = str(request.base_url).rstrip("/")
+    if referer.startswith(base + "/") and referer != str(request.url):
+        return referer[len(base) :]
+    return "/"
+
+
+def error_html(request: Request[Any, Any, State], title: str, detail: str, status: int) -> Response[Any]:
+    """An error as a person sees it: inside the app's layout (``common/error.html``, with the menu of whoever is
+    logged in) for a page, or as an inline alert for an HTMX request (ui.js shows it at the top of the page)."""
+    if request.headers.get("hx-request"):
+        body = (
+            f'<div class="error" role="alert"><strong>{html.escape(title)}</strong>：{html.escape(detail)}'
+            f"<div>{html.escape(advice_for(status))}</div></div>"
+        )
+        return Response(content=body, status_code=status, media_type="text/html")
+    back = _back(request)
+    try:
+        user = request.session.get("user") if request.scope.get("session") is not None else None
+        template = request.app.template_engine.get_template("common/error.html")  # type: ignore[union-attr]
+        page = template.render(
+            user=user, title=title, detail=detail, advice=advice_for(status), status=status, back=back
+        )
+    except Exception:
+        page = _error_page(title, detail, status, back)
+    return Response(content=page, status_code=status, media_type="text/html")
 
 
 @dataclass(frozen=True)
@@ -71,24 +134,24 @@ class ProblemResponses:
     api_prefixes: tuple[str, ...] = ("/api/",)
 
     def wants_html(self, request: Request[Any, Any, State]) -> bool:
-        """A browser asking for a page (not an API client)."""
-        return not request.url.path.startswith(self.api_prefixes) and "text/html" in request.headers.get(
-            "accept", ""
-        )
+        """A browser asking for a page or a part of one (HTMX), not an API client: JSON only for API clients."""
+        if request.url.path.startswith(self.api_prefixes):
+            return False
+        return "text/html" in request.headers.get("accept", "") or bool(request.headers.get("hx-request"))
 
     def problem(self, request: Request[Any, Any, State], exc: OneWindowError) -> Response[Any]:
         """A catalogued error: problem+json, or the login page for a page that needs a (new) login."""
-        if exc.problem in (AUTH_REQUIRED, SESSION_EXPIRED) and self.wants_html(request):
+        if (
+            exc.problem in (AUTH_REQUIRED, SESSION_EXPIRED)
+            and self.wants_html(request)
+            and not request.headers.get("hx-request")
+        ):
             why = f"&why={exc.extra['why']}" if exc.extra.get("why") else ""  # the login page says why
             return Redirect(path=f"/login?next={quote(request.url.path)}{why}")
-        if self.wants_html(request) and not request.headers.get("hx-request"):
-            # A page posted by a browser (a form): the reason in Chinese on a page, not JSON.
-            named = f"（{exc.field}）" if exc.field else ""
-            return Response(
-                content=_error_page(exc.problem.title, f"{exc.reason}{named}", exc.problem.status),
-                status_code=exc.problem.status,
-                media_type="text/html",
-            )
+        if self.wants_html(request):
+            # A browser's page or form: the reason in Chinese and what to do, not JSON (the field's name is for
+            # programs; the reason names the field in words).
+            return error_html(request, exc.problem.title, exc.reason, exc.problem.status)
         return Response(
             content=exc.to_problem_json(),
             status_code=exc.problem.status,
@@ -110,7 +173,10 @@ class ProblemResponses:
         bound = bound_broken(message)
         if bound is not None:
             return self.problem(request, OneWindowError(VALIDATION, f"{field} {bound}", field=field))
-        if "JSON" in str(exc.detail) or "decode" in str(exc.detail).lower():
+        if self.wants_html(request):  # a person's form: the framework's English stays in the log
+            _LOG.info("refused %s %s: %s", request.method, request.scope.get("path_template") or "?", field)
+            detail = "有一项内容缺少或格式不对，请检查后重新提交"
+        elif "JSON" in str(exc.detail) or "decode" in str(exc.detail).lower():
             detail = _NOT_JSON
         else:
             detail = f"{field}: {message}" if message else str(exc.detail)
@@ -122,6 +188,9 @@ class ProblemResponses:
             return self.validation(request, exc)
         if exc.status_code >= 500:
             return self.server_error(request, exc)
+        if self.wants_html(request):
+            title = HTTP_TITLES.get(exc.status_code, "请求未能处理")
+            return error_html(request, title, "页面地址或提交方式不对。", exc.status_code)
         detail = _NOT_JSON if "JSON" in str(exc.detail) else str(exc.detail)
         error = OneWindowError(MALFORMED_REQUEST, detail, field="body")
         return Response(
@@ -136,11 +205,7 @@ class ProblemResponses:
         _LOG.error("5xx on %s %s: %s", request.method, route, type(exc).__name__, exc_info=exc)
         error = OneWindowError(INTERNAL_ERROR)
         if self.wants_html(request):
-            return Response(
-                content=_error_page(INTERNAL_ERROR.title, error.reason, 500),
-                status_code=500,
-                media_type="text/html",
-            )
+            return error_html(request, INTERNAL_ERROR.title, error.reason, 500)
         return Response(
             content=error.to_problem_json(), status_code=500, media_type="application/problem+json"
         )

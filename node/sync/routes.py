@@ -93,7 +93,7 @@ def pairing_text(base_url: str, runtime: Any) -> str:
 @get("/sync/pair", media_type=MediaType.HTML)
 async def pair_page(request: Request[Any, Any, State]) -> Template:
     """平板连接: a QR code a new tablet scans to open this node's pages and check it is the right node."""
-    user = current_user(request)
+    user = current_user(request, "node_admin")
     runtime = runtime_of(request)
     base = str(request.base_url)
     text = pairing_text(base, runtime)
@@ -113,9 +113,13 @@ async def pair_page(request: Request[Any, Any, State]) -> Template:
 
 @get("/sync/progress", media_type=MediaType.HTML)
 async def sync_progress(request: Request[Any, Any, State]) -> Template:
-    """The live part of the sync page (queue, transfer), polled by HTMX while the page is open."""
-    current_user(request)
-    return Template(template_name="sync_progress.html", context={"s": await _status(request)})
+    """The live part of the sync page (queue, transfer), polled by HTMX while the page is open; the queue's inner
+    counters only for the node admin."""
+    user = current_user(request)
+    return Template(
+        template_name="sync_progress.html",
+        context={"s": await _status(request), "tech": user["role"] == "node_admin"},
+    )
 
 
 # ---- the courier's USB stick ------------------------------------------------------------------------------

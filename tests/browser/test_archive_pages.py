@@ -143,6 +143,7 @@ def test_the_county_confirms_the_package_and_the_tablet_shows_it_archived(county
 
             central_page = context.new_page()
             _login(central_page, central, REVIEWER)
+            central_page.get_by_text("更多", exact=True).click()  # the menu's less used pages
             central_page.get_by_role("link", name="电子档案").click()
             expect(central_page.get_by_text("通过，已确认接收")).to_be_visible()
             shot(central_page, "archive-05-central-register")

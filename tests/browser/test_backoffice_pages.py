@@ -95,6 +95,7 @@ def test_reviewers_and_supervisor_handle_a_joint_case_in_the_browser(county: Cou
                 page.get_by_role("button", name="分配").click()
                 expect(page.locator("table")).to_contain_text(username)
             shot(page, "backoffice-01-departments")
+            page.get_by_text("更多", exact=True).click()  # the menu's less used pages
             page.get_by_role("link", name="事项目录").click()
             expect(page.get_by_role("heading", name="调整事项")).to_be_visible()
             shot(page, "backoffice-06-catalogue")

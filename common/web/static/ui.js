@@ -28,4 +28,41 @@
       event.preventDefault();
     }
   });
+  // An error answered to an HTMX request (common.web.problems): its Chinese message and what to do, shown
+  // at the top of the page instead of nothing happening.
+  document.addEventListener('htmx:responseError', function (event) {
+    const xhr = event.detail && event.detail.xhr;
+    if (!xhr || (xhr.getResponseHeader('content-type') || '').indexOf('text/html') !== 0) { return; }
+    let box = document.getElementById('page-error');
+    if (!box) {
+      box = document.createElement('div');
+      box.id = 'page-error';
+      const main = document.querySelector('main') || document.body;
+      main.insertBefore(box, main.firstChild);
+    }
+    box.innerHTML = xhr.responseText;
+    box.scrollIntoView({ block: 'nearest' });
+  });
+  // A form the browser checks before sending (central's; the tablet lets the node check them): the message
+  // in Chinese whatever the browser's own language.
+  document.addEventListener('invalid', function (event) {
+    const field = event.target;
+    if (!field || !field.validity || !field.setCustomValidity) { return; }
+    const v = field.validity;
+    let message = '';
+    if (v.valueMissing) { message = field.tagName === 'SELECT' || field.type === 'radio' || field.type === 'checkbox' ? '请选择此项' : '请填写此项'; }
+    else if (v.typeMismatch || v.patternMismatch || v.badInput) { message = '格式不对，请检查后重新填写'; }
+    else if (v.tooLong) { message = '内容过长'; }
+    else if (v.tooShort) { message = '内容过短'; }
+    else if (v.rangeUnderflow || v.rangeOverflow || v.stepMismatch) { message = '数值超出允许的范围'; }
+    if (message) { field.setCustomValidity(message); }
+  }, true);
+  document.addEventListener('input', function (event) {
+    const field = event.target;
+    if (field && field.setCustomValidity) { field.setCustomValidity(''); }
+  }, true);
+  document.addEventListener('change', function (event) {
+    const field = event.target;
+    if (field && field.setCustomValidity) { field.setCustomValidity(''); }
+  }, true);
 })();

@@ -13,11 +13,11 @@ from node.events import get_case
 from node.intake.cases.clocks import current_promise, notification_deadline
 from node.intake.cases.issuing import documents_here
 from node.intake.cases.materials import may_add_materials, may_remove_pages, missing_materials
-from node.intake.cases.outcomes import COLLECTION_METHODS, on_spot_refusal
+from node.intake.cases.outcomes import COLLECTION_METHODS, may_decide_on_spot, on_spot_refusal
 from node.intake.cases.receive import item_of
 from node.intake.cases.waiver import WaiverOffer, waiver_offer
 from node.runtime import NodeRuntime
-from node.staff import staff_names
+from node.staff import Actor, staff_names
 from protocol.calendar import Deadline, provisional_warning
 from protocol.catalogue import CatalogueItem
 from protocol.errors import OneWindowError
@@ -61,6 +61,8 @@ class CaseDesk:
     result_ready: bool
     #: Whether a lead may decide it on the spot now (即办件; the lead's authority is checked when deciding).
     on_spot: bool
+    #: A received 即办件 the logged-in lead may 受理 and 准予 in one action (`accept_and_decide_on_spot`).
+    on_spot_now: bool
     #: Years a case accepted today would have its promised date counted through without their holidays.
     calendar_gap: tuple[int, ...]
     #: Staff usernames to display names.
@@ -73,8 +75,8 @@ class CaseDesk:
     trip: tuple[TripStep, ...] = ()
 
 
-async def case_desk(runtime: NodeRuntime, case_id: str) -> CaseDesk:
-    """The case page's view of `case_id` (OW-1003 when there is no such case)."""
+async def case_desk(runtime: NodeRuntime, case_id: str, actor: Actor | None = None) -> CaseDesk:
+    """The case page's view of `case_id` (OW-1003 when there is no such case), for `actor` when given."""
     state = await get_case(runtime, case_id)
     item = item_of(runtime, state)
     present: dict[str, list[Mapping[str, Any]]] = {}
@@ -99,6 +101,9 @@ async def case_desk(runtime: NodeRuntime, case_id: str) -> CaseDesk:
         notices=list(notices.values()),
         result_ready=state.status in RESULT_READY,
         on_spot=on_spot_refusal(item, state) is None,
+        on_spot_now=state.status == RECEIVED
+        and actor is not None
+        and await may_decide_on_spot(runtime, actor=actor, item=item),
         calendar_gap=runtime.calendar.unsettled_years(today, offer.latest_supply),
         names=await staff_names(runtime),
         documents_here=documents_here(runtime, state),
@@ -143,6 +148,7 @@ def case_page_context(
         "issued_elsewhere": desk.issued_elsewhere,
         "trip": desk.trip,
         "on_spot": desk.on_spot,
+        "on_spot_now": desk.on_spot_now,
         "is_lead": user.get("role") == "lead",
         "statuses": {"received": RECEIVED, "correction": CORRECTION_REQUESTED, "accepted": ACCEPTED},
         "calendar_gap": provisional_warning(desk.calendar_gap),

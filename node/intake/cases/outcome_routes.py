@@ -29,6 +29,7 @@ from node.intake.cases.desk import case_desk, case_page_context
 from node.intake.cases.issuing import hand_to_logistics, issue_at_window, result_document
 from node.intake.cases.outcomes import (
     Correction,
+    accept_and_decide_on_spot,
     accept_case,
     accept_with_waiver,
     decide_on_spot,
@@ -52,7 +53,7 @@ async def _form_action(
     try:
         await action
     except OneWindowError as exc:
-        desk = await case_desk(runtime_of(request), case_id)
+        desk = await case_desk(runtime_of(request), case_id, actor_of(current_user(request)))
         done = request.query_params.get("done", "")
         context = case_page_context(desk, user=current_user(request), error=exc, done=done)
         form = await request.form()
@@ -72,6 +73,20 @@ async def accept_form(request: Request[Any, Any, State], case_id: FromPath[str])
     user = current_user(request)
     form = await request.form()
     action = accept_case(
+        runtime_of(request),
+        actor=actor_of(user),
+        case_id=case_id,
+        collection=str(form.get("collection", "window")),
+    )
+    return await _form_action(request, case_id, action, "acceptance")
+
+
+@post("/cases/{case_id:str}/accept-on-spot", media_type=MediaType.HTML, status_code=200)
+async def accept_on_spot_form(request: Request[Any, Any, State], case_id: FromPath[str]) -> Response[Any]:
+    """即办件 in one action: 受理 and 准予, by a lead with authority for the item."""
+    user = current_user(request, "lead", refusal="即办件只能由有授权的业务负责人当场办结")
+    form = await request.form()
+    action = accept_and_decide_on_spot(
         runtime_of(request),
         actor=actor_of(user),
         case_id=case_id,
@@ -361,6 +376,7 @@ async def api_mail(
 
 ROUTES = [
     accept_form,
+    accept_on_spot_form,
     waiver_form,
     correction_form,
     corrected_form,

@@ -28,7 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from common.documents.render import render_document
 from common.documents.results import decision_document
-from node.events import case_events, case_state, load_case, new_event, record
+from node.events import case_events, case_state, get_case, load_case, new_event, record
 from node.intake.cases.clocks import promised_deadline
 from node.intake.cases.materials import missing_materials, store_blob
 from node.intake.cases.numbers import next_notice_number
@@ -329,6 +329,32 @@ def on_spot_refusal(item: CatalogueItem, state: CaseState) -> OneWindowError | N
     if state.waiver_pending:
         return OneWindowError(INVALID_TRANSITION, "容缺材料补齐前不能办结", field="case_id")
     return None
+
+
+async def may_decide_on_spot(runtime: NodeRuntime, *, actor: Actor, item: CatalogueItem) -> bool:
+    """Whether `actor` is a lead whose delegated authority (as central sent it down) covers `item`, a 即办件."""
+    if actor.role != "lead" or item.case_type != 1:
+        return False
+    async with runtime.db.read() as session:
+        staff = await session.get(Staff, actor.username)
+    return staff is not None and not staff.disabled and item.code in authorities_of(staff)
+
+
+async def accept_and_decide_on_spot(
+    runtime: NodeRuntime, *, actor: Actor, case_id: str, collection: str = "window"
+) -> CaseState:
+    """即办件 in one action (issue 19): a lead with authority for the item 受理s the complete case and 准予s it on
+    the spot; nothing is recorded unless the lead may do both (the authority is checked before the 受理)."""
+    state = await get_case(runtime, case_id)
+    item = item_of(runtime, state)
+    if not await may_decide_on_spot(runtime, actor=actor, item=item):
+        raise OneWindowError(
+            FORBIDDEN,
+            f"「{item.name}」不是您可当场办结的即办件；请先受理，再报县级部门或由有此授权的负责人办结",
+            field="item_code",
+        )
+    await accept_case(runtime, actor=actor, case_id=case_id, collection=collection)
+    return await decide_on_spot(runtime, actor=actor, case_id=case_id, outcome="approve")
 
 
 async def decide_on_spot(

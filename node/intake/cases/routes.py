@@ -160,7 +160,7 @@ async def case_context(
     request: Request[Any, Any, State], case_id: str, error: OneWindowError | None = None
 ) -> dict[str, Any]:
     user = current_user(request)
-    desk = await case_desk(runtime_of(request), case_id)
+    desk = await case_desk(runtime_of(request), case_id, actor_of(user))
     return case_page_context(desk, user=user, error=error, done=request.query_params.get("done", ""))
 
 

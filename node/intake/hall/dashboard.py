@@ -64,6 +64,7 @@ async def hall_day(runtime: NodeRuntime, *, pcs: int) -> HallDay:
     times = [datetime.fromisoformat(r.ticket.issued_at) for r in rows]
     counts = half_hour_counts(times, day=today)
     peak, peak_at = peak_five_minutes(times)
+    outside = outside_hours_count(times, day=today)
     waits = [r.wait_s for r in rows if r.wait_s is not None]
     services = [r.service_s for r in rows if r.service_s is not None]
     all_ratings = await list_ratings(runtime)
@@ -75,10 +76,12 @@ async def hall_day(runtime: NodeRuntime, *, pcs: int) -> HallDay:
         avg_wait=round(mean(waits) / 60, 1) if waits else None,
         max_wait=round(max(waits) / 60, 1) if waits else None,
         avg_service=round(mean(services) / 60, 1) if services else None,
-        chart=flow_chart_svg(counts, title=f"{today:%Y年%m月%d日} 取号流量（每半小时）", peak=peak),
+        chart=flow_chart_svg(
+            counts, title=f"{today:%Y年%m月%d日} 取号流量（每半小时）", peak=peak, outside=outside
+        ),
         peak=peak,
         peak_at=peak_at.astimezone(CST) if peak_at else None,
-        outside=outside_hours_count(times, day=today),
+        outside=outside,
         staffing=recommend_staffing(peak, pcs),
         pcs=pcs,
         off_peak=off_peak_hours(counts),

@@ -324,12 +324,20 @@ def _attr(text: str) -> str:
 
 
 def flow_chart_svg(
-    counts: Sequence[tuple[time, int]], *, title: str, peak: int, width: int = 900, height: int = 320
+    counts: Sequence[tuple[time, int]],
+    *,
+    title: str,
+    peak: int,
+    width: int = 900,
+    height: int = 320,
+    outside: int = 0,
 ) -> str:
     """An inline SVG bar chart of half-hour ticket counts: one bar per slot labelled with its start (08:30), y-axis
     ticks, the busiest slot highlighted (every one of them on a tie), ``title`` and the peak five-minute count (``peak``) on top.
 
-    Self-contained (no script, no external font or style), every text escaped.
+    ``outside``: tickets taken today outside the hours, so that a day whose tickets all lie outside them does
+    not read 「本日暂无取号」 beside the page's count. Self-contained (no script, no external font or style), every
+    text escaped.
     """
     if width < 200 or height < 160:
         raise ValueError(f"图表尺寸过小（{width}×{height}）")
@@ -371,7 +379,8 @@ def flow_chart_svg(
         out.append(f'<rect x="{left}" y="35" width="12" height="12" fill="{amber}"/>')
         out.append(f'<text x="{left + 18}" y="46" font-size="13">{_clean(busiest_text)}</text>')
     else:
-        out.append(f'<text x="{left}" y="46" font-size="13">{_clean("本日暂无取号")}</text>')
+        empty = f"办公时间内暂无取号（非办公时间取号 {outside} 张）" if outside else "本日暂无取号"
+        out.append(f'<text x="{left}" y="46" font-size="13">{_clean(empty)}</text>')
     out.append(
         f'<text x="{width - right}" y="46" font-size="13" text-anchor="end">'
         f"{_clean(f'高峰期5分钟内取号 {peak} 张')}</text>"
