@@ -31,6 +31,9 @@ class CentralSettings:
     #: The largest up entry (ciphertext bytes) central applies; a larger one that verifies is stored and
     #: quarantined, and the entries behind it are taken (``ONEWINDOW_CENTRAL_MAX_ENTRY_BYTES``).
     max_entry_bytes: int = MAX_ENTRY_CIPHERTEXT
+    #: The business clock (``ONEWINDOW_CLOCK``, `common.clock`): empty for the machine's clock, or
+    #: ``ORIGIN@ANCHOR*RATE`` to start the day elsewhere and run it faster (`onewindow simulate`).
+    clock: str = ""
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -55,6 +58,8 @@ class CentralSettings:
             values["port"] = int(environ["ONEWINDOW_CENTRAL_PORT"])
         if environ.get("DATABASE_URL"):
             values["database_url"] = environ["DATABASE_URL"]
+        if "ONEWINDOW_CLOCK" in environ:
+            values["clock"] = environ["ONEWINDOW_CLOCK"]
         for key, name in (
             ("session_idle_s", "ONEWINDOW_CENTRAL_SESSION_IDLE_S"),
             ("session_max_s", "ONEWINDOW_CENTRAL_SESSION_MAX_S"),

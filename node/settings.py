@@ -63,6 +63,9 @@ class NodeSettings:
     session_idle_s: float = 30 * 60
     #: Seconds a tablet login lasts at most from the moment of login, however busy.
     session_max_s: float = 12 * 3600
+    #: The business clock (``ONEWINDOW_CLOCK``, `common.clock`): empty for the machine's clock, or
+    #: ``ORIGIN@ANCHOR*RATE`` to start the day elsewhere and run it faster (`onewindow simulate`).
+    clock: str = ""
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -97,6 +100,7 @@ class NodeSettings:
             ("evaluator_window", "ONEWINDOW_NODE_EVALUATOR_WINDOW"),
             ("camera", "ONEWINDOW_NODE_CAMERA"),
             ("photo_decoder", "ONEWINDOW_NODE_PHOTO_DECODER"),
+            ("clock", "ONEWINDOW_CLOCK"),
         ):
             if name in environ:
                 values[key] = environ[name]

@@ -4,6 +4,7 @@ ratings with open follow-ups."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, get
@@ -49,4 +50,30 @@ async def hall_page(
     )
 
 
-ROUTES = [hall_page]
+@get("/api/v1/hall", media_type=MediaType.JSON)
+async def api_hall(
+    request: Request[Any, Any, State], pcs: Annotated[int, QueryParameter(ge=0, le=1000)] = 2
+) -> dict[str, Any]:
+    """The lead's day as JSON: tickets, waiting and service times (minutes), the busiest five minutes and the
+    Table 1 staffing they call for with `pcs` self-service PCs."""
+    current_user(request, *LEADS)
+    day = await hall_day(runtime_of(request), pcs=pcs)
+    return {
+        "today": day.today.isoformat(),
+        "tickets": len(day.tickets),
+        "waiting": day.waiting,
+        "avg_wait_min": day.avg_wait,
+        "max_wait_min": day.max_wait,
+        "avg_service_min": day.avg_service,
+        "peak_5min": day.peak,
+        "peak_at": day.peak_at.isoformat() if day.peak_at else None,
+        "outside_hours": day.outside,
+        "staffing": asdict(day.staffing),
+        "pcs": day.pcs,
+        "off_peak": [[a.strftime("%H:%M"), b.strftime("%H:%M")] for a, b in day.off_peak],
+        "rating_counts": day.rating_counts,
+        "open_followups": len(day.open_followups),
+    }
+
+
+ROUTES = [hall_page, api_hall]
