@@ -23,15 +23,11 @@ from typing import Any
 import httpx
 
 from common.clock import ClockSetting
+from protocol.identifiers import upu_s10_check_digit
 from simulate.http import DayError, Session
 from simulate.plan import OPEN_MIN, Visit
 from simulate.stage import ADMIN, REVIEWER_PASSWORD, STAFF_PASSWORD, Centre, County
 
-#: A small, real PDF page for every scanned material (the window's scanner).
-SCAN = (
-    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
-    b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-)
 REFUSAL = {
     "reasons": "申请人已有一处宅基地，不符合一户一宅的规定。",
     "legal_basis": "《中华人民共和国土地管理法》第六十二条",
@@ -52,6 +48,8 @@ def _photo(kind: str) -> bytes:
 
 
 PHOTOS = {"jpg": _photo("JPEG"), "png": _photo("PNG")}
+#: A scanned page as the scanner writes it: a real one-page PDF (archive checks open every material).
+SCAN = _photo("PDF")
 
 
 def scan_of(material: str, formats: list[str]) -> tuple[str, bytes, str]:
@@ -95,6 +93,7 @@ class Path:
     issued: bool = False
     rating_id: str = ""
     followed_up: bool = False
+    mailed_status: str = ""
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -168,6 +167,7 @@ class CentreDay:
         self.card_reader = asyncio.Lock()
         self.sessions: list[Session] = []
         self.supplies: list[asyncio.Task[None]] = []
+        self.orphan_tickets = 0
 
     def session(self, username: str) -> Session:
         session = Session(self.centre.url, username, STAFF_PASSWORD)
@@ -181,6 +181,8 @@ class CentreDay:
         await kiosk.login()
         booked: dict[str, str] = {}
         for v in self.visits:  # appointments are made the days before
+            if v.by_mail:
+                continue
             if v.ticket == "appointment":
                 slot = int(v.arrival // 5 * 5)
                 answer = await kiosk.json(
@@ -195,24 +197,34 @@ class CentreDay:
                     },
                 )
                 booked[v.key] = answer["appointment"]["id"]
-        for v in self.visits:
+        # Two ticket machines by the door: people arriving together queue at them, not behind one another.
+        machines = [kiosk, self.session("nodeadmin")]
+        await machines[1].login()
+        locks = [asyncio.Lock(), asyncio.Lock()]
+
+        async def arrive(v: Visit) -> None:
             await self.day.clock.until(v.arrival)
             path = self.paths[v.key]
-            if v.ticket == "appointment":
-                answer = await kiosk.json(
-                    "POST", f"/api/v1/tickets/appointments/{booked[v.key]}/arrive", done=None
-                )
-            else:
-                body: dict[str, Any] = {"category": "C" if v.outcome == "consult" else "A"}
-                if v.ticket == "priority":
-                    body["priority"] = "elderly"
-                if v.ticket == "id_card":
-                    body["id_number"] = v.id_number
-                answer = await kiosk.json("POST", "/api/v1/tickets", json=body)
+            path.ticket_at = self.day.clock.minute()
+            which = v.n % 2
+            async with locks[which]:
+                machine = machines[which]
+                if v.ticket == "appointment":
+                    answer = await machine.json(
+                        "POST", f"/api/v1/tickets/appointments/{booked[v.key]}/arrive"
+                    )
+                else:
+                    body: dict[str, Any] = {"category": "C" if v.outcome == "consult" else "A"}
+                    if v.ticket == "priority":
+                        body["priority"] = "elderly"
+                    if v.ticket == "id_card":
+                        body["id_number"] = v.id_number
+                    answer = await machine.json("POST", "/api/v1/tickets", json=body)
             ticket = answer["ticket"]
             path.ticket_id, path.ticket_number = ticket["id"], ticket["number"]
-            path.ticket_at = self.day.clock.minute()
             self.by_ticket[ticket["id"]] = path
+
+        await asyncio.gather(*(arrive(v) for v in self.visits if not v.by_mail))
         self.arrived.set()
 
     # ---- a window ----------------------------------------------------------------------------------------------
@@ -230,10 +242,11 @@ class CentreDay:
                     return
                 await self.day.clock.spend(idle_min)
                 continue
-            path = self.by_ticket.get(ticket["id"])
-            while path is None:  # the machine's answer is a moment behind the call
-                await asyncio.sleep(0.05)
-                path = self.by_ticket.get(ticket["id"])
+            path = await self._holder(ticket["id"])
+            if path is None:  # a ticket whose printout was lost with a killed node: nobody holds it
+                self.orphan_tickets += 1
+                await clerk.json("POST", f"/api/v1/tickets/{ticket['id']}/missed", expect=(200, 409))
+                continue
             path.called_at, path.window = self.day.clock.minute(), name
             await clerk.json("POST", f"/api/v1/tickets/{ticket['id']}/start")
             try:
@@ -246,21 +259,32 @@ class CentreDay:
             path.finished_at = self.day.clock.minute()
             await self.rate(clerk, path, name)
 
+    async def _holder(self, ticket_id: str) -> Path | None:
+        """Who holds this ticket: the machine's answer may be a moment behind the call."""
+        for _ in range(200):
+            path = self.by_ticket.get(ticket_id)
+            if path is not None:
+                return path
+            await asyncio.sleep(0.05)
+        return None
+
     async def _anyone_waiting(self, clerk: Session) -> bool:
         queue = await clerk.json("GET", "/api/v1/tickets")
         return any(t["status"] == "waiting" for t in queue["tickets"])
 
     async def serve(self, clerk: Session, path: Path, window: str) -> None:
         v = path.visit
-        share = v.service_min / 4
-        await self.day.clock.spend(share)
+        # The visit takes its planned minutes, or longer when the tablet is slow: the time the HTTP calls take
+        # counts towards it, so a slow machine shows as longer service, never as a shorter day.
+        start, share = self.day.clock.minute(), v.service_min / 4
+        await self.day.clock.until(start + share)
         if v.outcome == "consult":
-            await self.day.clock.spend(share * 3)
+            await self.day.clock.until(start + v.service_min)
             return
         item = self.day.items[v.item]
         applicant = await self.applicant(clerk, v)
         await self.open_case(clerk, path, item, applicant)
-        await self.day.clock.spend(share)
+        await self.day.clock.until(start + 2 * share)
         mandatory = [m["id"] for m in item["materials"] if m["mandatory"]]
         waived = [m["id"] for m in item["materials"] if m["mandatory"] and m["waivable"]][:1]
         missing = mandatory[-1:] if v.outcome == "correction" else waived if v.outcome == "waiver" else []
@@ -268,7 +292,7 @@ class CentreDay:
         for material in mandatory:
             if material not in missing:
                 await self.attach(clerk, path, material, formats[material])
-        await self.day.clock.spend(share)
+        await self.day.clock.until(start + 3 * share)
         case = f"/api/v1/cases/{path.case_id}"
         state: dict[str, Any]
         if v.outcome in ("accept", "on_spot"):
@@ -293,7 +317,7 @@ class CentreDay:
             path.accepted_offline = not self.day.link_up(self.centre.index)
         if v.outcome == "on_spot":
             await self.on_spot(path)
-        await self.day.clock.spend(share)
+        await self.day.clock.until(start + v.service_min)
 
     async def applicant(self, clerk: Session, v: Visit) -> dict[str, str]:
         if not v.read_card:
@@ -398,6 +422,98 @@ class CentreDay:
         except DayError as exc:
             path.errors.append(str(exc))
 
+    # ---- the logistics window: applications by post ------------------------------------------------------------
+
+    async def logistics(self) -> None:
+        """The post arrives; the logistics window registers each parcel with a photo of its envelope, opens it into
+        a case and scans the papers; the lead pre-reviews it (预受理) and it is accepted without a visit."""
+        desk = self.session("logistics")
+        await desk.login()
+        for v in [v for v in self.visits if v.by_mail]:
+            await self.day.clock.until(v.arrival)
+            path = self.paths[v.key]
+            try:
+                await self.mailed(desk, path)
+            except DayError as exc:
+                path.errors.append(str(exc))
+
+    async def mailed(self, desk: Session, path: Path) -> None:
+        v = path.visit
+        item = self.day.items[v.item]
+        serial = f"{(self.centre.index * 100000 + v.n * 37) % 100000000:08d}"
+        tracking = f"EA{serial}{upu_s10_check_digit(serial)}CN"
+        path.ticket_number, path.ticket_at = tracking, self.day.clock.minute()
+        known = {p.case_id for p in self.paths.values() if p.case_id}
+
+        async def parcel_of() -> dict[str, Any] | None:
+            parcels = await desk.json("GET", "/api/v1/logistics/parcels")
+            return next((p for p in parcels["inbound"] if p["tracking_number"] == tracking), None)
+
+        async def registered() -> httpx.Response | None:
+            return httpx.Response(303) if await parcel_of() is not None else None
+
+        answer = await desk.post(
+            "/logistics/parcels",
+            data={
+                "tracking_number": tracking,
+                "sender": v.name,
+                "phone": "13912345678",
+                "address": "吉林省梅河口市红梅镇幸福村3组12号",
+                "contents": f"{v.item}申请材料",
+            },
+            files={"envelope_photo": ("envelope.png", PHOTOS["png"], "image/png")},
+            done=registered,
+        )
+        parcel = await parcel_of()
+        if answer.status_code not in (302, 303) or parcel is None:
+            raise DayError(f"登记邮件 → {answer.status_code}: {answer.text[-300:]}")
+        await self.day.clock.spend(v.service_min / 3)
+        base = f"/logistics/parcels/{parcel['id']}"
+
+        async def opened() -> httpx.Response | None:
+            found = await parcel_of()
+            return httpx.Response(303) if found and found.get("case_id") else None
+
+        answer = await desk.post(
+            f"{base}/open",
+            data={"item_code": item["code"], "name": v.name, "cert_type": "111", "cert_number": v.id_number}
+            | {"phone": "13912345678"},
+            done=opened,
+        )
+        parcel = await parcel_of()
+        if answer.status_code not in (302, 303) or parcel is None or not parcel.get("case_id"):
+            raise DayError(f"拆封登记 → {answer.status_code}: {answer.text[-300:]}")
+        path.case_id = str(parcel["case_id"])
+        assert path.case_id not in known
+        state = await desk.json("GET", f"/api/v1/cases/{path.case_id}")
+        path.case_number = state["case_number"]
+        for material in [m for m in item["materials"] if m["mandatory"]]:
+            name, data, kind = scan_of(material["id"], material.get("formats") or ["pdf"])
+            answer = await desk.post(
+                f"{base}/materials", data={"material_id": material["id"]}, files={"file": (name, data, kind)}
+            )
+            if answer.status_code not in (302, 303):
+                raise DayError(f"扫描邮寄材料 → {answer.status_code}: {answer.text[-300:]}")
+        await self.day.clock.spend(v.service_min / 3)
+        lead = self.day.leads[self.centre.index]
+        async with self.day.lead_locks[self.centre.index]:
+            answer = await lead.post(f"{base}/pre-review", data={"result": "complete"})
+        state = await desk.json("GET", f"/api/v1/cases/{path.case_id}")
+        if state["status"] != "accepted":
+            raise DayError(f"预受理 → {answer.status_code}: {state['status']}")
+        path.status_at_window = "accepted"
+        path.accepted_real = time.time()
+        path.accepted_offline = not self.day.link_up(self.centre.index)
+        path.finished_at = self.day.clock.minute()
+
+    async def mail_result(self, clerk: Session, path: Path) -> None:
+        """The decision goes back by post (交物流窗口寄递)."""
+        v = path.visit
+        body = {"recipient": v.name, "phone": "13912345678", "address": "吉林省梅河口市红梅镇幸福村3组12号"}
+        state = await self.step(clerk, path, f"/api/v1/cases/{path.case_id}/mail", body, ("mailing",))
+        path.issued = state["status"] == "mailing"
+        path.mailed_status = state["status"]
+
     async def rate(self, clerk: Session, path: Path, window: str) -> None:
         v = path.visit
         body: dict[str, Any] = {"level": v.rating, "channel": "tablet", "window": window}
@@ -431,7 +547,7 @@ class CentreDay:
         return called
 
     async def run(self) -> None:
-        tasks = [asyncio.create_task(self.hall())]
+        tasks = [asyncio.create_task(self.hall()), asyncio.create_task(self.logistics())]
         tasks += [asyncio.create_task(self.window(w)) for w in range(1, self.centre.windows + 1)]
         await asyncio.gather(*tasks)
         await asyncio.gather(*self.supplies)
@@ -667,7 +783,10 @@ class Day:
             for path in centre.paths.values():
                 if path.case_id in self.decided and path.decision_at_window and not path.issued:
                     try:
-                        await centre.issue(clerk, path)
+                        if path.visit.by_mail:
+                            await centre.mail_result(clerk, path)
+                        else:
+                            await centre.issue(clerk, path)
                     except DayError as exc:
                         path.errors.append(str(exc))
 

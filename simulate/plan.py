@@ -21,7 +21,8 @@ LUNCH = (12 * 60, 13 * 60 + 30)
 
 #: Outcomes at the window (受理 and what else can happen to a visit), with their share of the day.
 OUTCOMES: dict[str, float] = {
-    "accept": 0.44,  # 受理 (承诺件), decided at the county
+    "accept": 0.40,  # 受理 (承诺件), decided at the county
+    "mail": 0.04,  # 邮寄申请: registered by the logistics window, pre-reviewed, the result mailed back
     "on_spot": 0.15,  # 即办件 decided on the spot by the centre lead
     "waiver": 0.10,  # 容缺受理, the missing material supplied later in the day
     "correction": 0.12,  # 一次性告知
@@ -30,6 +31,7 @@ OUTCOMES: dict[str, float] = {
 }
 OUTCOME_LABELS = {
     "accept": "受理",
+    "mail": "邮寄申请",
     "on_spot": "即办件",
     "waiver": "容缺受理",
     "correction": "一次性告知",
@@ -46,6 +48,7 @@ ITEMS: dict[str, tuple[str, ...]] = {
         "80周岁以上老年人高龄补贴申请",
         "农村危房改造申请",
     ),
+    "mail": ("城乡居民基本养老保险待遇领取", "临时救助申请", "80周岁以上老年人高龄补贴申请"),
     "on_spot": ("城乡居民基本养老保险参保登记", "城乡居民基本医疗保险参保登记", "生育登记服务"),
     "waiver": ("城乡居民基本养老保险待遇领取", "特困人员救助供养申请", "80周岁以上老年人高龄补贴申请"),
     "correction": ("最低生活保障申请", "临时救助申请", "残疾人证申领"),
@@ -59,12 +62,13 @@ RATINGS: dict[int, float] = {1: 0.62, 2: 0.22, 3: 0.08, 4: 0.05, 5: 0.03}
 BAD_REASONS = ("attitude", "efficiency", "policy", "facilities", "other")
 #: Minutes at the window by outcome (a range the service time is drawn from).
 SERVICE_MIN: dict[str, tuple[float, float]] = {
-    "accept": (8, 16),
-    "on_spot": (6, 12),
-    "waiver": (10, 18),
-    "correction": (5, 10),
-    "refuse": (5, 9),
-    "consult": (2, 6),
+    "accept": (5, 10),
+    "mail": (4, 8),
+    "on_spot": (4, 8),
+    "waiver": (6, 11),
+    "correction": (3, 7),
+    "refuse": (3, 6),
+    "consult": (1, 4),
 }
 SURNAMES = "王李张刘陈杨赵黄周吴徐孙胡朱高林何郭马罗"
 GIVEN = "秀英桂兰玉梅淑珍丽华凤芝建国志强海军德明春生文杰晓东国庆永刚红霞金凤宝山"
@@ -101,7 +105,12 @@ class Visit:
 
     @property
     def decided_by_county(self) -> bool:
-        return self.outcome in ("accept", "waiver")
+        return self.outcome in ("accept", "waiver", "mail")
+
+    @property
+    def by_mail(self) -> bool:
+        """Came by post: no ticket, no window, no rating at the counter."""
+        return self.outcome == "mail"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "key": self.key}
@@ -139,35 +148,53 @@ def person(centre: int, n: int) -> tuple[str, str]:
     return name, first17 + resident_id_check_char(first17)
 
 
+def windows_open(centres: int, applicants: int) -> list[int]:
+    """Windows open at each centre, 2–4: the county town's centre (the first) and every other one busier."""
+    if applicants < 60:
+        return [2] * centres
+    return [4 if i == 0 or i % 3 == 1 else 3 if i % 3 == 2 else 2 for i in range(centres)]
+
+
+def centre_sizes(centres: int, applicants: int) -> list[int]:
+    """Applicants per centre: `applicants` on average, shared in proportion to the windows each keeps open."""
+    windows = windows_open(centres, applicants)
+    total = centres * applicants
+    sizes = [total * w // sum(windows) for w in windows]
+    for i in range(total - sum(sizes)):
+        sizes[i % centres] += 1
+    return sizes
+
+
 def plan_day(*, seed: int, centres: int, applicants: int) -> list[Visit]:
     """Every applicant of the day, in order of arrival; the same for the same arguments."""
     rng = random.Random(seed)
     visits = []
-    for centre in range(centres):
+    for centre, size in enumerate(centre_sizes(centres, applicants)):
+        applicants_here = size
         # A crowd is at the door when the hall opens: about one in twelve arrives in the first five minutes.
-        door = max(1, applicants // 12)
+        door = max(1, applicants_here // 12)
         arrivals = sorted(
             [OPEN_MIN + rng.uniform(0, 5) for _ in range(door)]
-            + [_arrival(rng) for _ in range(applicants - door)]
+            + [_arrival(rng) for _ in range(applicants_here - door)]
         )
         for n, arrival in enumerate(arrivals, start=1):
             outcome = _pick(rng, OUTCOMES)
             low, high = SERVICE_MIN[outcome]
-            rating = _pick(rng, RATINGS)
+            rating = 0 if outcome == "mail" else _pick(rng, RATINGS)
             name, id_number = person(centre, n)
             visits.append(
                 Visit(
                     centre=centre,
                     n=n,
                     arrival=round(arrival, 2),
-                    ticket=_pick(rng, TICKETS),
+                    ticket="post" if outcome == "mail" else _pick(rng, TICKETS),
                     outcome=outcome,
                     item=rng.choice(ITEMS[outcome]),
                     service_min=round(rng.uniform(low, high), 2),
-                    read_card=outcome != "consult" and rng.random() < 0.2,
+                    read_card=outcome not in ("consult", "mail") and rng.random() < 0.2,
                     rating=rating,
                     rating_reason=rng.choice(BAD_REASONS) if rating >= 4 else "",
-                    denied=outcome in ("accept", "waiver") and rng.random() < 0.12,
+                    denied=outcome in ("accept", "waiver", "mail") and rng.random() < 0.12,
                     name=name,
                     id_number=id_number,
                 )
@@ -187,5 +214,7 @@ def planned_counts(visits: list[Visit]) -> dict[str, Any]:
         "decided_by_county": sum(v.decided_by_county for v in visits),
         "denied": sum(v.denied for v in visits),
         "bad_ratings": sum(v.rating >= 4 for v in visits),
+        "ratings": sum(not v.by_mail for v in visits),
+        "by_mail": sum(v.by_mail for v in visits),
         "by_centre": by_centre,
     }

@@ -17,12 +17,12 @@ from typing import Any
 from common.clock import ClockSetting
 from protocol.calendar import calendar_from_dict
 from simulate.day import Day, Faults, day_origin, next_working_day
-from simulate.plan import OPEN_MIN, OUTCOMES, plan_day, planned_counts
+from simulate.plan import OPEN_MIN, OUTCOMES, plan_day, planned_counts, windows_open
 from simulate.report import write_report
 from simulate.stage import County, provision, running
 
-#: Real seconds the processes get to start before the hall opens on the business clock.
-STARTUP_S = 25.0
+#: Real seconds central and the nodes get to start before the hall opens on the business clock (per node more).
+STARTUP_S, STARTUP_PER_NODE_S = 20.0, 6.0
 #: Real seconds the county gets to settle after the day (decisions, downloads, the courier) before it is a failure.
 SETTLE_S = 240.0
 
@@ -36,11 +36,6 @@ class Options:
     speed: float = 120.0
     #: Faults of the day (False: a clean day for comparison).
     faults: bool = True
-
-
-def windows_for(centres: int, applicants: int, seed: int) -> list[int]:
-    """2–4 windows open per centre: the busier the hall the more (the first centre is the county town's)."""
-    return [4 if i == 0 else 3 if i % 2 else 2 for i in range(centres)] if applicants >= 60 else [2] * centres
 
 
 def fault_plan(centres: int, enabled: bool) -> Faults:
@@ -68,7 +63,7 @@ async def _play(options: Options) -> dict[str, Any]:
     started = time.monotonic()
     visits = plan_day(seed=options.seed, centres=options.centres, applicants=options.applicants)
     faults = fault_plan(options.centres, options.faults)
-    windows = windows_for(options.centres, options.applicants, options.seed)
+    windows = windows_open(options.centres, options.applicants)
     county = provision(options.root, centres=options.centres, windows=windows, clock="")
     calendar = calendar_from_dict(json.loads((county.county_dir / "calendar.json").read_text("utf-8")))
     today = datetime.now(UTC).astimezone().date()
@@ -77,7 +72,7 @@ async def _play(options: Options) -> dict[str, Any]:
     except Exception:  # a calendar that does not cover the coming days: the next weekday
         the_day = next_working_day(today, lambda d: d.weekday() < 5)
     # The business clock: 08:30 of the day comes STARTUP_S from now, then runs `speed` times as fast.
-    anchor = time.time() + STARTUP_S
+    anchor = time.time() + STARTUP_S + STARTUP_PER_NODE_S * options.centres
     setting = ClockSetting(origin=day_origin(the_day), anchor=anchor, rate=options.speed)
     county.clock = setting.text()
     provisioned = time.monotonic()
@@ -86,6 +81,9 @@ async def _play(options: Options) -> dict[str, Any]:
         links[faults.courier_centre] = False  # no WAN at all
     with running(county, links=links):
         started_processes = time.monotonic()
+        # The hall opens at 08:30 on the business clock, not before: whatever startup time is left is waited out,
+        # so the faults and the arrivals keep their places in the day however slow the machine was to start.
+        await asyncio.sleep(max(0.0, anchor - time.time()))
         day = Day(county, visits, clock=setting, day=the_day, faults=faults)
         try:
             return await _day(
@@ -175,6 +173,7 @@ def _central_status(outcome: str, denied: bool) -> tuple[str, ...]:
     """Where a case of this outcome should stand at central once the day is settled."""
     return {
         "accept": ("issued",),
+        "mail": ("mailing",),  # the result handed to the logistics window to post
         "waiver": ("issued",),
         "on_spot": ("issued",),
         "correction": ("correction_requested",),
@@ -322,6 +321,8 @@ async def _account(
             "by_outcome_at_central": {k: outcome_at_central.get(k, {}) for k in OUTCOMES if k != "consult"},
             "status_at_central": status_counts,
             "errors": len(errors),
+            # Tickets printed by a node whose answer was lost when it was killed: called, nobody came (过号).
+            "orphan_tickets": sum(c.orphan_tickets for c in day.centres),
         },
         "lost": lost,
         "wrong_state": wrong[:50],

@@ -126,13 +126,17 @@ class County:
         wait_healthy(self.central_url, self.central)
 
     def start_node(self, centre: Centre) -> None:
+        self.spawn_node(centre)
+        assert centre.process is not None
+        wait_healthy(centre.url, centre.process)
+
+    def spawn_node(self, centre: Centre) -> None:
         cmd = [sys.executable, "-m", "node", "serve", "--data", str(centre.data), "--port", str(centre.port)]
         cmd += ["--simulate-devices", "--scan-folder", str(self.root / "scans" / f"node{centre.index}")]
         if centre.link is not None:
             cmd += ["--central-url", centre.link.url]
         with (self.logs / f"node{centre.index}.log").open("ab") as log:
             centre.process = subprocess.Popen(cmd, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
-        wait_healthy(centre.url, centre.process)
 
     def kill_node(self, centre: Centre) -> None:
         """SIGKILL: the node gets no chance to finish anything (a power cut)."""
@@ -252,10 +256,13 @@ def provision(root: Path, *, centres: int, windows: list[int], clock: str) -> Co
 def start(county: County, *, links: dict[int, bool]) -> None:
     """Central, then each node: through a WAN link (up or down at first) for the centres in `links`."""
     county.start_central()
-    for centre in county.centres:
+    for centre in county.centres:  # all at once: the machine's cores start them side by side
         if centre.index in links:
             centre.link = WanLink(county.central_port, up=links[centre.index])
-        county.start_node(centre)
+        county.spawn_node(centre)
+    for centre in county.centres:
+        assert centre.process is not None
+        wait_healthy(centre.url, centre.process)
 
 
 @contextlib.contextmanager

@@ -32,12 +32,13 @@ def assert_accounted(report: dict[str, object]) -> None:
     assert counts["cases_at_central"] == counts["cases_expected"] == planned["cases"]
     # Every county decision reached the window it came from (the courier centre's by the next morning's file).
     assert counts["decided_at_central"] == counts["decisions_back_at_window"] == planned["decided_by_county"]
-    assert counts["ratings"] == counts["applicants"] and counts["bad_ratings"] == planned["bad_ratings"]
+    assert counts["ratings"] == planned["ratings"] and counts["bad_ratings"] == planned["bad_ratings"]
     # Accepted, decided and issued cases all stand at 已出件 at central, corrections at 一次性告知.
     by_outcome = counts["by_outcome_at_central"]
     for outcome in ("accept", "waiver", "on_spot"):
         assert set(by_outcome[outcome]) <= {"issued"}, by_outcome
     assert set(by_outcome["correction"]) <= {"correction_requested"}
+    assert set(by_outcome["mail"]) <= {"mailing"} and set(by_outcome["refuse"]) <= {"refused"}
 
 
 @pytest.mark.slow  # two county days against five real processes each, about three minutes
