@@ -572,6 +572,7 @@ class Day:
         self.leads: dict[int, Session] = {}
         self.lead_locks: dict[int, asyncio.Lock] = {c.index: asyncio.Lock() for c in county.centres}
         self.seen_at_central: dict[str, float] = {}
+        self.central_rows: list[dict[str, Any]] = []
         self.watching = True
         self.reviewing = True
         self.decided: dict[str, str] = {}
@@ -605,10 +606,11 @@ class Day:
     async def watch_central(self) -> None:
         """When each case first shows at central (for acceptance → visible at central)."""
         while self.watching:
-            for row in await self.central_cases(self.admin):
+            self.central_rows = await self.central_cases(self.admin)
+            for row in self.central_rows:
                 if row.get("accepted_at"):  # the acceptance itself has arrived, not only the case's opening
                     self.seen_at_central.setdefault(row["case_id"], time.time())
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(1.0)
 
     async def reviewers(self) -> None:
         """The county's reviewers decide every routed case as it comes (the ones the plan says: deny)."""
@@ -619,7 +621,8 @@ class Day:
             sessions[code] = session
         while True:
             wanted = {p.case_id: p for p in self.paths if p.case_id and p.visit.decided_by_county}
-            rows = await self.central_cases(self.admin)
+            # The back office's list as the watcher last read it (after the day, read afresh).
+            rows = self.central_rows if self.watching else await self.central_cases(self.admin)
             for row in rows:
                 path = wanted.get(row["case_id"])
                 if path is None or row["case_id"] in self.decided or not self._decidable(path):
