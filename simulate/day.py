@@ -136,11 +136,11 @@ class DayClock:
 
     def __init__(self, setting: ClockSetting) -> None:
         self.setting = setting
+        self.midnight = setting.origin.replace(hour=0, minute=0, second=0, microsecond=0)
 
     def minute(self) -> float:
-        """Minutes after midnight, China time, now."""
-        moment = self.setting.now() + timedelta(hours=8)
-        return moment.hour * 60 + moment.minute + moment.second / 60 + moment.microsecond / 60e6
+        """Minutes since midnight (China time) before the day's opening, now: past 1440 when a day overruns."""
+        return (self.setting.now() - self.midnight).total_seconds() / 60
 
     def real_s(self, minutes: float) -> float:
         return minutes * 60 / self.setting.rate

@@ -114,7 +114,9 @@ async def _day(
     day.timeline.note(closed_at, "最后一位群众办结")
     hall = {}
     for centre in day.centres:
-        hall[centre.centre.index] = await day.leads[centre.centre.index].json("GET", "/api/v1/hall")
+        hall[centre.centre.index] = await day.leads[centre.centre.index].json(
+            "GET", "/api/v1/hall", params={"day": day.date.isoformat()}
+        )
     followed = sum([await c.follow_ups() for c in day.centres])
     if not schedule.done():
         schedule.cancel()
@@ -165,8 +167,10 @@ async def _day(
 
 
 def _hhmm(minute: float) -> str:
+    """The day's time; a day that overruns midnight says so (次日 08:05)."""
     m = int(minute)
-    return f"{m // 60:02d}:{m % 60:02d}"
+    text = f"{m % 1440 // 60:02d}:{m % 60:02d}"
+    return f"次日 {text}" if m >= 1440 else text
 
 
 def _central_status(outcome: str, denied: bool) -> tuple[str, ...]:

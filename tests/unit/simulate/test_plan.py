@@ -27,4 +27,12 @@ def test_the_day_has_a_door_crowd_a_morning_peak_and_a_lunch_dip() -> None:
     morning = sum(1 for v in visits if 9 * 60 <= v.arrival < 10 * 60 + 30) / 3
     assert first_five >= 13  # enough for Table 1's second row at the door
     assert morning > 3 * lunch
-    assert {v.outcome for v in visits} == {"accept", "mail", "on_spot", "waiver", "correction", "refuse", "consult"}
+    assert {v.outcome for v in visits} == {
+        "accept",
+        "mail",
+        "on_spot",
+        "waiver",
+        "correction",
+        "refuse",
+        "consult",
+    }
