@@ -118,8 +118,7 @@ async def _day(
             "GET", "/api/v1/hall", params={"day": day.date.isoformat()}
         )
     followed = sum([await c.follow_ups() for c in day.centres])
-    if not schedule.done():
-        schedule.cancel()
+    await schedule  # every fault of the day has come and gone (a quiet afternoon may close before the last)
     hall_done = time.monotonic()
 
     linked = [c.index for c in county.centres if c.index != faults.courier_centre]
