@@ -43,7 +43,7 @@ def bar_chart(
             f'<rect x="{x:.1f}" y="{height - bottom - h:.1f}" width="{max(1.0, step - 2):.1f}" height="{h:.1f}" '
             f'fill="{fill}"><title>{html.escape(labels[i])}: {value:g}</title></rect>'
         )
-        if i % 2 == 0:
+        if i % 2 == 0 or n <= 8:
             parts.append(
                 f'<text x="{x:.1f}" y="{height - bottom + 12}" font-size="9">{html.escape(labels[i])}</text>'
             )
@@ -84,8 +84,8 @@ def _cell(value: Any) -> str:
 
 def render_html(report: dict[str, Any]) -> str:
     counts, run = report["counts"], report["run"]
-    ok = counts["lost"] == 0 and counts["doubled"] == 0 and counts["quarantined"] == 0
-    verdict = "全部群众均有着落" if ok and not counts["wrong_state"] else "有群众的办件没有着落"
+    ok = not (counts["lost"] or counts["doubled"] or counts["quarantined"] or counts["wrong_state"])
+    verdict = "全部群众均有着落" if ok else "有群众的办件没有着落"
     rows = []
     for c in report["centres"]:
         w = c["wait_min"]
