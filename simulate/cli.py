@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"完成，用时 {seconds['total']} 秒：群众 {counts['applicants']}，县中心办件 {counts['cases_at_central']}"
         f"（应有 {counts['cases_expected']}），丢失 {counts['lost']}，重复 {counts['doubled']}，"
-        f"状态不符 {counts['wrong_state']}，隔离 {counts['quarantined']}，出错 {counts['errors']}"
+        f"状态不符 {counts['wrong_state']}，隔离 {counts['quarantined']}，出错 {counts['errors']}，未叫到号 {counts['unserved']}"
     )
     print(f"报告：{options.root / 'report.html'}  {options.root / 'report.json'}")
     clean = not (counts["lost"] or counts["doubled"] or counts["quarantined"] or counts["wrong_state"])

@@ -168,7 +168,7 @@ figure {{ display: inline-block; margin: 4px 8px 4px 0; }}
 启动 {secs["start_processes"]} 秒、营业 {secs["hall_day"]} 秒、结算 {secs["settle"]} 秒），最后一位群众 {run["hall_closed_at"]} 办结。</p>
 <p class="verdict">{verdict}</p>
 <table class="big">
-<tr><th>群众</th><th>应有办件</th><th>县中心办件</th><th>丢失</th><th>重复</th><th>状态不符</th><th>隔离条目</th>
+<tr><th>群众</th><th>未叫到号</th><th>应有办件</th><th>县中心办件</th><th>丢失</th><th>重复</th><th>状态不符</th><th>隔离条目</th>
 <th>县中心决定</th><th>决定回到窗口</th><th>已出件</th><th>评价</th><th>差评（已回访）</th></tr>
 <tr><td>{counts["applicants"]}</td><td>{counts["cases_expected"]}</td><td>{counts["cases_at_central"]}</td>
 <td>{counts["lost"]}</td><td>{counts["doubled"]}</td><td>{counts["wrong_state"]}</td><td>{counts["quarantined"]}</td>

@@ -192,7 +192,7 @@ async def _account(
     nodes = (await day.admin.json("GET", "/api/v1/nodes"))["nodes"]
     known = [p.case_id for p in day.paths if p.case_id]
     doubled = len(known) - len(set(known)) + sum(1 for cid in rows if cid not in set(known))
-    lost, wrong, errors = [], [], []
+    lost, wrong, errors, unserved = [], [], [], []
     status_counts: dict[str, int] = {}
     outcome_at_central: dict[str, dict[str, int]] = {}
     paths = []
@@ -200,7 +200,10 @@ async def _account(
         v = p.visit
         row = rows.get(p.case_id) if p.case_id else None
         at_central = row["status"] if row else ""
-        if v.has_case:
+        if v.has_case and p.called_at is None and not p.case_id and not v.by_mail:
+            # Never called: the business day ended (the node's queue is the day's) before a window was free.
+            unserved.append(v.key)
+        elif v.has_case:
             if row is None:
                 lost.append(v.key)
             elif at_central not in _central_status(v.outcome, v.denied):
@@ -312,6 +315,7 @@ async def _account(
             "cases_expected": sum(v.has_case for v in visits),
             "cases_at_central": len(rows),
             "lost": len(lost),
+            "unserved": len(unserved),
             "doubled": doubled,
             "wrong_state": len(wrong),
             "quarantined": sum(int(n.get("quarantined", 0)) for n in nodes),
@@ -328,6 +332,7 @@ async def _account(
             "orphan_tickets": sum(c.orphan_tickets for c in day.centres),
         },
         "lost": lost,
+        "unserved": unserved,
         "wrong_state": wrong[:50],
         "errors": errors[:50],
         "latency": latency,
