@@ -170,7 +170,7 @@ figure {{ display: inline-block; margin: 4px 8px 4px 0; }}
 <table class="big">
 <tr><th>群众</th><th>未叫到号</th><th>应有办件</th><th>县中心办件</th><th>丢失</th><th>重复</th><th>状态不符</th><th>隔离条目</th>
 <th>县中心决定</th><th>决定回到窗口</th><th>已出件</th><th>评价</th><th>差评（已回访）</th></tr>
-<tr><td>{counts["applicants"]}</td><td>{counts["cases_expected"]}</td><td>{counts["cases_at_central"]}</td>
+<tr><td>{counts["applicants"]}</td><td>{counts.get("unserved", 0)}</td><td>{counts["cases_expected"]}</td><td>{counts["cases_at_central"]}</td>
 <td>{counts["lost"]}</td><td>{counts["doubled"]}</td><td>{counts["wrong_state"]}</td><td>{counts["quarantined"]}</td>
 <td>{counts["decided_at_central"]}</td><td>{counts["decisions_back_at_window"]}</td><td>{counts["issued"]}</td>
 <td>{counts["ratings"]}</td><td>{counts["bad_ratings"]}（{run["follow_ups"]}）</td></tr>
