@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast lint bench setup clean
+.PHONY: demo simulate test test-fast lint bench setup clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,11 @@ setup: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/onewindow demo
+
+# A county's working day against real processes (5 centres × 200 applicants, faults on a schedule); the report
+# lands in simulate-data/report.html and report.json. Options: make simulate ARGS="--centres 2 --speed 600".
+simulate: $(STAMP)
+	$(BIN)/onewindow simulate $(ARGS)
 
 # The whole suite on every core (pytest-xdist; an idle core takes over queued tests), slow tests first;
 # nothing is left out.

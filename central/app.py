@@ -33,7 +33,7 @@ from central.backoffice import (
     work_routes,
 )
 from central.catalogue import routes as catalogue_routes
-from central.clock import utc_now
+from central.clock import use_clock, utc_now
 from central.county import auth_routes, fleet_routes, metrics_routes, staff_routes
 from central.db import CentralDatabase, migrate
 from central.hall import routes as hall_routes
@@ -82,6 +82,7 @@ def create_app(settings: CentralSettings, *, now: Callable[[], datetime] | None 
 
     `now` is central's clock for login lockouts (tests pass a fake one)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    use_clock(settings.clock)
     database_url = settings.resolved_database_url
     county = load_county(settings.county_dir)
 

@@ -108,8 +108,10 @@ def run(args: argparse.Namespace) -> int:
     if args.central_command == "import":
         import asyncio
 
+        from central.clock import use_clock
         from central.sync.courier import import_command
 
+        use_clock(os.environ.get("ONEWINDOW_CLOCK", ""))  # the same day as the running central's
         return asyncio.run(import_command(args))
     return 2
 

@@ -14,8 +14,10 @@ Two timestamp formats, kept apart on purpose because stored and compared strings
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
 
+from common.clock import clock_from_setting
 from protocol.hlc import HybridClock
 
 #: China Standard Time: the calendar day a clerk or a department means.
@@ -36,9 +38,19 @@ def stamp_after(newest: int) -> int:
     return max(CENTRAL_CLOCK.now(), newest + 1)
 
 
+#: Where central's wall clock reads the time: the machine's clock unless ``ONEWINDOW_CLOCK`` says otherwise.
+_WALL: list[Callable[[], datetime]] = [clock_from_setting("")]
+
+
+def use_clock(setting: str) -> None:
+    """Run central's wall clock on the ``ONEWINDOW_CLOCK`` setting (empty: the machine's clock). The clock is the
+    process's, like `CENTRAL_CLOCK`: `create_app` sets it from the settings at start."""
+    _WALL[0] = clock_from_setting(setting)
+
+
 def utc_now() -> datetime:
     """Central's wall clock (UTC)."""
-    return datetime.now(UTC)
+    return _WALL[0]()
 
 
 def iso(moment: datetime) -> str:
@@ -48,7 +60,7 @@ def iso(moment: datetime) -> str:
 
 def utc_iso() -> str:
     """Now, UTC ISO 8601 to the millisecond: central's receipt and contact times."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return utc_now().isoformat(timespec="milliseconds")
 
 
 def cst_date(moment: datetime) -> date:

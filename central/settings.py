@@ -44,6 +44,9 @@ class CentralSettings:
     tls_certfile: Path | None = None
     #: The certificate's private key (PEM; ``ONEWINDOW_CENTRAL_TLS_KEY``), readable by the service user only.
     tls_keyfile: Path | None = None
+    #: The business clock (``ONEWINDOW_CLOCK``, `common.clock`): empty for the machine's clock, or
+    #: ``ORIGIN@ANCHOR*RATE`` to start the day elsewhere and run it faster (`onewindow simulate`).
+    clock: str = ""
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -68,6 +71,8 @@ class CentralSettings:
             values["port"] = int(environ["ONEWINDOW_CENTRAL_PORT"])
         if environ.get("DATABASE_URL"):
             values["database_url"] = environ["DATABASE_URL"]
+        if "ONEWINDOW_CLOCK" in environ:
+            values["clock"] = environ["ONEWINDOW_CLOCK"]
         for key, name in (
             ("session_idle_s", "ONEWINDOW_CENTRAL_SESSION_IDLE_S"),
             ("session_max_s", "ONEWINDOW_CENTRAL_SESSION_MAX_S"),

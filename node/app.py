@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 import common.web as common_web
+from common.clock import clock_from_setting
 from common.documents.render import stop_worker
 from common.metrics import Metrics
 from common.web.handlers import parse_handlers_once
@@ -60,6 +61,8 @@ def create_app(
     """The node's ASGI app for an enrolled data directory."""
     # The CLI passes the identity when it had to unseal the keys with a passphrase.
     identity = identity or load_identity(settings.data_dir, settings.key_dir)
+    if settings.clock and now is utc_now:  # a test's fake clock wins over the setting
+        now = clock_from_setting(settings.clock)
     central_url = settings.central_url or identity.central_urls[0]
 
     @asynccontextmanager

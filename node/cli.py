@@ -8,9 +8,12 @@ import asyncio
 import getpass
 import os
 import sys
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common.clock import clock_from_setting
 from common.logs import configure_from_env, configure_logging
 from protocol.errors import OneWindowError
 
@@ -25,6 +28,11 @@ MIN_PASSPHRASE = 8
 BACKUP_KEEP_ENV = "ONEWINDOW_NODE_BACKUP_KEEP"
 BACKUP_KEEP_DEFAULT = 7
 KEYS_HELP = "node key directory (default: <data>-keys beside the data directory; env ONEWINDOW_NODE_KEYS)"
+
+
+def _business_clock() -> Callable[[], datetime]:
+    """The business clock of a one-off command: ``ONEWINDOW_CLOCK`` as `node serve` reads it (`common.clock`)."""
+    return clock_from_setting(os.environ.get("ONEWINDOW_CLOCK", ""))
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -303,7 +311,7 @@ async def _rotate(args: argparse.Namespace, identity: NodeIdentity) -> int:
     passphrase = None
     if identity.key_dir is not None and is_sealed(read_secret_file(identity.key_dir / "node-sign.key")):
         passphrase = _passphrase(args, twice=False)
-    runtime = await open_runtime(args.data, identity=identity)
+    runtime = await open_runtime(args.data, identity=identity, now=_business_clock())
     try:
         seq = await rotate_node_keys(runtime, passphrase=passphrase)
     except (NodeKeyRotationError, KeySealError) as exc:
@@ -320,7 +328,7 @@ async def _export(data: Path, out: Path, identity: NodeIdentity) -> int:
     from node.boot import open_runtime
     from node.sync.courier import export_courier_file
 
-    runtime = await open_runtime(data, identity=identity)
+    runtime = await open_runtime(data, identity=identity, now=_business_clock())
     try:
         exported = await export_courier_file(runtime, out)
     finally:
@@ -334,7 +342,7 @@ async def _import(data: Path, reply: Path, identity: NodeIdentity) -> int:
     from node.boot import open_runtime
     from node.sync.courier import import_courier_reply
 
-    runtime = await open_runtime(data, identity=identity)
+    runtime = await open_runtime(data, identity=identity, now=_business_clock())
     try:
         report = await import_courier_reply(runtime, reply.read_bytes())
     except OneWindowError as exc:
@@ -353,7 +361,7 @@ async def _sync(data: Path, central_url: str | None, identity: NodeIdentity) -> 
     from node.boot import open_runtime
     from node.sync.client import CentralUnavailable, central_client, sync_once
 
-    runtime = await open_runtime(data, identity=identity)
+    runtime = await open_runtime(data, identity=identity, now=_business_clock())
     try:
         async with central_client(runtime, central_url) as client:
             report = await sync_once(client, runtime)

@@ -70,6 +70,9 @@ class NodeSettings:
     #: Bearer token of the Prometheus endpoint ``/metrics`` (``ONEWINDOW_NODE_METRICS_TOKEN``); empty: no
     #: endpoint (404). It answers only clients on the LAN or this machine, whatever the token.
     metrics_token: str = ""
+    #: The business clock (``ONEWINDOW_CLOCK``, `common.clock`): empty for the machine's clock, or
+    #: ``ORIGIN@ANCHOR*RATE`` to start the day elsewhere and run it faster (`onewindow simulate`).
+    clock: str = ""
 
     @property
     def session_policy(self) -> SessionPolicy:
@@ -104,6 +107,7 @@ class NodeSettings:
             ("evaluator_window", "ONEWINDOW_NODE_EVALUATOR_WINDOW"),
             ("camera", "ONEWINDOW_NODE_CAMERA"),
             ("photo_decoder", "ONEWINDOW_NODE_PHOTO_DECODER"),
+            ("clock", "ONEWINDOW_CLOCK"),
         ):
             if name in environ:
                 values[key] = environ[name]

@@ -224,6 +224,21 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="a demo county with two centres on loopback")
     demo.add_argument("--dir", type=Path, default=Path(os.environ.get("ONEWINDOW_DEMO_DIR", "demo-data")))
     demo.add_argument("--port", type=int, default=8100, help="central's port; the centres use the next two")
+    simulate = sub.add_parser(
+        "simulate", help="play a county's working day against real processes and report on every applicant"
+    )
+    simulate.add_argument(
+        "--dir", type=Path, default=Path(os.environ.get("ONEWINDOW_SIMULATE_DIR", "simulate-data"))
+    )
+    simulate.add_argument("--centres", type=int, default=5, help="service centres (default 5)")
+    simulate.add_argument("--applicants", type=int, default=200, help="applicants per centre (default 200)")
+    simulate.add_argument("--seed", type=int, default=2026, help="the same seed plays the same day")
+    simulate.add_argument(
+        "--speed", type=float, default=120.0, help="business-clock minutes per real minute (default 120)"
+    )
+    simulate.add_argument(
+        "--no-faults", action="store_true", help="a clean day: no outage, courier or restarts"
+    )
     # Sub-command parsers of node and central are built only when asked for, so `provision` never loads them.
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["node"]:
@@ -245,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         from provisioning.demo import run_demo
 
         return run_demo(args.dir, base_port=args.port)
+    if args.command == "simulate":
+        return importlib.import_module("simulate.cli").run(args)  # type: ignore[no-any-return]
     return 2
 
 

@@ -16,13 +16,13 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("protocol", "common", "node", "central", "provisioning")
+PACKAGES = ("protocol", "common", "node", "central", "provisioning", "simulate")
 
 # What `protocol` may depend on besides the standard library and itself.
 PROTOCOL_THIRD_PARTY = frozenset({"cryptography"})
 # The single deferred reach from the `onewindow` entry point into both deployables.
 PROVISIONING_CLI = "provisioning/cli.py"
-PROVISIONING_CLI_MAY_IMPORT = frozenset({"node.cli", "central.cli"})
+PROVISIONING_CLI_MAY_IMPORT = frozenset({"node.cli", "central.cli", "simulate.cli"})
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,24 @@ def check_common_imports(root: Path) -> list[str]:
     return [
         str(i)
         for i in all_imports(root)
-        if i.path.startswith("common/") and (i.under("node") or i.under("central") or i.under("provisioning"))
+        if i.path.startswith("common/")
+        and (i.under("node") or i.under("central") or i.under("provisioning") or i.under("simulate"))
     ]
+
+
+def check_simulate_imports(root: Path) -> list[str]:
+    """`simulate` (the county day's driver) plays the tablets, browsers and courier of a day: it talks to node
+    and central over HTTP and their CLIs only, so it never imports `node` or `central`; of `provisioning` it uses
+    the county's provisioning, never the `onewindow` entry point; nothing but that entry point imports it."""
+    offenders = []
+    for i in all_imports(root):
+        if i.path.startswith("simulate/") and (
+            i.under("node") or i.under("central") or i.under("provisioning.cli") or i.under("tests")
+        ):
+            offenders.append(str(i))
+        elif not i.path.startswith("simulate/") and i.path != PROVISIONING_CLI and i.under("simulate"):
+            offenders.append(str(i))
+    return offenders
 
 
 #: The one module that may call the PDF engine's synchronous `render_pdf`: the worker door, off the event loop.
@@ -265,6 +281,13 @@ def test_only_route_and_app_modules_import_litestar() -> None:
 def test_common_never_imports_the_deployables() -> None:
     offenders = check_common_imports(ROOT)
     assert not offenders, _report("common may not import node, central or provisioning", offenders)
+
+
+def test_simulate_talks_to_node_and_central_only_over_http() -> None:
+    offenders = check_simulate_imports(ROOT)
+    assert not offenders, _report(
+        "simulate may import protocol, common and provisioning (not its cli)", offenders
+    )
 
 
 def test_documents_render_only_through_the_worker() -> None:
@@ -433,6 +456,24 @@ VIOLATIONS: list[tuple[Checker, str, str, str]] = [
         '"""x."""\nfrom central import cli\n',
         "provisioning/demo.py:2 imports central.cli",
     ),
+    (
+        check_simulate_imports,
+        "simulate/day.py",
+        '"""x."""\nfrom node.intake.cases.receive import receive_case\n',
+        "simulate/day.py:2 imports node.intake.cases.receive.receive_case",
+    ),
+    (
+        check_simulate_imports,
+        "simulate/stage.py",
+        '"""x."""\nimport importlib\nimportlib.import_module("central.cli")\n',
+        "simulate/stage.py:3 imports central.cli",
+    ),
+    (
+        check_simulate_imports,
+        "node/app.py",
+        '"""x."""\nfrom simulate.plan import plan_day\n',
+        "node/app.py:2 imports simulate.plan.plan_day",
+    ),
     (check_module_docstrings, "node/bare.py", "import os\n", "node/bare.py:1 has no module docstring"),
     (check_module_docstrings, "protocol/__init__.py", "", "protocol/__init__.py:1 has no module docstring"),
 ]
@@ -485,6 +526,16 @@ ALLOWED: list[tuple[Checker, str, str]] = [
         check_provisioning_imports,
         "provisioning/county.py",
         '"""x."""\nfrom central.county import load_county\nfrom protocol.keys import SigningKey\n',
+    ),
+    (
+        check_simulate_imports,
+        "simulate/stage.py",
+        '"""x."""\nimport httpx\nfrom common.clock import ClockSetting\nfrom provisioning.county import add_node\n',
+    ),
+    (
+        check_simulate_imports,
+        "provisioning/cli.py",
+        '"""x."""\nimport importlib\nimportlib.import_module("simulate.cli")\n',
     ),
     (check_module_docstrings, "node/migrations/versions/0001_x.py", "import alembic\n"),
 ]

@@ -5,11 +5,11 @@ department of a routed case, the clock running, every joint opinion in. Thin han
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import MediaType, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Redirect, Template
 
 from central.backoffice.deadlines import promised_deadline
@@ -29,6 +29,8 @@ from protocol.events import STATUS_LABELS, round_trip
 
 #: Who may take a step at the county (deciding further needs the lead department of the routed case).
 DECIDERS = ("reviewer", "admin")
+#: The most cases `GET /api/v1/cases` lists at once.
+MAX_CASE_LIST = 5000
 
 
 async def _decide(central: Central, username: str, case_id: str, outcome: str, reason: str) -> None:
@@ -50,11 +52,14 @@ async def _decide(central: Central, username: str, case_id: str, outcome: str, r
 
 @get("/api/v1/cases", media_type=MediaType.JSON)
 async def api_cases(
-    request: Request[Any, Any, State], status: FromQuery[str | None] = None
+    request: Request[Any, Any, State],
+    status: FromQuery[str | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_CASE_LIST)] = 200,
 ) -> dict[str, Any]:
+    """Received cases, newest first: `limit` of them (200 unless asked; a county's day fits in the largest)."""
     current_user(request)
     async with central_of(request).db.transaction() as session:
-        rows = await list_cases(session, status=status)
+        rows = await list_cases(session, status=status, limit=limit)
     return {"cases": [r.model_dump() for r in rows]}
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from central.clock import utc_now
 from central.models import NodeRecord, QuarantineRecord
 from central.registry import get_node, revoke_in_registry
 from central.sync.attachments import blob_counts
@@ -69,7 +70,7 @@ async def fleet(
 ) -> list[FleetRow]:
     """Every node with what needs attention; `county_key` (the current county key's fingerprint) flags nodes
     that have not yet taken a key rotation."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     nodes = (await session.exec(select(NodeRecord).order_by(col(NodeRecord.number)))).all()
     rows = []
     for node in nodes:

@@ -12,8 +12,8 @@ import json
 import logging
 import random
 import shutil
-import time
 import ssl
+import time
 from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any

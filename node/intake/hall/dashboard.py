@@ -55,11 +55,11 @@ class HallDay:
     open_followups: list[RatingState]
 
 
-async def hall_day(runtime: NodeRuntime, *, pcs: int) -> HallDay:
-    """The dashboard for today with `pcs` self-service PCs in the hall (0–200)."""
+async def hall_day(runtime: NodeRuntime, *, pcs: int, day: date | None = None) -> HallDay:
+    """The dashboard for `day` (default today) with `pcs` self-service PCs in the hall (0–200)."""
     if not 0 <= pcs <= MAX_SELF_SERVICE_PCS:
         raise OneWindowError(VALIDATION, "自助电脑台数应为0至200", field="pcs")
-    today = runtime.today()
+    today = day or runtime.today()
     rows = await queue(runtime, today)
     times = [datetime.fromisoformat(r.ticket.issued_at) for r in rows]
     counts = half_hour_counts(times, day=today)

@@ -4,16 +4,19 @@ ratings with open follow-ups."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import MediaType, Request, get
 from litestar.datastructures import State
-from litestar.params import QueryParameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Template
 
 from node.intake.hall.dashboard import hall_day
 from node.staff import LEADS
 from node.web import current_user, runtime_of
+from protocol.errors import VALIDATION, OneWindowError
 from protocol.hall import SATISFACTION_LABELS
 
 
@@ -49,4 +52,36 @@ async def hall_page(
     )
 
 
-ROUTES = [hall_page]
+@get("/api/v1/hall", media_type=MediaType.JSON)
+async def api_hall(
+    request: Request[Any, Any, State],
+    pcs: Annotated[int, QueryParameter(ge=0, le=1000)] = 2,
+    day: FromQuery[str] = "",
+) -> dict[str, Any]:
+    """The lead's day (`day`, 年-月-日; default today) as JSON: tickets, waiting and service times (minutes), the
+    busiest five minutes and the Table 1 staffing they call for with `pcs` self-service PCs."""
+    current_user(request, *LEADS)
+    try:
+        which = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise OneWindowError(VALIDATION, "日期格式应为 年-月-日，如 2026-12-01", field="day") from None
+    day_ = await hall_day(runtime_of(request), pcs=pcs, day=which)
+    return {
+        "today": day_.today.isoformat(),
+        "tickets": len(day_.tickets),
+        "waiting": day_.waiting,
+        "avg_wait_min": day_.avg_wait,
+        "max_wait_min": day_.max_wait,
+        "avg_service_min": day_.avg_service,
+        "peak_5min": day_.peak,
+        "peak_at": day_.peak_at.isoformat() if day_.peak_at else None,
+        "outside_hours": day_.outside,
+        "staffing": asdict(day_.staffing),
+        "pcs": day_.pcs,
+        "off_peak": [[a.strftime("%H:%M"), b.strftime("%H:%M")] for a, b in day_.off_peak],
+        "rating_counts": day_.rating_counts,
+        "open_followups": len(day_.open_followups),
+    }
+
+
+ROUTES = [hall_page, api_hall]
