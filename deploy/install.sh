@@ -58,8 +58,14 @@ if [ "$action" = uninstall ]; then
     if live && command -v systemctl >/dev/null 2>&1; then
         systemctl disable --now "$unit" 2>/dev/null || true
     fi
+    if live && command -v systemctl >/dev/null 2>&1 && [ "$role" = node ]; then
+        systemctl disable --now onewindow-node-backup.timer 2>/dev/null || true
+    fi
     rm -f "$D/etc/systemd/system/$unit"
-    [ "$role" = node ] && rm -f "$D/etc/udev/rules.d/70-onewindow.rules"
+    if [ "$role" = node ]; then
+        rm -f "$D/etc/udev/rules.d/70-onewindow.rules" \
+            "$D/etc/systemd/system/onewindow-node-backup.service" "$D/etc/systemd/system/onewindow-node-backup.timer"
+    fi
     other=onewindow-central.service
     [ "$role" = central ] && other=onewindow-node.service
     if [ ! -e "$D/etc/systemd/system/$other" ]; then
@@ -107,6 +113,14 @@ install -D -m 0644 "$source_dir/README.md" "$D$prefix/share/README.md"
 install -d -m 0755 "$D/etc/systemd/system"
 sed "s|/opt/onewindow|$prefix|g" "$here/systemd/$unit" > "$D/etc/systemd/system/$unit"
 chmod 0644 "$D/etc/systemd/system/$unit"
+if [ "$role" = node ]; then  # the daily backup (README: Backups and upgrades), into /var/backups/onewindow-node
+    for extra in onewindow-node-backup.service onewindow-node-backup.timer; do
+        sed "s|/opt/onewindow|$prefix|g" "$here/systemd/$extra" > "$D/etc/systemd/system/$extra"
+        chmod 0644 "$D/etc/systemd/system/$extra"
+    done
+    install -d -m 0700 "$D/var/backups/onewindow-node"
+    own "$uid:$gid" "$D/var/backups/onewindow-node"
+fi
 
 # 5. Settings: written once, never over the administrator's edits. Readable by the service, not by others.
 install -d -m 0750 "$D/etc/onewindow"
@@ -134,6 +148,7 @@ if live; then
     fi
     systemctl daemon-reload
     systemctl enable "$unit"
+    [ "$role" = node ] && systemctl enable onewindow-node-backup.timer
 fi
 
 say "已安装 $unit（程序 $prefix，数据 $data，密钥 $keys，设置 /etc/onewindow/$role.env）。"

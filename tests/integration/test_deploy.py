@@ -145,6 +145,17 @@ def test_the_installer_lays_out_both_roles_in_a_scratch_root_and_uninstall_keeps
             if os.geteuid() == 0:  # only root can give a directory away; elsewhere the mode is the check
                 assert directory.stat().st_uid == int(uid), path
 
+    # The node's daily backup: its service and timer, verified like the others, and the backup directory.
+    for extra in ("onewindow-node-backup.service", "onewindow-node-backup.timer"):
+        text = (stage / "etc/systemd/system" / extra).read_text()
+        checked = verify_dir / extra
+        checked.write_text(text.replace("/opt/onewindow", str(stage / "opt/onewindow")))
+        if extra.endswith(".service"):
+            assert "onewindow node backup --data /var/lib/onewindow-node" in text
+            assert _verify(checked) == "", extra
+    backups = stage / "var/backups/onewindow-node"
+    assert backups.is_dir() and stat.S_IMODE(backups.stat().st_mode) == 0o700
+
     # A planted mistake is reported: the verification is not vacuous.
     broken = verify_dir / "broken.service"
     broken.write_text(
@@ -174,6 +185,7 @@ def test_the_installer_lays_out_both_roles_in_a_scratch_root_and_uninstall_keeps
     assert "保留：数据 /var/lib/onewindow-node、密钥 /var/lib/onewindow-node-keys" in out
     assert not (stage / "etc/systemd/system/onewindow-node.service").exists()
     assert not (stage / "etc/udev/rules.d/70-onewindow.rules").exists()
+    assert not (stage / "etc/systemd/system/onewindow-node-backup.timer").exists()
     assert (stage / "opt/onewindow/venv").is_dir()  # central still uses the program
     _install(stage, wheels, "--uninstall", "central")
     assert not (stage / "opt/onewindow").exists()
