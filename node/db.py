@@ -9,7 +9,7 @@ at rest (`node.trust.atrest`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,14 @@ def migrate(db_path: Path) -> None:
     upgrade_to_newest(Path(__file__).parent / "migrations", f"sqlite:///{db_path}")
 
 
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, hook: Callable[[], None]) -> None:
+    """Call `hook` once the write transaction of `session` has committed (never if it rolls back)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
 class Database:
     """The node's database file, with a writer and a reader engine; `data_key` (the node's) reads and writes
     the encrypted columns — without it, touching one raises `node.trust.atrest.DataAtRestError`."""
@@ -64,6 +72,9 @@ class Database:
         async with self._write_lock, AsyncSession(self.writer, expire_on_commit=False) as session:
             async with session.begin():
                 yield session
+            hooks = session.info.pop(AFTER_COMMIT, ())
+        for hook in hooks:  # committed: what was only to start once the data is durable (`after_commit`)
+            hook()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
