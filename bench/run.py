@@ -40,6 +40,7 @@ from bench.harness import (
     Figure,
     Results,
     Scratch,
+    cpu_seconds,
     free_port,
     open_node,
     percentile,
@@ -146,7 +147,9 @@ async def bench_ingest(results: Results, work: Path, sizes: Sizes, template: lis
             await runtime.close()
     results.add(name, Figure("nodes pushing concurrently", sizes.ingest_nodes, "nodes"))
     results.add(name, Figure("events", len(event_rows), "events"))
-    targets = {"SQLite": (sqlite_baseline(work / "baseline.db", event_rows), None)}
+    targets: dict[str, tuple[float, str | None]] = {
+        "SQLite": (sqlite_baseline(work / "baseline.db", event_rows), None)
+    }
     pg_url = _postgres_database()
     if pg_url is not None:
         targets["PostgreSQL"] = (postgres_baseline(event_rows), pg_url)
@@ -312,9 +315,13 @@ async def bench_drain(results: Results, work: Path, sizes: Sizes, template: list
         # two is the anchor, so a neighbour's load moving during the run weighs on both sides alike.
         before = await asyncio.to_thread(_peer_once, peer, sizes.drain_cases)
         async with central_client(runtime, county.central_url) as client:
+            central_cpu = cpu_seconds(central.pid)
+            node_cpu = time.process_time()  # this process is the node
             started = time.perf_counter()
             report = await sync_once(client, runtime)
             elapsed = time.perf_counter() - started
+            node_cpu = time.process_time() - node_cpu
+            central_cpu = cpu_seconds(central.pid) - central_cpu
         if report.rejected or report.receipted != sizes.drain_cases + 1:
             raise AssertionError(f"drain incomplete: {report}")
     finally:
@@ -357,6 +364,25 @@ async def bench_drain(results: Results, work: Path, sizes: Sizes, template: list
             )
     ratio = elapsed / hypercore
     results.add(name, Figure("drain / Hypercore (same run)", ratio, "×", "≤ 1.0", ratio <= 1.0))
+    # CPU seconds move far less than wall time with the neighbours' load: the same comparison in work done.
+    ours = node_cpu + central_cpu
+    results.add(
+        name,
+        Figure(
+            "drain CPU, node + central", ours, "s", note=f"node {node_cpu:.2f} s, central {central_cpu:.2f} s"
+        ),
+    )
+    theirs = [_peer_cpu(r) for r in runs]
+    if all(theirs):
+        peer_cpu = sum(theirs) / len(theirs)
+        results.add(name, Figure("Hypercore CPU, reader + writer", peer_cpu, "s"))
+        results.add(name, Figure("drain CPU / Hypercore CPU", ours / peer_cpu, "×", "(reported)"))
+
+
+def _peer_cpu(run: PeerRun) -> float:
+    """CPU seconds of both Hypercore processes (0 when the peer did not say)."""
+    cpu = run.raw.get("cpu_s")
+    return sum(float(v) for v in cpu.values()) if isinstance(cpu, dict) else 0.0
 
 
 def _prepare_peer() -> Path | str:
@@ -592,7 +618,7 @@ async def _window_run(
 
         async def timed(action: str, call: Any) -> httpx.Response:
             t0 = time.perf_counter()
-            response = await call
+            response: httpx.Response = await call
             timings.setdefault(action, []).append((time.perf_counter() - t0) * 1000)
             if response.status_code >= 400:
                 errors.append(f"{action}: {response.status_code} {response.text[:200]}")
