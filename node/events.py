@@ -151,11 +151,17 @@ async def record(session: AsyncSession, runtime: NodeRuntime, *events: Event) ->
     hand them to the sealer (see the module docstring)."""
     for event in events:
         await insert_event(session, event, origin="local")
-    ids = {e.id for e in events}
+    # A decision's notice is final when it is issued: its PDF is made once the events are durable, off this
+    # transaction. A receipt (issued at a draft step) lists what is scanned in after it, so it is made at its
+    # first print or at the case's decision, whichever comes first.
+    deciding = {e.id for e in events if e.type not in DRAFT_STEPS}
     for case_id in dict.fromkeys(e.case_id for e in events):
         state = await project_case(session, case_id, id_key=runtime.identity.data_key)
-        if runtime.issuer is not None and state is not None and any(n.event_id in ids for n in state.notices):
-            # A notice was issued: its PDF is made once the events are durable, off this transaction.
+        if (
+            runtime.issuer is not None
+            and state is not None
+            and any(n.event_id in deciding for n in state.notices)
+        ):
             after_commit(session, functools.partial(runtime.issuer, runtime, case_id))
     await _hand_to_sealer(session, runtime, events)
 

@@ -1,7 +1,8 @@
 """Notices as issued (出具的文书): the PDF of a notice is made once, when it is issued (issue 20: the serving
-node's `NodeRuntime.issuer` starts the render as soon as the event that issued it is committed; a notice never
-rendered so — an older node's case, a render that failed — is made the first time it is printed or put into the
-case's archive package), kept in the blob store (encrypted with the node's data key like every blob) and
+node's `NodeRuntime.issuer` starts the render as soon as the decision that issued it is committed, and makes the
+case's receipt then too if it was never printed; a notice never rendered so — a receipt printed while the case is
+still being received, an older node's case, a render that failed — is made the first time it is printed or put
+into the case's archive package), kept in the blob store (encrypted with the node's data key like every blob) and
 recorded in `issued_document`; every reprint and the archive hand out exactly those bytes. What a centre gave
 the applicant never changes afterwards, whatever changes later (a staff member's display name, the wording of
 this module, the PDF engine or its fonts).
