@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -41,3 +42,7 @@ def test_bench_runs_and_writes_its_results(tmp_path: Path) -> None:
     assert figures["queued events"]["value"] > 0 and figures["until every entry receipted"]["unit"] == "s"
     assert figures["in-sync check, one round trip (median)"]["target"] == "≤ 50 ms"
     assert "2. drain after an outage" in (tmp_path / "results.txt").read_text("utf-8")
+    assert set(results["load_average"]) == {"drain", "reconcile"}
+    if shutil.which("node") and (Path(__file__).resolve().parents[2] / "shared/peers/hypercore").is_dir():
+        # Issue 20: the Hypercore peer runs in the same run, and the ratio is printed.
+        assert figures["drain / Hypercore (same run)"]["value"] > 0
