@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -31,7 +32,11 @@ def test_bench_runs_and_writes_its_results(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         timeout=600,
-        env={"ONEWINDOW_BENCH_DIR": str(tmp_path / "work"), "PATH": "/usr/bin:/bin"},
+        env={
+            "ONEWINDOW_BENCH_DIR": str(tmp_path / "work"),
+            "PATH": "/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", "/root"),  # npm and the peer's build cache
+        },
         cwd=Path(__file__).resolve().parents[1],
         check=False,
     )
