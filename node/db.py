@@ -65,6 +65,8 @@ class Database:
             if data_key is not None:
                 attach_data_key(engine, data_key)
         self._write_lock = asyncio.Lock()
+        self._data_key = data_key
+        self._aside: AsyncEngine | None = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
@@ -77,6 +79,23 @@ class Database:
             hook()
 
     @asynccontextmanager
+    async def write_aside(self) -> AsyncIterator[AsyncSession]:
+        """A small write transaction for background work (a notice stored after its render): its own connection
+        and no place in the in-process queue of `write`, so it never holds up a window's action; SQLite's own
+        lock (BEGIN IMMEDIATE, busy timeout) keeps the two apart. After-commit hooks are not run here."""
+        if self._aside is None:
+            self._aside = create_async_engine(f"sqlite+aiosqlite:///{self.path}", pool_size=1, max_overflow=0)
+            event.listen(self._aside.sync_engine, "connect", _pragmas)
+            event.listen(
+                self._aside.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
+            )
+            if self._data_key is not None:
+                attach_data_key(self._aside, self._data_key)
+        async with AsyncSession(self._aside, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+
+    @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only snapshot."""
         async with AsyncSession(self.reader, expire_on_commit=False) as session:
@@ -86,3 +105,5 @@ class Database:
     async def close(self) -> None:
         await self.writer.dispose()
         await self.reader.dispose()
+        if self._aside is not None:
+            await self._aside.dispose()

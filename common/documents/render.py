@@ -58,6 +58,12 @@ def _die_with(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def _retrieved(future: asyncio.Future[bytes]) -> None:
+    """Mark a render's outcome as seen (its caller may have gone): no "exception never retrieved" noise."""
+    if not future.cancelled():
+        future.exception()
+
+
 def render_in_worker(document: OfficialDocument) -> bytes:
     """Runs in the worker: the PDF engine (fpdf2, fontTools) is imported there, never by the server itself."""
     from common.documents.pdf import render_pdf
@@ -142,7 +148,11 @@ async def render_document(document: OfficialDocument) -> bytes:
     """The PDF of `document`, rendered in the worker process."""
     pool = _executor()
     try:
-        return await asyncio.get_running_loop().run_in_executor(pool, render_in_worker, document)
+        rendering = asyncio.get_running_loop().run_in_executor(pool, render_in_worker, document)
+        # Shielded: a caller cancelled (the server stopping) leaves the pool's own future alone, which the pool
+        # settles itself, even should its worker die meanwhile (cancelling it then upsets the pool's thread).
+        rendering.add_done_callback(_retrieved)
+        return await asyncio.shield(rendering)
     except BrokenProcessPool:
         _discard(pool)
         return await asyncio.to_thread(render_in_worker, document)

@@ -52,8 +52,11 @@ def issue_in_background(runtime: NodeRuntime, case_id: str) -> None:
     task.add_done_callback(_tasks.discard)
 
 
-async def stop_issuing() -> None:
-    """Cancel the renders still under way (the node is stopping; each notice is made at its first print)."""
+async def stop_issuing(grace_s: float = 5.0) -> None:
+    """The node is stopping: let the renders under way finish (a few seconds at most), then cancel the rest
+    (each such notice is made at its first print)."""
+    if _tasks:
+        await asyncio.wait(list(_tasks), timeout=grace_s)
     for task in list(_tasks):
         task.cancel()
     for task in list(_tasks):
@@ -120,7 +123,7 @@ async def _make(
     document = compose_notice(runtime, state, item, notice, staff_names=staff_names, images=images)
     data = await render_document(document)
     digest = await asyncio.to_thread(runtime.blobs.put, data)
-    async with runtime.db.write() as session:
+    async with runtime.db.write_aside() as session:  # not queued behind (or holding up) the window's writes
         if await session.get(IssuedDocument, key) is None:
             session.add(
                 IssuedDocument(
