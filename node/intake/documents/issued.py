@@ -36,9 +36,9 @@ async def _stored(runtime: NodeRuntime, key: tuple[str, str, str]) -> bytes | No
     return await asyncio.to_thread(runtime.blobs.get, row.sha256)
 
 
-#: Renders under way, per (data dir, case, kind, number): a print arriving while the notice is being made at its
+#: Renders under way, per (event loop, data dir, case, kind, number): a print arriving while the notice is being made at its
 #: issue waits for that render instead of starting a second one.
-_in_flight: dict[tuple[str, str, str, str], asyncio.Future[bytes]] = {}
+_in_flight: dict[tuple[int, str, str, str, str], asyncio.Future[bytes]] = {}
 #: The background tasks themselves (the loop keeps only weak references to tasks).
 _tasks: set[asyncio.Task[None]] = set()
 log = logging.getLogger("onewindow.node.documents")
@@ -55,11 +55,13 @@ def issue_in_background(runtime: NodeRuntime, case_id: str) -> None:
 async def stop_issuing(grace_s: float = 5.0) -> None:
     """The node is stopping: let the renders under way finish (a few seconds at most), then cancel the rest
     (each such notice is made at its first print)."""
-    if _tasks:
-        await asyncio.wait(list(_tasks), timeout=grace_s)
-    for task in list(_tasks):
+    loop = asyncio.get_running_loop()
+    ours = [t for t in _tasks if t.get_loop() is loop]  # another app's loop (tests run several) is not ours
+    if ours:
+        await asyncio.wait(ours, timeout=grace_s)
+    for task in ours:
         task.cancel()
-    for task in list(_tasks):
+    for task in ours:
         with contextlib.suppress(asyncio.CancelledError):
             await task
 
@@ -89,7 +91,7 @@ async def issued_pdf(
     stored = await _stored(runtime, key)
     if stored is not None:
         return stored
-    flight = (str(runtime.data_dir), *key)
+    flight = (id(asyncio.get_running_loop()), str(runtime.data_dir), *key)  # a future is its loop's alone
     running = _in_flight.get(flight)
     if running is not None:
         return await asyncio.shield(running)
