@@ -101,6 +101,9 @@ class Results:
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     scenarios: dict[str, list[Figure]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    #: The load average (1, 5, 15 min) as each scenario started: the machine is shared.
+    load: dict[str, list[float]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
 
     def add(self, scenario: str, figure: Figure) -> Figure:
         self.scenarios.setdefault(scenario, []).append(figure)
@@ -114,6 +117,8 @@ class Results:
             "started_at": self.started_at,
             "scenarios": {name: [f.__dict__ for f in figures] for name, figures in self.scenarios.items()},
             "errors": self.errors,
+            "load_average": self.load,
+            "notes": self.notes,
         }
 
     def summary(self) -> str:
@@ -123,6 +128,10 @@ class Results:
         for name, figures in self.scenarios.items():
             lines.append(name)
             lines.extend(f.line() for f in figures)
+            if name in self.notes:
+                lines.append(f"  note: {self.notes[name]}")
+        for key, load in self.load.items():
+            lines.append(f"load average as {key} started: {' '.join(f'{x:.2f}' for x in load)}")
         for name, error in self.errors.items():
             lines.append(f"{name}: FAILED TO RUN: {error}")
         return "\n".join(lines)
@@ -168,10 +177,13 @@ class BenchCounty:
         return data
 
 
-def spawn(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], log: Path, env: dict[str, str] | None = None, prefix: list[str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Python with `args` (after `prefix`, e.g. ``taskset -c 0``)."""
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, *args],
+            [*(prefix or []), sys.executable, *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
@@ -203,23 +215,34 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def start_central(county: BenchCounty, log_dir: Path) -> subprocess.Popen[bytes]:
+def start_central(
+    county: BenchCounty, log_dir: Path, *, data: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Central as a real process on the county's port (`env` may carry DATABASE_URL for PostgreSQL)."""
     process = spawn(
         [
             "-m",
             "central",
             "serve",
             "--data",
-            str(county.root / "central"),
+            str(data or county.root / "central"),
             "--county-dir",
             str(county.county.path),
             "--port",
             str(county.central_port),
         ],
         log_dir / "central.log",
+        env,
     )
     wait_healthy(county.central_url, process)
     return process
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (from /proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:

@@ -66,6 +66,10 @@ class CentralDatabase:
             async_url, **({} if self.is_sqlite else {"pool_size": 10})
         )
         self._lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        # On PostgreSQL as many transactions run at once as the pool has connections (10 + 10 overflow); the
+        # rest wait their turn here instead of on the pool, whose 30 s timeout a hundred nodes pushing at once
+        # ran out (issue 20: HTTP 500 under the ingest benchmark).
+        self._slots: asyncio.Semaphore | None = None if self.is_sqlite else asyncio.Semaphore(20)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(
@@ -79,12 +83,14 @@ class CentralDatabase:
         On SQLite every transaction takes the one write lock at BEGIN, so they are queued here, in-process,
         before a connection is taken: a hundred nodes calling at once wait their turn instead of holding every
         pooled connection while SQLite's busy timeout runs out."""
-        async with self._sqlite_turn(), AsyncSession(self.engine, expire_on_commit=False) as session:
+        async with self._turn(), AsyncSession(self.engine, expire_on_commit=False) as session:
             async with session.begin():
                 yield session
 
-    def _sqlite_turn(self) -> Any:
-        return self._lock if self._lock is not None else nullcontext()
+    def _turn(self) -> Any:
+        if self._lock is not None:
+            return self._lock
+        return self._slots if self._slots is not None else nullcontext()
 
     async def close(self) -> None:
         await self.engine.dispose()

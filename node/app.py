@@ -38,6 +38,7 @@ from node.devices.runner import create_devices, run_devices
 from node.intake.cases import outcome_routes
 from node.intake.cases import routes as intake_routes
 from node.intake.cases.clocks import clock_loop
+from node.intake.documents.issued import issue_in_background, stop_issuing
 from node.intake.hall import dashboard_routes, rating_routes, ticket_routes
 from node.intake.mail import routes as mail_routes
 from node.runtime import utc_now
@@ -68,6 +69,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         runtime = await open_runtime(settings.data_dir, identity=identity, now=now)
+        runtime.issuer = issue_in_background  # notices are rendered when issued, reprinted from the store
         app.state.runtime = runtime
         app.state.central_url = central_url
         app.state.rectify_days = settings.rectify_working_days
@@ -122,6 +124,7 @@ def create_app(
                     background.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await background
+            await stop_issuing()
             await runtime.close()
             stop_worker()  # the notices' PDF worker: its document in hand finished, its queues released
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,14 @@ def migrate(db_path: Path) -> None:
     upgrade_to_newest(location, f"sqlite:///{db_path}")
 
 
+AFTER_COMMIT = "after_commit"
+
+
+def after_commit(session: AsyncSession, hook: Callable[[], None]) -> None:
+    """Call `hook` once the write transaction of `session` has committed (never if it rolls back)."""
+    session.info.setdefault(AFTER_COMMIT, []).append(hook)
+
+
 class Database:
     """The node's database file, with a writer and a reader engine; `data_key` (the node's) reads and writes
     the encrypted columns — without it, touching one raises `node.trust.atrest.DataAtRestError`."""
@@ -67,11 +75,33 @@ class Database:
             if data_key is not None:
                 attach_data_key(engine, data_key)
         self._write_lock = asyncio.Lock()
+        self._data_key = data_key
+        self._aside: AsyncEngine | None = None
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A write transaction: committed when the block ends, rolled back on any exception."""
         async with self._write_lock, AsyncSession(self.writer, expire_on_commit=False) as session:
+            async with session.begin():
+                yield session
+            hooks = session.info.pop(AFTER_COMMIT, ())
+        for hook in hooks:  # committed: what was only to start once the data is durable (`after_commit`)
+            hook()
+
+    @asynccontextmanager
+    async def write_aside(self) -> AsyncIterator[AsyncSession]:
+        """A small write transaction for background work (a notice stored after its render): its own connection
+        and no place in the in-process queue of `write`, so it never holds up a window's action; SQLite's own
+        lock (BEGIN IMMEDIATE, busy timeout) keeps the two apart. After-commit hooks are not run here."""
+        if self._aside is None:
+            self._aside = create_async_engine(f"sqlite+aiosqlite:///{self.path}", pool_size=1, max_overflow=0)
+            event.listen(self._aside.sync_engine, "connect", _pragmas)
+            event.listen(
+                self._aside.sync_engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
+            )
+            if self._data_key is not None:
+                attach_data_key(self._aside, self._data_key)
+        async with AsyncSession(self._aside, expire_on_commit=False) as session:
             async with session.begin():
                 yield session
 
@@ -85,3 +115,5 @@ class Database:
     async def close(self) -> None:
         await self.writer.dispose()
         await self.reader.dispose()
+        if self._aside is not None:
+            await self._aside.dispose()

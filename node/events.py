@@ -20,6 +20,7 @@ through the runtime.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from node.db import after_commit
 from node.models import Case, CaseEvent
 from node.runtime import NodeRuntime
 from node.staff import Actor
@@ -119,7 +121,9 @@ async def get_case(runtime: NodeRuntime, case_id: str) -> CaseState:
         return await load_case(session, case_id)
 
 
-async def project_case(session: AsyncSession, case_id: str, *, id_key: bytes | None = None) -> None:
+async def project_case(
+    session: AsyncSession, case_id: str, *, id_key: bytes | None = None
+) -> CaseState | None:
     """Rebuild one case's projection row from its events (nothing for an aggregate that is not a case).
 
     With `id_key` (the node's data key) the row also keeps the applicant's certificate number as its keyed hash,
@@ -127,7 +131,7 @@ async def project_case(session: AsyncSession, case_id: str, *, id_key: bytes | N
     await session.flush()
     state = await case_state(session, case_id)
     if state.status is None:
-        return
+        return None
     row = await session.get(Case, case_id)
     values: dict[str, Any] = {**projection_columns(state), "last_hlc": state.last_hlc}
     number = str(state.applicant.get("cert_number", ""))
@@ -139,6 +143,7 @@ async def project_case(session: AsyncSession, case_id: str, *, id_key: bytes | N
         for key, value in values.items():
             setattr(row, key, value)
         session.add(row)
+    return state
 
 
 async def record(session: AsyncSession, runtime: NodeRuntime, *events: Event) -> None:
@@ -146,8 +151,18 @@ async def record(session: AsyncSession, runtime: NodeRuntime, *events: Event) ->
     hand them to the sealer (see the module docstring)."""
     for event in events:
         await insert_event(session, event, origin="local")
+    # A decision's notice is final when it is issued: its PDF is made once the events are durable, off this
+    # transaction. A receipt (issued at a draft step) lists what is scanned in after it, so it is made at its
+    # first print or at the case's decision, whichever comes first.
+    deciding = {e.id for e in events if e.type not in DRAFT_STEPS}
     for case_id in dict.fromkeys(e.case_id for e in events):
-        await project_case(session, case_id, id_key=runtime.identity.data_key)
+        state = await project_case(session, case_id, id_key=runtime.identity.data_key)
+        if (
+            runtime.issuer is not None
+            and state is not None
+            and any(n.event_id in deciding for n in state.notices)
+        ):
+            after_commit(session, functools.partial(runtime.issuer, runtime, case_id))
     await _hand_to_sealer(session, runtime, events)
 
 

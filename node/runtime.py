@@ -74,6 +74,9 @@ class NodeRuntime:
     calendar: WorkingCalendar = field(default_factory=lambda: calendar_from_dict(NO_CALENDAR))
     #: The sync loop's live state for the sync page (the attachment being uploaded, its progress, …).
     sync_state: dict[str, Any] = field(default_factory=dict)
+    #: Called (after commit) with a case whose recorded events issued a notice: the serving node renders the
+    #: notice's PDF then, once, and keeps it as the original (`node.intake.documents.issued`). None: on demand.
+    issuer: Callable[[NodeRuntime, str], None] | None = None
 
     @property
     def node_id(self) -> str:

@@ -9,6 +9,7 @@ with mode 0600.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import tempfile
@@ -53,6 +54,18 @@ class Verifier(Protocol):
     def verify(self, signature: bytes, message: bytes) -> bool: ...
 
 
+@functools.lru_cache(maxsize=1024)
+def _public(raw: bytes) -> Ed25519PublicKey:
+    """The loaded key (loading costs as much as a verification: a drain checks thousands with a few keys)."""
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+@functools.lru_cache(maxsize=64)
+def _private(raw: bytes) -> Ed25519PrivateKey:
+    """The loaded key (central signs a receipt per entry with one key)."""
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyKey:
     """An Ed25519 public key."""
@@ -75,7 +88,7 @@ class VerifyKey:
     def verify(self, signature: bytes, message: bytes) -> bool:
         """True when `signature` is this key's signature of `message`."""
         try:
-            Ed25519PublicKey.from_public_bytes(self.raw).verify(signature, message)
+            _public(self.raw).verify(signature, message)
         except (InvalidSignature, ValueError):
             return False
         return True
@@ -111,7 +124,7 @@ class SigningKey:
         return VerifyKey(public.public_bytes(Encoding.Raw, PublicFormat.Raw))
 
     def sign(self, message: bytes) -> bytes:
-        return Ed25519PrivateKey.from_private_bytes(self.raw).sign(message)
+        return _private(self.raw).sign(message)
 
     def __repr__(self) -> str:
         return f"SigningKey(public={self.verify_key.fingerprint})"

@@ -15,7 +15,7 @@ import copy
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import datetime, time
 from io import BytesIO
 from pathlib import Path
 from typing import Literal
@@ -25,77 +25,36 @@ from fontTools import ttLib  # type: ignore[import-untyped]  # fontTools ships n
 from fpdf import FPDF
 from fpdf.fonts import SubsetMap, TTFFont
 
+from common.documents.model import (  # re-exported: the model's long-standing home
+    Block,
+    Fields,
+    Heading,
+    NoticeFontMissing,
+    OfficialDocument,
+    Paragraph,
+    Signatures,
+    Table,
+    chinese_date,
+    written_date,
+)
 from protocol.calendar import CST
 
-
-@dataclass(frozen=True)
-class Paragraph:
-    """Body text. Indented two characters (公文 style) unless `indent=False`; every `\\n` starts a new line,
-    indented again. `bold` renders it in the sans face (no bold weight is shipped) for emphasis lines."""
-
-    text: str
-    indent: bool = True
-    bold: bool = False
-
-
-@dataclass(frozen=True)
-class Heading:
-    """A section heading inside the body in the sans face, e.g. "一、申请材料"."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class Fields:
-    """A bordered label/value grid; the label column is shaded and sized to the labels, values wrap."""
-
-    rows: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Table:
-    """A bordered table with a shaded header row that repeats on every page the table reaches."""
-
-    columns: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    widths: tuple[float, ...] | None = None  # relative column widths; None → equal
-
-
-@dataclass(frozen=True)
-class Signatures:
-    """Signature lines, two to a row, e.g. ("申请人（签字）", "受理人（签字）").
-
-    `images` holds an optional PNG per label (a signature captured on the tablet), drawn on its line; a
-    signed label is dated with the document's date, an unsigned one gets "日期：　年　月　日" to fill in."""
-
-    labels: tuple[str, ...]
-    images: tuple[bytes | None, ...] = ()
-    dated: bool = True
-
-
-Block = Paragraph | Heading | Fields | Table | Signatures
-
-
-@dataclass(frozen=True)
-class OfficialDocument:
-    """One notice, ready to lay out."""
-
-    title: str  # "受理通知书"
-    number: str  # 文号, e.g. "红梅便民受字〔2026〕第10001号"; may be "" (a service guide has none)
-    issuer: str  # printed in the page header and, with the date, at the end
-    issued_on: date
-    blocks: tuple[Block, ...]
-    addressee: str = ""  # salutation line before the body, e.g. "张三："
-    qr_payload: str = ""  # QR code (error level M) in the top-right corner of page 1
-    qr_caption: str = ""  # small text under the QR, e.g. the 43-digit case number
-    seal: str = ""  # e.g. "受理专用章": a dashed circle marks where the seal goes, over the issuer and date
-    closing: tuple[str, ...] = ()  # small print at the very end, e.g. "本通知书一式两份……"
-    #: The date as printed under the issuer when not in figures, e.g. "二〇二六年十二月五日" on a 决定书.
-    written_date: str = ""
-
-
-class NoticeFontMissing(RuntimeError):
-    """The CJK fonts notices are set in cannot be found or read."""
+__all__ = [
+    "Block",
+    "Fields",
+    "Heading",
+    "NoticeFontMissing",
+    "OfficialDocument",
+    "Paragraph",
+    "Signatures",
+    "Table",
+    "chinese_date",
+    "font_paths",
+    "full_font_paths",
+    "render_pdf",
+    "wrap_text",
+    "written_date",
+]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -250,26 +209,6 @@ def wrap_text(text: str, width_of: Callable[[str], float], max_width: float) -> 
     return lines
 
 
-def chinese_date(d: date) -> str:
-    """The date as a notice prints it, without leading zeros: 2026年2月5日."""
-    return f"{d.year}年{d.month}月{d.day}日"
-
-
-_DIGITS = "〇一二三四五六七八九"
-
-
-def written_date(d: date) -> str:
-    """The date in Chinese numerals, as a decision (决定书) is dated: 二〇二六年十二月五日."""
-
-    def number(n: int) -> str:  # 1 … 31
-        tens, units = divmod(n, 10)
-        return (("" if tens == 1 else _DIGITS[tens]) + "十" if tens else "") + (
-            _DIGITS[units] if units else ""
-        )
-
-    return f"{''.join(_DIGITS[int(c)] for c in str(d.year))}年{number(d.month)}月{number(d.day)}日"
-
-
 # ---------------------------------------------------------------------------------------------------------
 # Fonts
 
@@ -279,8 +218,24 @@ _REQUIRED_TABLES = frozenset({"head", "hhea", "hmtx", "maxp", "cmap", "name", "p
 _UNEMBEDDED_TABLES = ("GSUB", "GPOS", "GDEF", "BASE", "DSIG", "VORG", "vhea", "vmtx")
 
 
+#: The fonts shipped with the package (issue 20): Noto Serif SC / Sans SC cut to GB 2312 and the project's own
+#: characters ahead of time (`common/documents/fonts/build.py`), 4 MB instead of 20 MB to parse.
+SUBSET_FONTS = (
+    Path(__file__).parent / "fonts" / "NotoSerifSC-GB2312.otf",
+    Path(__file__).parent / "fonts" / "NotoSansSC-GB2312.otf",
+)
+
+
 def font_paths() -> tuple[Path, Path]:
-    """(serif, sans): Noto Serif SC and Noto Sans SC from the `pylopdf_fonts_zh_cn` wheel."""
+    """(serif, sans) notices are set in: the shipped subset fonts, or the full ones when they are missing."""
+    if all(p.is_file() for p in SUBSET_FONTS):
+        return SUBSET_FONTS
+    return full_font_paths()
+
+
+def full_font_paths() -> tuple[Path, Path]:
+    """(serif, sans): the full Noto Serif SC and Noto Sans SC from the `pylopdf_fonts_zh_cn` wheel (a document
+    with a character outside the subset fonts is set in these)."""
     try:
         import pylopdf_fonts_zh_cn
     except ImportError as exc:
@@ -874,7 +829,13 @@ def _balanced(text: str, width_of: Callable[[str], float], max_width: float) -> 
     return wrap_text(text, width_of, high)
 
 
-def _render(doc: OfficialDocument, fonts: tuple[Path, Path] | None, *, reuse_fonts: bool = True) -> bytes:
+def _render(
+    doc: OfficialDocument,
+    fonts: tuple[Path, Path] | None,
+    *,
+    reuse_fonts: bool = True,
+    missing_glyphs_raise: bool = False,
+) -> bytes:
     serif, sans = fonts if fonts is not None else font_paths()
     _check_fonts((serif, sans))
     # GB/T 9704 allows no page holding only the seal and date: "调整行距" first, else carry the last block
@@ -890,6 +851,10 @@ def _render(doc: OfficialDocument, fonts: tuple[Path, Path] | None, *, reuse_fon
                 break
         else:
             chosen = made[0]
+        if missing_glyphs_raise and any(
+            getattr(font, "missing_glyphs", None) for font in chosen.fonts.values()
+        ):
+            raise _GlyphMissing
         return bytes(chosen.output())
     finally:
         for pdf in made:  # output closes the fonts of the one written; a discarded layout must too
@@ -917,5 +882,17 @@ def _new_pdf(doc: OfficialDocument, serif: Path, sans: Path, reuse_fonts: bool) 
 
 
 def render_pdf(doc: OfficialDocument, fonts: tuple[Path, Path] | None = None) -> bytes:
-    """The notice as an A4 PDF with subset-embedded Noto Serif SC / Sans SC (or the given (serif, sans))."""
-    return _render(doc, fonts)
+    """The notice as an A4 PDF with subset-embedded Noto Serif SC / Sans SC (or the given (serif, sans)).
+
+    Set in the shipped subset fonts; a document holding a character they lack (a rare character in a name) is
+    set again in the full fonts, so the subset never costs a glyph."""
+    if fonts is not None or font_paths() != SUBSET_FONTS:
+        return _render(doc, fonts)
+    try:
+        return _render(doc, None, missing_glyphs_raise=True)
+    except _GlyphMissing:
+        return _render(doc, full_font_paths())
+
+
+class _GlyphMissing(Exception):
+    """A character of the document is not in the subset fonts."""

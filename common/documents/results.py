@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from common.documents.pdf import Fields, OfficialDocument, Paragraph, written_date
+from common.documents.model import Fields, OfficialDocument, Paragraph, written_date
 from protocol.calendar import CST
 from protocol.events import CaseState
 

@@ -15,7 +15,8 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import bindparam, func, update
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -201,32 +202,53 @@ async def store_receipts(
 ) -> int:
     """Keep central's signed receipts ((receipt, central's verdict, reason) each) after checking that each
     names this node, an entry of its log and that entry's hash. Returns how many were kept."""
+    table = UpEntry.__table__  # type: ignore[attr-defined]
     seqs = [r.seq for r, _, _ in verdicts]
-    rows: dict[int, UpEntry] = {}
+    rows: dict[int, Any] = {}
+    conn = await session.connection()
+    # Plain rows of the columns concerned, not the entries (their ciphertext stays on disk), and one UPDATE for
+    # the batch: a drain keeps tens of thousands of receipts (issue 20).
     for start in range(0, len(seqs), 500):
-        chunk = seqs[start : start + 500]
-        rows.update(
-            {
-                row.seq: row
-                for row in (await session.exec(select(UpEntry).where(col(UpEntry.seq).in_(chunk)))).all()
-            }
+        found = await conn.execute(
+            sa_select(
+                table.c.seq,
+                table.c.entry_hash,
+                table.c.receipt,
+                table.c.receipted_at,
+                table.c.central_status,
+                table.c.central_reason,
+            ).where(table.c.seq.in_(seqs[start : start + 500]))
         )
-    kept = 0
+        rows.update({row.seq: row for row in found})
     now = runtime.now_iso()
+    updates: list[dict[str, Any]] = []
     for receipt, status, reason in verdicts:
         receipt.verify(runtime.identity.county_ring)
         row = rows.get(receipt.seq)
         if row is None or row.entry_hash != receipt.entry_hash or receipt.node_id != runtime.node_id:
             continue
-        if row.receipt is None:
-            row.receipt = json.dumps(receipt.to_wire())
-            row.receipted_at = now
-        if status:
-            row.central_status = status
-            row.central_reason = reason or row.central_reason
-        session.add(row)
-        kept += 1
-    return kept
+        updates.append(
+            {
+                "b_seq": row.seq,
+                "v_receipt": row.receipt if row.receipt is not None else json.dumps(receipt.to_wire()),
+                "v_receipted_at": row.receipted_at if row.receipt is not None else now,
+                "v_central_status": status or row.central_status,
+                "v_central_reason": (reason or row.central_reason) if status else row.central_reason,
+            }
+        )
+    if updates:
+        await conn.execute(
+            update(table)
+            .where(table.c.seq == bindparam("b_seq"))
+            .values(
+                receipt=bindparam("v_receipt"),
+                receipted_at=bindparam("v_receipted_at"),
+                central_status=bindparam("v_central_status"),
+                central_reason=bindparam("v_central_reason"),
+            ),
+            updates,
+        )
+    return len(updates)
 
 
 async def receipted_head(session: AsyncSession) -> tuple[int, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from common.documents.pdf import (
+from common.documents.model import (
     Block,
     Fields,
     Heading,

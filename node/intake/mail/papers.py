@@ -5,7 +5,7 @@ through `common.documents.render` like every official document, off the event lo
 
 from __future__ import annotations
 
-from common.documents.pdf import Fields, OfficialDocument, Paragraph, Signatures, Table
+from common.documents.model import Fields, OfficialDocument, Paragraph, Signatures, Table
 from common.documents.render import render_document
 from node.events import case_state
 from node.intake.documents.notices import issuer_name, local_time

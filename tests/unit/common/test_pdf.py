@@ -34,6 +34,7 @@ from common.documents.pdf import (
     Table,
     chinese_date,
     font_paths,
+    full_font_paths,
     render_pdf,
     wrap_text,
 )
@@ -407,7 +408,21 @@ def test_missing_fonts_raise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         render_pdf(acceptance(), fonts=(broken, broken))
     monkeypatch.setitem(sys.modules, "pylopdf_fonts_zh_cn", None)  # as if the wheel were not installed
     with pytest.raises(NoticeFontMissing, match="pylopdf-fonts-zh-cn"):
-        font_paths()
+        full_font_paths()
+
+
+def test_notices_are_set_in_the_shipped_subset_fonts_and_rare_characters_still_print(tmp_path: Path) -> None:
+    """Issue 20: the package ships Noto Serif/Sans SC cut to GB 2312 and the project's strings, so a render
+    parses 4 MB, not 20 MB; a name with a character outside the cut (龘) is set in the full fonts instead."""
+    assert font_paths() == notice_pdf.SUBSET_FONTS
+    assert all(p.stat().st_size < 3_000_000 for p in notice_pdf.SUBSET_FONTS)
+    pdftotext = require_tool("pdftotext")
+    common = tmp_path / "common.pdf"
+    common.write_bytes(render_pdf(acceptance(addressee="王晓梅：")))
+    assert "王晓梅" in run(pdftotext, common, "-")
+    rare = tmp_path / "rare.pdf"
+    rare.write_bytes(render_pdf(acceptance(addressee="王龘：")))
+    assert "王龘" in run(pdftotext, rare, "-")
 
 
 def test_explicit_fonts_are_used(tmp_path: Path) -> None:

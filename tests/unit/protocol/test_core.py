@@ -255,3 +255,31 @@ def test_fold_is_deterministic_under_shuffles(picks: list[int], rnd: random.Rand
     shuffled = chosen[:]
     rnd.shuffle(shuffled)
     assert fold(events[0].case_id, chosen) == fold(events[0].case_id, shuffled)
+
+
+_json_leaf = st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=8)
+_payloads = st.dictionaries(
+    st.text(max_size=6),
+    st.recursive(
+        _json_leaf,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        max_leaves=8,
+    ),
+    max_size=5,
+)
+
+
+@given(
+    payload=_payloads,
+    actor=st.text(max_size=6),
+    authority=st.text(min_size=1, max_size=6),
+    hlc=st.integers(0, 2**62),
+    schema=st.integers(0, 5),
+)
+def test_the_stored_content_hash_is_the_hash_of_the_whole_event_encoded_once(
+    payload: dict[str, object], actor: str, authority: str, hlc: int, schema: int
+) -> None:
+    """Issue 20: `event_columns` encodes the payload once and builds the event's canonical form around it; the
+    hash must be byte for byte the one of `canonical_json(to_dict())`, whatever the payload holds."""
+    event = Event(str(uuid.uuid4()), str(uuid.uuid4()), "x.y", authority, actor, hlc, payload, schema)
+    assert event_columns(event)["content_hash"] == event.content_hash
