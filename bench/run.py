@@ -52,6 +52,7 @@ from bench.harness import (
     start_central,
     stop,
     template_case,
+    wait_healthy,
     write_results,
 )
 from bench.peer import PeerRun, prepare, run_peer
