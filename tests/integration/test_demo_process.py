@@ -107,7 +107,9 @@ def test_the_demo_prints_every_roles_login_and_stops_cleanly_on_ctrl_c(tmp_path:
         assert len(reviewers) >= 2
         for role, username in reviewers:
             department = role.removeprefix("审核 · ")
-            assert re.search(rf"<td>{username}</td><td>[^<]*{department}</td>", page), (role, username)
+            # The member's display name, the login name beside it as machine text, then the department.
+            pattern = rf'<code class="muted">{username}</code></td><td>[^<]*{department}</td>'
+            assert re.search(pattern, page), (role, username)
 
         # Ctrl-C: SIGINT to the whole group.
         os.killpg(pgid, signal.SIGINT)
