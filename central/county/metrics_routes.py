@@ -12,24 +12,18 @@ from litestar.datastructures import State
 from central.clock import cst_today
 from central.county.metrics import central_families
 from central.web import central_of
-from common.metrics import CONTENT_TYPE, Metrics, bearer_allowed
+from common.metrics import CONTENT_TYPE, Metrics
+from common.web.scrape import scrape_refusal
 
 
 @get("/metrics", include_in_schema=False)
 async def metrics(request: Request[Any, Any, State]) -> Response[str]:
     central = central_of(request)
-    token = central.settings.metrics_token
-    if not token:
-        return Response(
-            "指标接口未启用（ONEWINDOW_CENTRAL_METRICS_TOKEN）\n", status_code=404, media_type="text/plain"
-        )
-    if not bearer_allowed(request.headers.get("authorization"), token):
-        return Response(
-            "需要指标令牌：Authorization: Bearer …\n",
-            status_code=401,
-            media_type="text/plain",
-            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
-        )
+    refusal = scrape_refusal(
+        request, central.settings.metrics_token, setting="ONEWINDOW_CENTRAL_METRICS_TOKEN", lan_only=False
+    )
+    if refusal is not None:
+        return refusal
     registry: Metrics = request.app.state.metrics
     families = await central_families(central, today=cst_today())
     return Response(registry.render(families), media_type=CONTENT_TYPE)
