@@ -26,7 +26,7 @@ from common.backup import (
     BlobEncoding,
     open_state,
     restore_blobs,
-    sqlite_snapshot,
+    state_files,
     take_backup,
     verify_backup,
 )
@@ -36,21 +36,6 @@ from protocol import age
 #: down spool (made again), scratch, pre-migration copies.
 EXCLUDED = {"central.db", "central.db-wal", "central.db-shm", "blobs", "uploads", "down-spool", "backups"}
 SCRATCH = ".backup-tmp"
-
-
-def _state_files(data_dir: Path, *, database: bool) -> Callable[[Path], list[tuple[Path, str]]]:
-    def collect(tmp: Path) -> list[tuple[Path, str]]:
-        members: list[tuple[Path, str]] = []
-        if database:
-            snapshot = tmp / "central.db"
-            sqlite_snapshot(data_dir / "central.db", snapshot)
-            members.append((snapshot, "central.db"))
-        for entry in sorted(data_dir.iterdir()):
-            if entry.name not in EXCLUDED and not entry.name.startswith("."):
-                members.append((entry, entry.name))
-        return members
-
-    return collect
 
 
 def backup_central(
@@ -72,7 +57,7 @@ def backup_central(
     return take_backup(
         target,
         kind="central",
-        state_files=_state_files(data_dir, database=not blobs_only),
+        state_files=state_files(data_dir, database=None if blobs_only else "central.db", excluded=EXCLUDED),
         state_recipients=[recipient],
         blob_root=data_dir / "blobs",
         blob_encoding=BlobEncoding("age", [recipient]),

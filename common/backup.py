@@ -91,6 +91,27 @@ def sqlite_snapshot(source: Path, target: Path) -> None:
         src.close()
 
 
+def state_files(
+    data_dir: Path, *, database: str | None, excluded: set[str]
+) -> Callable[[Path], list[tuple[Path, str]]]:
+    """What goes into a generation's state tar: a consistent snapshot of the SQLite `database` (a file name in
+    `data_dir`; None for none) taken into the scratch folder, then every other entry of `data_dir` not
+    `excluded` and not hidden. Called at backup time with the scratch folder."""
+
+    def collect(tmp: Path) -> list[tuple[Path, str]]:
+        members: list[tuple[Path, str]] = []
+        if database is not None:
+            snapshot = tmp / database
+            sqlite_snapshot(data_dir / database, snapshot)
+            members.append((snapshot, database))
+        for entry in sorted(data_dir.iterdir()):
+            if entry.name not in excluded and not entry.name.startswith("."):
+                members.append((entry, entry.name))
+        return members
+
+    return collect
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

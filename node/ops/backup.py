@@ -40,7 +40,7 @@ from common.backup import (
     open_state,
     read_manifest,
     restore_blobs,
-    sqlite_snapshot,
+    state_files,
     take_backup,
     verify_backup,
 )
@@ -69,19 +69,6 @@ KEY_EXPORT_FORMAT = "onewindow-key-export"
 EXPORT_N, EXPORT_R, EXPORT_P = 2**16, 8, 1
 
 
-def _state_files(data_dir: Path) -> Callable[[Path], list[tuple[Path, str]]]:
-    def collect(tmp: Path) -> list[tuple[Path, str]]:
-        snapshot = tmp / "node.db"
-        sqlite_snapshot(data_dir / "node.db", snapshot)
-        members = [(snapshot, "node.db")]
-        for entry in sorted(data_dir.iterdir()):
-            if entry.name not in EXCLUDED and not entry.name.startswith("."):
-                members.append((entry, entry.name))
-        return members
-
-    return collect
-
-
 def backup_node(
     data_dir: Path,
     target: Path,
@@ -98,7 +85,7 @@ def backup_node(
     return take_backup(
         target,
         kind="node",
-        state_files=_state_files(data_dir),
+        state_files=state_files(data_dir, database="node.db", excluded=EXCLUDED),
         state_recipients=[identity.age_identity.recipient.raw, identity.county_recipient.raw],
         blob_root=data_dir / "blobs",
         blob_encoding=BlobEncoding("raw"),
